@@ -1,0 +1,6 @@
+"""ortprep: prepare ONNX models for ONNX Runtime on edge and mobile devices."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+__all__ = ["__version__"]

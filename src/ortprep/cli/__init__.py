@@ -1,0 +1,46 @@
+"""The ``ortprep`` command line. Importing this module loads no onnx, onnxruntime or numpy."""
+
+from __future__ import annotations
+
+import typer
+
+from ortprep import __version__
+
+app = typer.Typer(
+    name="ortprep",
+    help="Prepare ONNX models for ONNX Runtime on edge and mobile devices, with evidence.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"ortprep {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Prepare ONNX models for ONNX Runtime on edge and mobile devices, with evidence."""
+
+
+def _register() -> None:
+    from ortprep.cli import inspect_cmd
+
+    inspect_cmd.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,98 @@
+"""``ortprep inspect``: what an .onnx, .ort or reduced-build .config file holds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from ortprep.cli import render
+from ortprep.cli.common import DebugOpt, ExampleOpt, JsonOpt, PathArg, execute
+
+
+def register(app: typer.Typer) -> None:
+    app.command(
+        "inspect",
+        epilog="Example: ortprep inspect model.ort --json",
+    )(inspect)
+
+
+def inspect(
+    path: PathArg = None, example: ExampleOpt = False, json_: JsonOpt = False, debug: DebugOpt = False
+) -> None:
+    """Show what a model holds: ops, types, shapes, weights, format version, what it needs to run.
+
+    PATH is an .onnx model, an .ort model or a required_operators*.config file.
+    """
+
+    def work(progress: Any) -> Any:
+        from ortprep.core.inputs import resolve_inputs
+        from ortprep.stages import inspect as stage
+
+        (model,) = resolve_inputs(path, example, suffixes=(".onnx", ".ort", ".config"))[:1]
+        if path is not None and path.is_dir():
+            from ortprep.core.errors import UsageError
+
+            raise UsageError(f"{path}: inspect takes one file, not a folder")
+        return stage.run(model.path)
+
+    execute(work, _render, json_=json_, debug=debug)
+
+
+def _human_bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+def _shape(v: Any) -> str:
+    if v.shape is None:
+        return "?"
+    return "[" + ", ".join("?" if d is None else str(d) for d in v.shape) + "]"
+
+
+def _render(result: Any) -> None:
+    from rich.table import Table
+
+    if getattr(result, "format", None) == "config":
+        from ortprep.cli.config_cmd import render_config_info
+
+        render_config_info(result)
+        return
+    r = result
+    head = Table.grid(padding=(0, 2))
+    head.add_row("file", f"{r.path} ({r.format}, {_human_bytes(r.size_bytes)})")
+    head.add_row("producer", r.producer or "-")
+    head.add_row("IR version", str(r.ir_version))
+    head.add_row("opsets", ", ".join(f"{d} {v}" for d, v in sorted(r.opsets.items())))
+    head.add_row("nodes", str(r.nodes_total))
+    head.add_row(
+        "initializers", f"{r.initializer_count} ({_human_bytes(r.initializer_bytes)})"
+    )
+    if r.external_data_files:
+        head.add_row("external data", ", ".join(r.external_data_files))
+    for s in r.subgraphs:
+        head.add_row("subgraph", f"{s.path} ({s.nodes} nodes)")
+    render.out.print(head)
+
+    io = Table(title="inputs and outputs", title_justify="left")
+    for col in ("", "name", "type", "shape"):
+        io.add_column(col)
+    for kind, values in (("in", r.inputs), ("out", r.outputs)):
+        for v in values:
+            shape = _shape(v) + ("  [yellow](dynamic)[/]" if v.dynamic else "")
+            io.add_row(kind, v.name, v.dtype or v.kind, shape)
+    render.out.print(io)
+
+    ops = Table(title="operators", title_justify="left")
+    for col in ("domain", "op", "opset", "count"):
+        ops.add_column(col, justify="right" if col in ("opset", "count") else "left")
+    for o in r.ops:
+        ops.add_row(o.domain, o.op, "-" if o.opset is None else str(o.opset), str(o.count))
+    render.out.print(ops)
+    if r.ort:
+        from ortprep.cli.ort_render import render_ort_section
+
+        render_ort_section(r.ort)

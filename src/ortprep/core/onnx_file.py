@@ -1,0 +1,368 @@
+"""Opening ``.onnx`` files: validation of the file and its external data, then the graph view.
+
+Tensor data stays where it is: external data is checked (exists, inside the model's folder, long
+enough) but not read; initializer values are read only when a rule asks for them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ortprep.core.errors import BadModelError
+from ortprep.core.graph import (
+    Dim,
+    Graph,
+    Initializer,
+    Model,
+    Node,
+    ValueType,
+    normalize_domain,
+)
+
+if TYPE_CHECKING:
+    import onnx
+
+PROTOBUF_LIMIT = 2**31 - 1
+"""Protobuf cannot parse a message of 2 GiB or more; such models must keep weights outside."""
+
+_HINT_CORRUPT = "re-export the model, or check that the download or copy finished"
+
+
+def load_proto(path: Path) -> onnx.ModelProto:
+    """Parse and validate ``path`` as an ONNX model, without loading external tensor data.
+
+    Raises :class:`BadModelError` naming the problem: empty, over the protobuf limit, corrupt or
+    truncated, not a model, missing or escaping external data, opset newer than supported.
+    """
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    size = path.stat().st_size
+    if size == 0:
+        raise BadModelError(f"{path}: the file is empty", _HINT_CORRUPT)
+    if size > PROTOBUF_LIMIT:
+        raise BadModelError(
+            f"{path}: {size / 2**30:.1f} GiB is over protobuf's 2 GiB limit for one file",
+            "save the model with its weights as external data "
+            "(onnx.save(model, path, save_as_external_data=True))",
+        )
+    data = path.read_bytes()
+    if data[4:8] == b"ORTM":
+        raise BadModelError(
+            f"{path}: this is an ORT-format model named like an ONNX file",
+            "rename it to .ort",
+        )
+    try:
+        proto = onnx.ModelProto.FromString(data)
+    except (DecodeError, RuntimeError, ValueError) as exc:
+        raise BadModelError(
+            f"{path}: not a readable ONNX model (corrupt or truncated protobuf: {exc})",
+            _HINT_CORRUPT,
+        ) from None
+    del data
+    _check_is_model(proto, path)
+    _check_opsets(proto, path)
+    _check_external_data(proto, path)
+    return proto
+
+
+def _check_is_model(proto: onnx.ModelProto, path: Path) -> None:
+    # Random bytes and text can decode as a protobuf that happens to be valid wire format;
+    # a real model always has an IR version, an opset import and a graph with a node or output.
+    graph = proto.graph
+    if proto.ir_version <= 0 or not proto.opset_import or not (graph.node or graph.output):
+        raise BadModelError(
+            f"{path}: not an ONNX model (no IR version, opset import or graph)",
+            "pass an .onnx model file, an .ort file, or a folder of models",
+        )
+    for g, node in _walk_proto(graph):
+        if not node.op_type:
+            raise BadModelError(
+                f"{path}: not a valid ONNX model (a node in graph {g.name!r} has no op type; "
+                "the file is probably truncated or corrupt)",
+                _HINT_CORRUPT,
+            )
+
+
+def _check_opsets(proto: onnx.ModelProto, path: Path) -> None:
+    import onnx.defs
+
+    newest = onnx.defs.onnx_opset_version()
+    for imp in proto.opset_import:
+        if imp.domain in ("", "ai.onnx") and imp.version > newest:
+            raise BadModelError(
+                f"{path}: uses ONNX opset {imp.version}, newer than the installed onnx "
+                f"{onnx.__version__} supports ({newest})",
+                "upgrade onnx and onnxruntime, or export the model with an older opset",
+            )
+    if proto.ir_version > onnx.IR_VERSION:
+        raise BadModelError(
+            f"{path}: IR version {proto.ir_version} is newer than the installed onnx "
+            f"{onnx.__version__} supports ({onnx.IR_VERSION})",
+            "upgrade onnx and onnxruntime, or export the model with an older IR version",
+        )
+
+
+def _walk_proto(graph: onnx.GraphProto) -> Any:
+    stack = [graph]
+    while stack:
+        g = stack.pop()
+        for node in g.node:
+            yield g, node
+            for attr in node.attribute:
+                if attr.HasField("g"):
+                    stack.append(attr.g)
+                stack.extend(attr.graphs)
+
+
+def _external_entries(proto: onnx.ModelProto) -> Any:
+    """Every tensor stored outside the file, with its data location fields."""
+    import onnx
+
+    def tensors(g: onnx.GraphProto) -> Any:
+        yield from g.initializer
+        for sp in g.sparse_initializer:
+            yield sp.values
+            yield sp.indices
+        for node in g.node:
+            for attr in node.attribute:
+                if attr.HasField("t"):
+                    yield attr.t
+                yield from attr.tensors
+
+    seen: list[onnx.GraphProto] = [proto.graph]
+    for _, node in _walk_proto(proto.graph):
+        for attr in node.attribute:
+            if attr.HasField("g"):
+                seen.append(attr.g)
+            seen.extend(attr.graphs)
+    for g in seen:
+        for t in tensors(g):
+            if t.data_location == onnx.TensorProto.EXTERNAL:
+                yield t, {e.key: e.value for e in t.external_data}
+
+
+def _check_external_data(proto: onnx.ModelProto, path: Path) -> None:
+    base = path.parent.resolve()
+    sizes: dict[Path, int] = {}
+    for tensor, info in _external_entries(proto):
+        location = info.get("location", "")
+        if not location:
+            raise BadModelError(
+                f"{path}: tensor {tensor.name!r} is marked external but names no file",
+                _HINT_CORRUPT,
+            )
+        target = (base / location).resolve()
+        if not target.is_relative_to(base):
+            raise BadModelError(
+                f"{path}: external data file {location!r} of tensor {tensor.name!r} "
+                "lies outside the model's folder",
+                "external data must sit beside the model or below its folder",
+            )
+        if target not in sizes:
+            if not target.is_file():
+                raise BadModelError(
+                    f"{path}: external data file {location!r} (tensor {tensor.name!r}) is missing",
+                    "copy the data file next to the model; it must keep the name the model gives",
+                )
+            sizes[target] = target.stat().st_size
+        offset = int(info.get("offset", 0) or 0)
+        length = info.get("length")
+        if length is not None and offset + int(length) > sizes[target]:
+            raise BadModelError(
+                f"{path}: external data file {location!r} is shorter than tensor "
+                f"{tensor.name!r} needs ({offset + int(length)} > {sizes[target]} bytes)",
+                "the data file is truncated or belongs to another export",
+            )
+
+
+def external_data_files(proto: onnx.ModelProto) -> tuple[str, ...]:
+    """Relative names of the external data files a model uses, in first-use order."""
+    names: dict[str, None] = {}
+    for _, info in _external_entries(proto):
+        names[info.get("location", "")] = None
+    return tuple(names)
+
+
+# --------------------------------------------------------------------------- graph view
+
+
+def dtype_name(elem_type: int) -> str | None:
+    """numpy-style name of an ONNX tensor element type (``float32``, ``int8``, ...)."""
+    import onnx
+
+    if elem_type == 0:
+        return None
+    try:
+        return str(onnx.helper.tensor_dtype_to_np_dtype(elem_type))
+    except (KeyError, ValueError, TypeError):
+        return onnx.TensorProto.DataType.Name(elem_type).lower()
+
+
+def _value_type(vi: onnx.ValueInfoProto) -> ValueType:
+    t = vi.type
+    which = t.WhichOneof("value")
+    if which == "tensor_type" or which == "sparse_tensor_type":
+        tt = t.tensor_type if which == "tensor_type" else t.sparse_tensor_type
+        shape: tuple[Dim, ...] | None = None
+        if tt.HasField("shape"):
+            dims: list[Dim] = []
+            for d in tt.shape.dim:
+                kind = d.WhichOneof("value")
+                dims.append(
+                    d.dim_value if kind == "dim_value" else d.dim_param if kind == "dim_param" else None
+                )
+            shape = tuple(dims)
+        kind = "tensor" if which == "tensor_type" else "sparse_tensor"
+        return ValueType(vi.name, dtype_name(tt.elem_type), shape, kind)
+    if which == "sequence_type":
+        elem = t.sequence_type.elem_type
+        dt = dtype_name(elem.tensor_type.elem_type) if elem.HasField("tensor_type") else None
+        return ValueType(vi.name, dt, None, "sequence")
+    if which == "optional_type":
+        return ValueType(vi.name, None, None, "optional")
+    if which == "map_type":
+        return ValueType(vi.name, None, None, "map")
+    return ValueType(vi.name, None, None, "unknown")
+
+
+def _tensor_nbytes(t: onnx.TensorProto) -> int:
+    import onnx
+
+    if t.data_location == onnx.TensorProto.EXTERNAL:
+        info = {e.key: e.value for e in t.external_data}
+        if "length" in info:
+            return int(info["length"])
+    if t.HasField("raw_data"):
+        return len(t.raw_data)
+    if t.data_type == onnx.TensorProto.STRING:
+        return sum(len(s) for s in t.string_data)
+    count = 1
+    for d in t.dims:
+        count *= d
+    try:
+        itemsize = onnx.helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+    except (KeyError, ValueError, TypeError):
+        itemsize = 1
+    return count * itemsize
+
+
+def _initializer(t: onnx.TensorProto, base: Path) -> Initializer:
+    import onnx
+
+    external = None
+    if t.data_location == onnx.TensorProto.EXTERNAL:
+        external = {e.key: e.value for e in t.external_data}.get("location")
+
+    def load() -> Any:
+        from onnx import numpy_helper
+
+        if external is not None:
+            from onnx.external_data_helper import load_external_data_for_tensor
+
+            copy = onnx.TensorProto()
+            copy.CopyFrom(t)
+            load_external_data_for_tensor(copy, str(base))
+            return numpy_helper.to_array(copy)
+        return numpy_helper.to_array(t)
+
+    return Initializer(t.name, dtype_name(t.data_type), tuple(t.dims), _tensor_nbytes(t),
+                       external, load)
+
+
+def _attribute_value(attr: onnx.AttributeProto, base: Path) -> Any:
+    import onnx
+
+    a = onnx.AttributeProto
+    kind = attr.type
+    if kind == a.INT:
+        return attr.i
+    if kind == a.FLOAT:
+        return attr.f
+    if kind == a.STRING:
+        return attr.s.decode("utf-8", errors="replace")
+    if kind == a.INTS:
+        return tuple(attr.ints)
+    if kind == a.FLOATS:
+        return tuple(attr.floats)
+    if kind == a.STRINGS:
+        return tuple(s.decode("utf-8", errors="replace") for s in attr.strings)
+    if kind == a.TENSOR:
+        return _initializer(attr.t, base)
+    return None  # graphs are in Node.subgraphs; other kinds are not needed by any rule
+
+
+def graph_view(
+    graph: onnx.GraphProto, path: str, base: Path, value_info: bool = True
+) -> Graph:
+    """The read-only view of one ONNX graph (recursively for subgraphs)."""
+    values: dict[str, ValueType] = {}
+    if value_info:
+        for vi in (*graph.input, *graph.value_info, *graph.output):
+            values[vi.name] = _value_type(vi)
+    inits = {t.name: _initializer(t, base) for t in graph.initializer}
+    nodes = []
+    for i, n in enumerate(graph.node):
+        name = n.name or f"{n.op_type}_{i}"
+        subgraphs = {}
+        attrs = {}
+        for attr in n.attribute:
+            if attr.HasField("g"):
+                subgraphs[attr.name] = graph_view(attr.g, f"{path}/{name}:{attr.name}", base)
+            elif len(attr.graphs):
+                for j, g in enumerate(attr.graphs):
+                    subgraphs[f"{attr.name}[{j}]"] = graph_view(
+                        g, f"{path}/{name}:{attr.name}[{j}]", base
+                    )
+            else:
+                attrs[attr.name] = _attribute_value(attr, base)
+        nodes.append(
+            Node(
+                index=i,
+                name=name,
+                op_type=n.op_type,
+                domain=normalize_domain(n.domain),
+                inputs=tuple(n.input),
+                outputs=tuple(n.output),
+                attributes=attrs,
+                subgraphs=subgraphs,
+                synthetic_name=not n.name,
+            )
+        )
+    inputs = tuple(values.get(vi.name) or _value_type(vi) for vi in graph.input)
+    outputs = tuple(values.get(vi.name) or _value_type(vi) for vi in graph.output)
+    return Graph(path, tuple(nodes), inputs, outputs, inits, values)
+
+
+def model_view(proto: onnx.ModelProto, path: Path) -> Model:
+    """The read-only view of a parsed, validated ONNX model."""
+    opsets: dict[str, int] = {}
+    for imp in proto.opset_import:
+        opsets[normalize_domain(imp.domain)] = imp.version
+    return Model(
+        path=path,
+        format="onnx",
+        ir_version=proto.ir_version,
+        producer_name=proto.producer_name,
+        producer_version=proto.producer_version,
+        opsets=opsets,
+        graph=graph_view(proto.graph, "main", path.parent),
+        size_bytes=path.stat().st_size if path.exists() else proto.ByteSize(),
+        external_data_files=external_data_files(proto),
+        metadata={p.key: p.value for p in proto.metadata_props},
+    )
+
+
+def read_onnx(path: Path) -> Model:
+    """Open an ``.onnx`` file into the graph view (validated; tensor data not loaded)."""
+    return model_view(load_proto(path), path)
+
+
+def data_size_on_disk(path: Path, proto: onnx.ModelProto) -> int:
+    """Bytes of the model file plus its external data files."""
+    total = path.stat().st_size
+    for name in external_data_files(proto):
+        total += os.path.getsize(path.parent / name)
+    return total

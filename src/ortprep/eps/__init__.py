@@ -1,0 +1,1 @@
+"""Execution-provider support rules (one module per EP) and ORT's partitioning algorithm."""
