@@ -294,10 +294,44 @@ def _attribute_value(attr: onnx.AttributeProto, base: Path) -> Any:
     return None  # graphs are in Node.subgraphs; other kinds are not needed by any rule
 
 
+class _SinceVersions:
+    """Memoized ``since_version`` lookups in onnx's schema registry (None for unknown ops)."""
+
+    def __init__(self, opsets: dict[str, int]) -> None:
+        self.opsets = opsets
+        self.cache: dict[tuple[str, str], int | None] = {}
+
+    def __call__(self, op_type: str, domain: str) -> int | None:
+        key = (op_type, domain)
+        if key not in self.cache:
+            import onnx.defs
+
+            opset = self.opsets.get(domain)
+            version = None
+            if opset is not None:
+                try:
+                    schema = onnx.defs.get_schema(op_type, opset, "" if domain == "ai.onnx" else domain)
+                    version = int(schema.since_version)
+                except Exception:  # noqa: BLE001 -- contrib/custom ops have no onnx schema
+                    version = None
+            self.cache[key] = version
+        return self.cache[key]
+
+
 def graph_view(
-    graph: onnx.GraphProto, path: str, base: Path, value_info: bool = True
+    graph: onnx.GraphProto,
+    path: str,
+    base: Path,
+    opsets: dict[str, int] | None = None,
+    value_info: bool = True,
+    _since: _SinceVersions | None = None,
 ) -> Graph:
-    """The read-only view of one ONNX graph (recursively for subgraphs)."""
+    """The read-only view of one ONNX graph (recursively for subgraphs).
+
+    With ``opsets`` (the model's imports), each node's ``since_version`` is looked up in onnx's
+    schemas, so ``.onnx`` and ``.ort`` views answer the same question the same way.
+    """
+    since = _since or _SinceVersions(opsets or {})
     values: dict[str, ValueType] = {}
     if value_info:
         for vi in (*graph.input, *graph.value_info, *graph.output):
@@ -310,20 +344,24 @@ def graph_view(
         attrs = {}
         for attr in n.attribute:
             if attr.HasField("g"):
-                subgraphs[attr.name] = graph_view(attr.g, f"{path}/{name}:{attr.name}", base)
+                subgraphs[attr.name] = graph_view(
+                    attr.g, f"{path}/{name}:{attr.name}", base, _since=since
+                )
             elif len(attr.graphs):
                 for j, g in enumerate(attr.graphs):
                     subgraphs[f"{attr.name}[{j}]"] = graph_view(
-                        g, f"{path}/{name}:{attr.name}[{j}]", base
+                        g, f"{path}/{name}:{attr.name}[{j}]", base, _since=since
                     )
             else:
                 attrs[attr.name] = _attribute_value(attr, base)
+        domain = normalize_domain(n.domain)
         nodes.append(
             Node(
                 index=i,
                 name=name,
                 op_type=n.op_type,
-                domain=normalize_domain(n.domain),
+                domain=domain,
+                since_version=since(n.op_type, domain),
                 inputs=tuple(n.input),
                 outputs=tuple(n.output),
                 attributes=attrs,
@@ -348,7 +386,7 @@ def model_view(proto: onnx.ModelProto, path: Path) -> Model:
         producer_name=proto.producer_name,
         producer_version=proto.producer_version,
         opsets=opsets,
-        graph=graph_view(proto.graph, "main", path.parent),
+        graph=graph_view(proto.graph, "main", path.parent, opsets),
         size_bytes=path.stat().st_size if path.exists() else proto.ByteSize(),
         external_data_files=external_data_files(proto),
         metadata={p.key: p.value for p in proto.metadata_props},
