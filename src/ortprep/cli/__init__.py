@@ -33,9 +33,11 @@ def _root(
 
 
 def _register() -> None:
-    from ortprep.cli import inspect_cmd
+    from ortprep.cli import convert_cmd, inspect_cmd, verify_cmd
 
+    convert_cmd.register(app)
     inspect_cmd.register(app)
+    verify_cmd.register(app)
 
 
 _register()

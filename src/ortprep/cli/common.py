@@ -79,6 +79,7 @@ def execute(
         render.err.print(
             f"internal error: {type(exc).__name__}: {first} (run with --debug for the traceback)",
             markup=False,
+            soft_wrap=True,
         )
         code = EXIT_INTERNAL
     sys.stdout.flush()

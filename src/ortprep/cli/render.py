@@ -32,13 +32,13 @@ def _json_default(obj: Any) -> Any:
 
 
 def error(message: str, hint: str | None = None) -> None:
-    err.print(f"[bold red]error:[/] {_escape(message)}")
+    err.print(f"[bold red]error:[/] {_escape(message)}", soft_wrap=True)
     if hint:
-        err.print(f"[dim]hint:[/] {_escape(hint)}")
+        err.print(f"[dim]hint:[/] {_escape(hint)}", soft_wrap=True)
 
 
 def warning(message: str) -> None:
-    err.print(f"[yellow]warning:[/] {_escape(message)}")
+    err.print(f"[yellow]warning:[/] {_escape(message)}", soft_wrap=True)
 
 
 def _escape(text: str) -> str:

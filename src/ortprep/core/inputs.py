@@ -45,7 +45,8 @@ def resolve_inputs(
     if path is None:
         raise UsageError("missing PATH", "pass a model file or folder, or --example")
     if not path.exists():
-        raise UsageError(f"{path}: no such file or folder")
+        raise UsageError(f"{path}: no such file or folder", "check the path (relative paths start "
+                         "from the current folder)")
     if path.is_file():
         return [ModelInput(path, Path(path.name))]
     found = sorted(
@@ -78,7 +79,7 @@ def open_model(path: Path) -> Model:
     Raises :class:`BadModelError` (exit 2) for anything wrong with the file.
     """
     if not path.exists():
-        raise BadModelError(f"{path}: no such file")
+        raise BadModelError(f"{path}: no such file", "check the path")
     if path.is_dir():
         raise BadModelError(f"{path}: is a folder, expected a model file")
     if path.stat().st_size == 0:

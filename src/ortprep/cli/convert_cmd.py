@@ -1,0 +1,148 @@
+"""``ortprep convert``: ONNX to ORT format (Fixed and Runtime styles), configs, verification."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ortprep.cli import render
+from ortprep.cli.common import (
+    DebugOpt,
+    ExampleOpt,
+    FixDimOpt,
+    JsonOpt,
+    OutOpt,
+    PathArg,
+    execute,
+    parse_fix_dims,
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.command(
+        "convert",
+        epilog="Example: ortprep convert models/ -o out --style both --type-reduction",
+    )(convert)
+
+
+def convert(
+    out: OutOpt,
+    path: PathArg = None,
+    example: ExampleOpt = False,
+    style: Annotated[str, typer.Option(help="fixed, runtime or both.")] = "both",
+    level: Annotated[str, typer.Option(help="basic, extended, layout or all.")] = "all",
+    target_platform: Annotated[
+        str, typer.Option(help="CPU the artifacts are optimized for: arm or amd64.")
+    ] = "arm",
+    type_reduction: Annotated[
+        bool, typer.Option("--type-reduction", help="Write per-op types into the configs.")
+    ] = False,
+    save_optimized_onnx: Annotated[
+        bool, typer.Option("--save-optimized-onnx", help="Also save the optimized ONNX model.")
+    ] = False,
+    custom_op_library: Annotated[
+        Path | None, typer.Option(help="Shared library with custom op kernels.")
+    ] = None,
+    no_verify: Annotated[
+        bool, typer.Option("--no-verify", help="Skip loading back and comparing outputs.")
+    ] = False,
+    fix_dim: FixDimOpt = None,
+    inputs: Annotated[
+        Path | None, typer.Option(help="Inputs for verification (.npz, arrays named as inputs).")
+    ] = None,
+    json_: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Convert ONNX models to ORT format, write reduced-build configs, verify every artifact.
+
+    Fixed style (NAME.ort) bakes every optimization of the level in; Runtime style
+    (NAME.with_runtime_opt.ort) bakes in basic optimizations and saves the recordable fusions,
+    replayed at load only with session.enable_saved_runtime_optimizations=1.
+    """
+
+    def work(progress: Any) -> Any:
+        from ortprep.core.inputs import resolve_inputs
+        from ortprep.stages import convert as stage
+
+        styles = {"both": stage.STYLES, "fixed": ("fixed",), "runtime": ("runtime",)}.get(style)
+        if styles is None:
+            from ortprep.core.errors import UsageError
+
+            raise UsageError(f"--style {style!r}: use fixed, runtime or both")
+        options = stage.ConvertOptions(
+            styles=styles,
+            level=level,
+            target_platform=target_platform,
+            type_reduction=type_reduction,
+            save_optimized_onnx=save_optimized_onnx,
+            custom_op_library=custom_op_library,
+            verify=not no_verify,
+            fix_dims=parse_fix_dims(fix_dim),
+            inputs=inputs,
+        )
+        options.validate()
+        models = resolve_inputs(path, example)
+        folder = path is not None and path.is_dir()
+        result = stage.run(models, out, options, progress, folder_input=folder)
+        if len(models) == 1 and not folder and result.models[0].error:
+            from ortprep.core.errors import BadModelError
+
+            m = result.models[0]
+            raise BadModelError(m.error or "", m.hint)
+        return result
+
+    execute(work, _render, json_=json_, debug=debug)
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024:.1f} KB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.2f} MB"
+
+
+def _render(result: Any) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"converted with onnxruntime {result.onnxruntime_version}",
+                  title_justify="left")
+    for col in ("model", "artifact", "style", "size", "nodes", "saved records", "verified"):
+        table.add_column(col, justify="right" if col in ("size", "nodes") else "left")
+    for m in result.models:
+        name = Path(m.input).name
+        if m.error:
+            table.add_row(name, "[red]failed[/]", "", "", "", "", render_escape(m.error))
+            continue
+        for a in m.artifacts:
+            records = ", ".join(f"{k} {v}" for k, v in sorted(a.records.items())) or (
+                "none" if a.kind == "ort" and a.style == "runtime" else "-"
+            )
+            verified = {True: "[green]yes[/]", False: "[red]NO[/]", None: "skipped"}[a.verified]
+            table.add_row(name, Path(a.path).name, a.style, _size(a.size_bytes),
+                          "-" if a.nodes is None else str(a.nodes), records, verified)
+    render.out.print(table)
+    for m in result.models:
+        for a in m.artifacts:
+            for note in a.notes:
+                render.out.print(f"[dim]{Path(a.path).name}:[/] {render_escape(note)}")
+            for w in a.warnings:
+                render.warning(f"{Path(a.path).name}: {w}")
+            for v in a.verification:
+                if not v.passed:
+                    why = v.load_error or ", ".join(
+                        f"{o.name}: {o.mismatches} mismatches (max abs {o.max_abs:.3g})"
+                        for o in v.outputs if not o.passed
+                    )
+                    render.warning(f"{Path(a.path).name} ({v.session}): {why}")
+        if m.error and m.hint:
+            render.out.print(f"[dim]{Path(m.input).name}: hint: {render_escape(m.hint)}[/]")
+    for c in result.configs:
+        render.out.print(f"config: {c}")
+    failed = sum(not m.ok for m in result.models)
+    if failed:
+        render.error(f"{failed} of {len(result.models)} model(s) failed")
+
+
+def render_escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)

@@ -1,0 +1,64 @@
+"""``ortprep verify``: do two models give the same answers on the same inputs?"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ortprep.cli import render
+from ortprep.cli.common import DebugOpt, FixDimOpt, JsonOpt, execute, parse_fix_dims
+
+
+def register(app: typer.Typer) -> None:
+    app.command("verify", epilog="Example: ortprep verify model.onnx model.ort")(verify)
+
+
+def verify(
+    reference: Annotated[Path, typer.Argument(help="The model to trust (usually the .onnx).")],
+    candidate: Annotated[Path, typer.Argument(help="The model to check (.onnx or .ort).")],
+    inputs: Annotated[Path | None, typer.Option(help="Inputs (.npz, arrays named as inputs).")] = None,
+    fix_dim: FixDimOpt = None,
+    rtol: Annotated[float, typer.Option(help="Relative tolerance for float outputs.")] = 1e-3,
+    atol: Annotated[float, typer.Option(help="Absolute tolerance for float outputs.")] = 1e-4,
+    replay_runtime_optimizations: Annotated[
+        bool,
+        typer.Option("--replay-runtime-optimizations",
+                     help="Load the candidate with session.enable_saved_runtime_optimizations=1."),
+    ] = False,
+    json_: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Run both models on the same inputs and compare every output.
+
+    Floats: |a-b| <= atol + rtol*|a|; integers and quantized values may differ by 1; NaN/Inf must
+    match. Exit 1 when any output differs.
+    """
+
+    def work(progress: Any) -> Any:
+        from ortprep.stages import verify as stage
+
+        options = stage.VerifyOptions(
+            inputs=inputs, fix_dims=parse_fix_dims(fix_dim), rtol=rtol, atol=atol,
+            replay_runtime_optimizations=replay_runtime_optimizations,
+        )
+        return stage.run(reference, candidate, options)
+
+    execute(work, _render, json_=json_, debug=debug)
+
+
+def _render(result: Any) -> None:
+    from rich.table import Table
+
+    if result.load_error:
+        render.error(f"{result.candidate}: could not be loaded: {result.load_error}")
+        return
+    table = Table(title=f"{result.candidate} vs {result.reference}", title_justify="left")
+    for col in ("output", "max abs", "max rel", "mismatches", "passed"):
+        table.add_column(col)
+    for o in result.outputs:
+        table.add_row(o.name, f"{o.max_abs:.3g}", f"{o.max_rel:.3g}", str(o.mismatches),
+                      "[green]yes[/]" if o.passed else f"[red]NO[/] {o.note}")
+    render.out.print(table)
+    render.out.print("[green]outputs match[/]" if result.passed else "[red]outputs differ[/]")

@@ -1,0 +1,227 @@
+"""Driving ONNX Runtime: session options as ORT's own tools set them, quiet logs, model inputs.
+
+ORT is driven only through its session options (``optimized_model_filepath``,
+``session.save_model_format``, ``optimization.minimal_build_optimizations``...), never through
+its scripts. Facts: ``ort-internals.md`` §1.8, §2.2, §2.7, §4.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ortprep.core.errors import BadModelError, UsageError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import onnxruntime as ort
+
+LEVELS = ("disable", "basic", "extended", "layout", "all")
+"""Optimization level names, as ORT's tools spell them."""
+
+PLATFORMS = ("arm", "amd64")
+
+BATCH_DEFAULT = 1
+OTHER_DIM_DEFAULT = 32
+"""What an unfixed symbolic dimension becomes when inputs are generated: 1 for batch-like dims
+(the first dim, or a name such as ``N``/``batch``), 32 otherwise. ``--fix-dim`` overrides both."""
+
+
+def ort_version() -> str:
+    import onnxruntime as ort
+
+    return str(ort.__version__)
+
+
+def level_enum(level: str) -> ort.GraphOptimizationLevel:
+    """``"extended"`` -> ``ORT_ENABLE_EXTENDED`` (and so on)."""
+    import onnxruntime as ort
+
+    names = {
+        "disable": "ORT_DISABLE_ALL",
+        "basic": "ORT_ENABLE_BASIC",
+        "extended": "ORT_ENABLE_EXTENDED",
+        "layout": "ORT_ENABLE_LAYOUT",
+        "all": "ORT_ENABLE_ALL",
+    }
+    if level not in names:
+        raise UsageError(f"unknown optimization level {level!r}", f"choose one of {', '.join(LEVELS)}")
+    value = getattr(ort.GraphOptimizationLevel, names[level], None)
+    if value is None:  # ORT before 1.23 has no layout level
+        raise UsageError(f"this onnxruntime ({ort.__version__}) has no {level!r} level")
+    return value
+
+
+def quiet_ort() -> None:
+    """Keep ORT's own warnings off the user's terminal (errors still raise)."""
+    import onnxruntime as ort
+
+    ort.set_default_logger_severity(3)
+
+
+@dataclass(frozen=True)
+class SessionRecipe:
+    """Everything that decides what an ORT session does with a model, as data (printable)."""
+
+    level: str = "all"
+    target_platform: str = "arm"
+    save_to: Path | None = None
+    save_format: str | None = None  # "ORT" or "ONNX"
+    minimal_build_optimizations: str | None = None  # "save" | "apply"
+    replay_saved: bool = False
+    custom_op_library: Path | None = None
+    free_dims: Mapping[str, int] | None = None
+    extra: Mapping[str, str] | None = None
+
+    def disabled_optimizers(self) -> list[str]:
+        # ORT's converter keeps NCHWc (x86 vector-width specific) only for an amd64 target, and
+        # only levels layout/all register it.
+        if self.target_platform != "amd64" and self.level in ("layout", "all"):
+            return ["NchwcTransformer"]
+        return []
+
+    def config_entries(self) -> dict[str, str]:
+        entries = {"session.qdqisint8allowed": "1" if self.target_platform == "arm" else "0"}
+        if self.save_format:
+            entries["session.save_model_format"] = self.save_format
+        if self.minimal_build_optimizations:
+            entries["optimization.minimal_build_optimizations"] = self.minimal_build_optimizations
+        if self.replay_saved:
+            entries["session.enable_saved_runtime_optimizations"] = "1"
+        entries.update(self.extra or {})
+        return entries
+
+
+def session_options(recipe: SessionRecipe) -> ort.SessionOptions:
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.graph_optimization_level = level_enum(recipe.level)
+    so.log_severity_level = 3
+    if recipe.save_to is not None:
+        so.optimized_model_filepath = str(recipe.save_to)
+    for key, value in recipe.config_entries().items():
+        so.add_session_config_entry(key, value)
+    for name, value in (recipe.free_dims or {}).items():
+        so.add_free_dimension_override_by_name(name, value)
+    if recipe.custom_op_library is not None:
+        try:
+            so.register_custom_ops_library(str(recipe.custom_op_library))
+        except Exception as exc:  # noqa: BLE001 -- ORT raises plain RuntimeError/Fail
+            raise BadModelError(
+                f"{recipe.custom_op_library}: cannot load the custom op library ({_first_line(exc)})",
+                "pass the shared library built for this onnxruntime version and platform",
+            ) from None
+    return so
+
+
+def create_session(model: Path | bytes, recipe: SessionRecipe) -> ort.InferenceSession:
+    """Create a CPU session for ``model`` following ``recipe`` (this is also how ORT saves)."""
+    import onnxruntime as ort
+
+    quiet_ort()
+    so = session_options(recipe)
+    source = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(
+        source,
+        so,
+        providers=["CPUExecutionProvider"],
+        disabled_optimizers=recipe.disabled_optimizers() or None,
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def describe_ort_error(exc: BaseException) -> str:
+    """ORT's error text, shortened to its first meaningful line."""
+    line = _first_line(exc)
+    for prefix in ("[ONNXRuntimeError] : ", "[ONNXRuntimeError]: "):
+        if prefix in line:
+            line = line.split(prefix, 1)[1]
+    return line
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _is_batch_like(name: str, position: int) -> bool:
+    return position == 0 or name.lower() in {"n", "b", "batch", "batch_size", "bs"}
+
+
+def input_shape(shape: tuple[Any, ...] | None, fix_dims: Mapping[str, int]) -> tuple[int, ...]:
+    """A concrete shape for an input: fixed dims kept, symbolic ones from ``fix_dims`` or defaults."""
+    if shape is None:
+        return ()
+    dims = []
+    for i, d in enumerate(shape):
+        if isinstance(d, int) and d >= 0:
+            dims.append(d)
+        elif isinstance(d, str) and d in fix_dims:
+            dims.append(fix_dims[d])
+        elif _is_batch_like(d if isinstance(d, str) else "", i):
+            dims.append(BATCH_DEFAULT)
+        else:
+            dims.append(OTHER_DIM_DEFAULT)
+    return tuple(dims)
+
+
+_ORT_TYPES = {
+    "tensor(float)": "float32",
+    "tensor(float16)": "float16",
+    "tensor(double)": "float64",
+    "tensor(int8)": "int8",
+    "tensor(uint8)": "uint8",
+    "tensor(int16)": "int16",
+    "tensor(uint16)": "uint16",
+    "tensor(int32)": "int32",
+    "tensor(uint32)": "uint32",
+    "tensor(int64)": "int64",
+    "tensor(uint64)": "uint64",
+    "tensor(bool)": "bool",
+    "tensor(string)": "str",
+}
+
+
+def generate_inputs(
+    session: ort.InferenceSession, fix_dims: Mapping[str, int], seed: int = 0
+) -> tuple[dict[str, np.ndarray], dict[str, tuple[int, ...]]]:
+    """Seeded random feeds for a session's inputs, and the shapes chosen for them."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    feeds: dict[str, np.ndarray] = {}
+    shapes: dict[str, tuple[int, ...]] = {}
+    for arg in session.get_inputs():
+        dtype = _ORT_TYPES.get(arg.type)
+        if dtype is None:
+            raise UsageError(
+                f"input {arg.name!r} has type {arg.type}, which ortprep cannot generate",
+                "pass real inputs with --inputs FILE.npz",
+            )
+        shape = input_shape(tuple(arg.shape) if arg.shape is not None else None, fix_dims)
+        shapes[arg.name] = shape
+        if dtype.startswith("float"):
+            feeds[arg.name] = rng.standard_normal(shape).astype(dtype)
+        elif dtype == "bool":
+            feeds[arg.name] = rng.integers(0, 2, shape).astype(bool)
+        elif dtype == "str":
+            feeds[arg.name] = np.full(shape, "a", dtype=object)
+        else:
+            feeds[arg.name] = rng.integers(0, 4, shape).astype(dtype)
+    return feeds, shapes
+
+
+def load_inputs(path: Path) -> dict[str, np.ndarray]:
+    """Named input arrays from an ``.npz`` file."""
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path}: not a readable .npz file of inputs ({exc})") from None

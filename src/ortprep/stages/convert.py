@@ -1,0 +1,442 @@
+"""``convert``: ONNX -> ORT format in the Fixed and Runtime styles, configs, verification.
+
+Each model is opened and validated once, then converted by ORT itself through session options
+(ort-internals §2.7, §4): Fixed = every optimization of the level baked in; Runtime = level 1
+baked in, the recordable fusions saved as records (``optimization.minimal_build_optimizations=
+save``). For a Runtime config ORT's converter also converts in ``apply`` mode and builds the config
+from both files; we do the same in a private temporary folder.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ortprep.core.errors import BadModelError, OrtprepError, UsageError
+from ortprep.core.files import atomic_path
+from ortprep.core.inputs import ModelInput
+from ortprep.core.progress import ProgressFn, no_progress
+from ortprep.core.runtime import LEVELS, PLATFORMS, SessionRecipe, create_session, describe_ort_error
+from ortprep.stages.verify import VerifyResult
+
+STYLES = ("fixed", "runtime")
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    styles: tuple[str, ...] = STYLES
+    level: str = "all"
+    target_platform: str = "arm"
+    type_reduction: bool = False
+    save_optimized_onnx: bool = False
+    custom_op_library: Path | None = None
+    verify: bool = True
+    fix_dims: Mapping[str, int] = field(default_factory=dict)
+    inputs: Path | None = None
+
+    def validate(self) -> None:
+        for s in self.styles:
+            if s not in STYLES:
+                raise UsageError(f"unknown style {s!r}", "use fixed, runtime or both")
+        if self.level not in LEVELS or self.level == "disable":
+            raise UsageError(f"unknown level {self.level!r}", "use basic, extended, layout or all")
+        if self.target_platform not in PLATFORMS:
+            raise UsageError(f"unknown target platform {self.target_platform!r}",
+                             "use arm or amd64")
+        if self.custom_op_library is not None and not self.custom_op_library.is_file():
+            raise UsageError(f"{self.custom_op_library}: custom op library not found")
+
+
+def suffix(level: str, style: str, ext: str) -> str:
+    """ORT's converter's naming: ``[.LEVEL][.with_runtime_opt]EXT`` (LEVEL omitted for all)."""
+    return f"{'' if level == 'all' else '.' + level}{'.with_runtime_opt' if style == 'runtime' else ''}{ext}"
+
+
+def config_name(level: str, style: str, type_reduction: bool) -> str:
+    base = "required_operators_and_types" if type_reduction else "required_operators"
+    return base + suffix(level, style, ".config")
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One file ``convert`` wrote, with what it holds and whether it was verified."""
+
+    kind: str  # "ort" | "optimized-onnx"
+    style: str
+    path: str
+    size_bytes: int
+    nodes: int | None = None
+    records: Mapping[str, int] = field(default_factory=dict)
+    produced_ops: tuple[str, ...] = ()
+    fused_ops: Mapping[str, int] = field(default_factory=dict)
+    verified: bool | None = None
+    verification: tuple[VerifyResult, ...] = ()
+    notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.verified is not False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "style": self.style,
+            "path": self.path,
+            "size_bytes": self.size_bytes,
+            "nodes": self.nodes,
+            "runtime_optimization_records": dict(self.records),
+            "records_produce": list(self.produced_ops),
+            "fused_ops": dict(self.fused_ops),
+            "verified": self.verified,
+            "verification": [v.to_dict() for v in self.verification],
+            "notes": list(self.notes),
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass(frozen=True)
+class ModelResult:
+    input: str
+    artifacts: tuple[Artifact, ...] = ()
+    error: str | None = None
+    hint: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and all(a.ok for a in self.artifacts)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "input": self.input,
+            "ok": self.ok,
+            "artifacts": [a.to_dict() for a in self.artifacts],
+        }
+        if self.error:
+            d["error"] = self.error
+            if self.hint:
+                d["hint"] = self.hint
+        return d
+
+
+@dataclass(frozen=True)
+class ConvertResult:
+    models: tuple[ModelResult, ...]
+    configs: tuple[str, ...]
+    options: ConvertOptions
+    onnxruntime_version: str
+
+    @property
+    def ok(self) -> bool:
+        return all(m.ok for m in self.models)
+
+    def to_dict(self) -> dict[str, Any]:
+        o = self.options
+        return {
+            "ok": self.ok,
+            "onnxruntime_version": self.onnxruntime_version,
+            "options": {
+                "styles": list(o.styles),
+                "level": o.level,
+                "target_platform": o.target_platform,
+                "type_reduction": o.type_reduction,
+                "save_optimized_onnx": o.save_optimized_onnx,
+                "verify": o.verify,
+                "fix_dims": dict(o.fix_dims),
+            },
+            "models": [m.to_dict() for m in self.models],
+            "configs": list(self.configs),
+        }
+
+
+# --------------------------------------------------------------------------- ORT conversions
+
+
+def write_with_ort(model: Path, target: Path, recipe: SessionRecipe) -> None:
+    """Let ORT optimize ``model`` and save it at ``target`` atomically (format set explicitly)."""
+    with atomic_path(target) as tmp:
+        recipe = SessionRecipe(
+            level=recipe.level,
+            target_platform=recipe.target_platform,
+            save_to=tmp,
+            save_format=recipe.save_format,
+            minimal_build_optimizations=recipe.minimal_build_optimizations,
+            custom_op_library=recipe.custom_op_library,
+            free_dims=recipe.free_dims,
+        )
+        try:
+            create_session(model, recipe)
+        except OrtprepError:
+            raise
+        except Exception as exc:  # noqa: BLE001 -- ORT reports failures as plain exceptions
+            raise BadModelError(
+                f"{model}: ONNX Runtime could not convert the model ({describe_ort_error(exc)})",
+                "if the model uses custom ops, pass --custom-op-library",
+            ) from None
+
+
+def ort_recipe(style: str, level: str, target_platform: str, mode: str | None = None,
+               custom_op_library: Path | None = None,
+               free_dims: Mapping[str, int] | None = None) -> SessionRecipe:
+    """The session recipe for one ORT-format conversion (``mode`` overrides save/apply)."""
+    if mode is None:
+        mode = "save" if style == "runtime" else None
+    return SessionRecipe(
+        level=level,
+        target_platform=target_platform,
+        save_format="ORT",
+        minimal_build_optimizations=mode,
+        custom_op_library=custom_op_library,
+        free_dims=free_dims,
+    )
+
+
+def ort_files_for_config(
+    model_path: Path,
+    workdir: Path,
+    style: str = "fixed",
+    level: str = "all",
+    target_platform: str = "arm",
+) -> list[Path]:
+    """Convert ``model_path`` into ``workdir`` the way ORT's converter does to build its config.
+
+    Fixed: the one ``.ort`` file. Runtime: the saved file and the ``apply``-mode file, because
+    replay may or may not happen on the device, so the build needs both sets of ops.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    stem = model_path.stem
+    target = workdir / f"{stem}{suffix(level, style, '.ort')}"
+    write_with_ort(model_path, target, ort_recipe(style, level, target_platform))
+    files = [target]
+    if style == "runtime":
+        applied = workdir / f"{stem}.apply{suffix(level, 'fixed', '.ort')}"
+        write_with_ort(model_path, applied, ort_recipe("fixed", level, target_platform, "apply"))
+        files.append(applied)
+    return files
+
+
+# --------------------------------------------------------------------------- explanations
+
+
+def _op_counts(model: Any) -> Counter[str]:
+    return Counter(n.op_id for _, n in model.all_nodes())
+
+
+def _record_summary(model: Any) -> tuple[dict[str, int], tuple[str, ...]]:
+    records: dict[str, int] = {}
+    produced: set[str] = set()
+    if model.ort is not None:
+        for optimizer, recs in model.ort.runtime_optimizations.items():
+            records[optimizer] = len(recs)
+            for r in recs:
+                produced.update(r.produced_op_ids)
+    return records, tuple(sorted(produced))
+
+
+def why_no_records(source: Any, target_platform: str) -> str:
+    """Explain an empty Runtime-style file from the source graph (ort-internals §2.3, §2.9)."""
+    ops = {n.op_type for _, n in source.all_nodes()}
+    dq_types = set()
+    for g, n in source.all_nodes():
+        if n.op_type == "DequantizeLinear":
+            vt = g.value_type(n.input(0))
+            if vt and vt.dtype:
+                dq_types.add(vt.dtype)
+    if "DequantizeLinear" in ops and "int8" in dq_types and target_platform == "amd64":
+        return (
+            "no runtime optimizations were saved: this is an int8 QDQ model converted for amd64, "
+            "where session.qdqisint8allowed=0 makes ORT rewrite int8 to uint8 first "
+            "(QDQS8ToU8Transformer), a step that cannot be recorded; convert with "
+            "--target-platform arm to save the QDQ fusions"
+        )
+    return (
+        "no runtime optimizations were saved: only QDQ node groups, Conv followed by an activation, "
+        "and DequantizeLinear(int4)+MatMul can be recorded, and none of them occurs in this model "
+        "after the basic optimizations"
+    )
+
+
+def _explain_ort(style: str, source: Any, converted: Any, target_platform: str
+                 ) -> tuple[dict[str, int], dict[str, int], tuple[str, ...], tuple[str, ...],
+                            tuple[str, ...]]:
+    before = _op_counts(source)
+    after = _op_counts(converted)
+    fused = {op: c for op, c in after.items() if op not in before}
+    records, produced = _record_summary(converted)
+    notes: list[str] = []
+    warnings: list[str] = []
+    if style == "runtime":
+        if records:
+            parts = ", ".join(f"{n} {k}" for k, n in sorted(records.items()))
+            notes.append(
+                f"saved runtime optimization records: {parts}; replayed only when the session sets "
+                "session.enable_saved_runtime_optimizations=1 at level extended or higher "
+                "(trusted models only)"
+            )
+        else:
+            notes.append(why_no_records(source, target_platform))
+    elif fused:
+        notes.append("baked in: " + ", ".join(f"{c} {op}" for op, c in sorted(fused.items())))
+    if any(op.startswith("com.microsoft.nchwc:") for op in after):
+        warnings.append(
+            "contains NCHWc ops (com.microsoft.nchwc): tied to the vector width of the CPU that "
+            "converted it (AVX2/AVX-512); use --target-platform arm for a portable file"
+        )
+    return records, fused, produced, tuple(notes), tuple(warnings)
+
+
+# --------------------------------------------------------------------------- the stage
+
+
+def _out_path(out_dir: Path, item: ModelInput, ext_suffix: str) -> Path:
+    rel = item.relative
+    return out_dir / rel.parent / f"{rel.name[: -len(rel.suffix)] if rel.suffix else rel.name}{ext_suffix}"
+
+
+def _verify_artifact(
+    item: ModelInput, path: Path, style: str, expected: Any, feeds: Any, shapes: Any,
+    options: ConvertOptions,
+) -> tuple[VerifyResult, ...]:
+    from ortprep.stages.verify import check_candidate
+
+    ref = str(item.path)
+    if style == "runtime" and path.suffix == ".ort":
+        return (
+            check_candidate(ref, path, expected, feeds,
+                            SessionRecipe(level="extended", free_dims=options.fix_dims,
+                                          custom_op_library=options.custom_op_library),
+                            shapes, "without replay"),
+            check_candidate(ref, path, expected, feeds,
+                            SessionRecipe(level="extended", replay_saved=True,
+                                          free_dims=options.fix_dims,
+                                          custom_op_library=options.custom_op_library),
+                            shapes, "with replay (session.enable_saved_runtime_optimizations=1)"),
+        )
+    return (
+        check_candidate(ref, path, expected, feeds,
+                        SessionRecipe(level="all", free_dims=options.fix_dims,
+                                      custom_op_library=options.custom_op_library),
+                        shapes, "default session"),
+    )
+
+
+def convert_model(
+    item: ModelInput, out_dir: Path, options: ConvertOptions, workdir: Path,
+    progress: ProgressFn = no_progress,
+) -> tuple[ModelResult, dict[str, list[Path]]]:
+    """Convert one model; returns its result and, per style, the ``.ort`` files for its config.
+
+    Per-model failures are returned as a result with ``error`` (the batch goes on).
+    """
+    from ortprep.core.inputs import open_model
+    from ortprep.core.ort_file import read_ort
+
+    try:
+        source = open_model(item.path)
+        if source.format != "onnx":
+            raise BadModelError(f"{item.path}: convert takes ONNX models, this is {source.format}")
+        expected = feeds = shapes = None
+        if options.verify:
+            from ortprep.stages.verify import make_feeds, reference_session, run_session
+
+            ref = reference_session(item.path, options.fix_dims)
+            feeds, shapes = make_feeds(ref, options.inputs, options.fix_dims)
+            expected = run_session(ref, feeds)
+            del ref
+        artifacts: list[Artifact] = []
+        config_sources: dict[str, list[Path]] = {s: [] for s in options.styles}
+        for style in options.styles:
+            recipe = ort_recipe(style, options.level, options.target_platform,
+                                custom_op_library=options.custom_op_library,
+                                free_dims=options.fix_dims)
+            if options.save_optimized_onnx:
+                onnx_target = _out_path(out_dir, item, suffix(options.level, style, ".optimized.onnx"))
+                onnx_recipe = SessionRecipe(
+                    level=options.level, target_platform=options.target_platform,
+                    save_format="ONNX",
+                    minimal_build_optimizations="apply" if style == "runtime" else None,
+                    custom_op_library=options.custom_op_library, free_dims=options.fix_dims,
+                )
+                write_with_ort(item.path, onnx_target, onnx_recipe)
+                verification = (
+                    _verify_artifact(item, onnx_target, "fixed", expected, feeds, shapes, options)
+                    if options.verify else ()
+                )
+                artifacts.append(Artifact(
+                    "optimized-onnx", style, str(onnx_target), onnx_target.stat().st_size,
+                    verified=all(v.passed for v in verification) if verification else None,
+                    verification=verification,
+                ))
+            target = _out_path(out_dir, item, suffix(options.level, style, ".ort"))
+            write_with_ort(item.path, target, recipe)
+            config_sources[style].append(target)
+            if style == "runtime":
+                applied = workdir / f"{len(list(workdir.iterdir()))}.apply.ort"
+                write_with_ort(item.path, applied, ort_recipe(
+                    "fixed", options.level, options.target_platform, "apply",
+                    options.custom_op_library, options.fix_dims))
+                config_sources[style].append(applied)
+            converted = read_ort(target)
+            records, fused, produced, notes, warnings = _explain_ort(
+                style, source, converted, options.target_platform)
+            verification = (
+                _verify_artifact(item, target, style, expected, feeds, shapes, options)
+                if options.verify else ()
+            )
+            artifacts.append(Artifact(
+                "ort", style, str(target), target.stat().st_size,
+                nodes=sum(1 for _ in converted.all_nodes()),
+                records=records, produced_ops=produced, fused_ops=fused,
+                verified=all(v.passed for v in verification) if verification else None,
+                verification=verification, notes=notes, warnings=warnings,
+            ))
+        return ModelResult(str(item.path), tuple(artifacts)), config_sources
+    except OrtprepError as exc:
+        return ModelResult(str(item.path), error=exc.message, hint=exc.hint), {}
+
+
+def run(
+    inputs: list[ModelInput], out_dir: Path, options: ConvertOptions,
+    progress: ProgressFn = no_progress, folder_input: bool = False,
+) -> ConvertResult:
+    """Convert every model; write configs; one failing model never loses the others."""
+    from ortprep.core.runtime import ort_version
+
+    options.validate()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results: list[ModelResult] = []
+    sources: dict[str, list[Path]] = {s: [] for s in options.styles}
+    configs: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="ortprep-convert-") as tmp:
+        workdir = Path(tmp)
+        for i, item in enumerate(inputs):
+            progress("converting", i, len(inputs))
+            result, files = convert_model(item, out_dir, options, workdir, progress)
+            results.append(result)
+            for style, files_of_style in files.items():
+                sources[style].extend(files_of_style)
+        progress("converting", len(inputs), len(inputs))
+        for style in options.styles:
+            if not sources[style]:
+                continue
+            name = config_name(options.level, style, options.type_reduction)
+            if not folder_input:
+                name = f"{inputs[0].path.stem}.{name}"
+            target = out_dir / name
+            write_config(sources[style], target, options.type_reduction)
+            configs.append(str(target))
+    return ConvertResult(tuple(results), tuple(configs), options, ort_version())
+
+
+def write_config(ort_files: list[Path], target: Path, type_reduction: bool) -> None:
+    """The reduced-build config for these ``.ort`` files, as ORT's converter writes it."""
+    from ortprep.stages.opconfig import config_from_ort_files, format_config
+
+    text = format_config(config_from_ort_files(ort_files, type_reduction))
+    from ortprep.core.files import write_text
+
+    write_text(target, text)

@@ -1,0 +1,219 @@
+"""``verify``: do two models (ONNX or ORT format) give the same answers on the same inputs?
+
+Tolerances (the contract): float outputs ``|a - b| <= atol + rtol * |a|`` with ``rtol 1e-3,
+atol 1e-4``; integer and quantized outputs may differ by at most 1; NaN and Inf must match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ortprep.core.errors import BadModelError
+from ortprep.core.runtime import (
+    SessionRecipe,
+    create_session,
+    describe_ort_error,
+    generate_inputs,
+    load_inputs,
+)
+
+if TYPE_CHECKING:
+    import numpy as np
+    import onnxruntime as ort
+
+RTOL = 1e-3
+ATOL = 1e-4
+INT_TOLERANCE = 1
+
+
+@dataclass(frozen=True)
+class OutputComparison:
+    name: str
+    max_abs: float
+    max_rel: float
+    mismatches: int
+    passed: bool
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "name": self.name,
+            "max_abs": self.max_abs,
+            "max_rel": self.max_rel,
+            "mismatches": self.mismatches,
+            "passed": self.passed,
+        }
+        if self.note:
+            d["note"] = self.note
+        return d
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    inputs: Path | None = None
+    fix_dims: Mapping[str, int] = field(default_factory=dict)
+    rtol: float = RTOL
+    atol: float = ATOL
+    replay_runtime_optimizations: bool = False
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    reference: str
+    candidate: str
+    passed: bool
+    outputs: tuple[OutputComparison, ...]
+    input_shapes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    load_error: str | None = None
+    session: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.passed
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "reference": self.reference,
+            "candidate": self.candidate,
+            "passed": self.passed,
+            "outputs": [o.to_dict() for o in self.outputs],
+            "input_shapes": {k: list(v) for k, v in self.input_shapes.items()},
+        }
+        if self.session:
+            d["session"] = self.session
+        if self.load_error:
+            d["load_error"] = self.load_error
+        return d
+
+
+def compare_arrays(
+    name: str, ref: np.ndarray, got: np.ndarray, rtol: float = RTOL, atol: float = ATOL
+) -> OutputComparison:
+    """Compare one output under the contract's tolerances."""
+    import numpy as np
+
+    ref = np.asarray(ref)
+    got = np.asarray(got)
+    if ref.shape != got.shape:
+        return OutputComparison(name, float("inf"), float("inf"), max(ref.size, got.size), False,
+                                f"shape {list(got.shape)} != reference {list(ref.shape)}")
+    if ref.dtype != got.dtype:
+        return OutputComparison(name, float("inf"), float("inf"), ref.size, False,
+                                f"type {got.dtype} != reference {ref.dtype}")
+    if ref.size == 0:
+        return OutputComparison(name, 0.0, 0.0, 0, True)
+    if ref.dtype.kind in "OSU":
+        bad = int(np.count_nonzero(ref != got))
+        return OutputComparison(name, 0.0 if not bad else float("inf"), 0.0, bad, bad == 0)
+    if ref.dtype.kind == "b":
+        bad = int(np.count_nonzero(ref != got))
+        return OutputComparison(name, float(bad > 0), 0.0, bad, bad == 0)
+    if ref.dtype.kind in "iu":
+        diff = np.abs(ref.astype(np.int64) - got.astype(np.int64))
+        bad = int(np.count_nonzero(diff > INT_TOLERANCE))
+        max_abs = float(diff.max())
+        rel = diff / np.maximum(np.abs(ref.astype(np.float64)), 1.0)
+        return OutputComparison(name, max_abs, float(rel.max()), bad, bad == 0)
+    r = ref.astype(np.float64)
+    g = got.astype(np.float64)
+    special = ~np.isfinite(r) | ~np.isfinite(g)
+    special_bad = special & ~((np.isnan(r) & np.isnan(g)) | (r == g))
+    finite = ~special
+    diff = np.where(finite, np.abs(r - g), 0.0)
+    allowed = atol + rtol * np.abs(np.where(finite, r, 0.0))
+    bad = int(np.count_nonzero(diff > allowed) + np.count_nonzero(special_bad))
+    rel = diff / np.maximum(np.abs(np.where(finite, r, 0.0)), 1e-12)
+    return OutputComparison(name, float(diff.max()), float(rel.max()), bad, bad == 0)
+
+
+def run_session(session: ort.InferenceSession, feeds: Mapping[str, Any]) -> dict[str, Any]:
+    names = [o.name for o in session.get_outputs()]
+    wanted = {i.name for i in session.get_inputs()}
+    values = session.run(names, {k: v for k, v in feeds.items() if k in wanted})
+    return dict(zip(names, values, strict=True))
+
+
+def reference_session(path: Path, fix_dims: Mapping[str, int]) -> ort.InferenceSession:
+    """The original model as ground truth: ORT with graph optimizations disabled."""
+    try:
+        return create_session(path, SessionRecipe(level="disable", free_dims=fix_dims))
+    except BadModelError:
+        raise
+    except Exception as exc:  # noqa: BLE001 -- ORT raises plain exceptions for bad models
+        raise BadModelError(f"{path}: ONNX Runtime cannot load the model ({describe_ort_error(exc)})",
+                            "check the model with onnx.checker, or pass --custom-op-library") from None
+
+
+def compare_outputs(
+    ref: Mapping[str, Any], got: Mapping[str, Any], rtol: float = RTOL, atol: float = ATOL
+) -> tuple[OutputComparison, ...]:
+    results = []
+    for name, value in ref.items():
+        if name not in got:
+            results.append(OutputComparison(name, float("inf"), float("inf"), 0, False,
+                                            "output missing from the candidate"))
+        else:
+            results.append(compare_arrays(name, value, got[name], rtol, atol))
+    return tuple(results)
+
+
+def check_candidate(
+    reference: str,
+    candidate: Path,
+    expected: Mapping[str, Any],
+    feeds: Mapping[str, Any],
+    recipe: SessionRecipe,
+    input_shapes: Mapping[str, tuple[int, ...]],
+    label: str = "",
+    rtol: float = RTOL,
+    atol: float = ATOL,
+) -> VerifyResult:
+    """Load ``candidate`` with ``recipe``, run it on ``feeds`` and compare with ``expected``.
+
+    A candidate ORT cannot load is a failed verification (never an exception).
+    """
+    try:
+        session = create_session(candidate, recipe)
+        got = run_session(session, feeds)
+    except Exception as exc:  # noqa: BLE001 -- any load/run failure is the verdict
+        return VerifyResult(reference, str(candidate), False, (), input_shapes,
+                            load_error=describe_ort_error(exc), session=label)
+    outputs = compare_outputs(expected, got, rtol, atol)
+    return VerifyResult(reference, str(candidate), all(o.passed for o in outputs), outputs,
+                        input_shapes, session=label)
+
+
+def make_feeds(
+    session: ort.InferenceSession, inputs: Path | None, fix_dims: Mapping[str, int]
+) -> tuple[dict[str, Any], dict[str, tuple[int, ...]]]:
+    """Feeds for a model: from ``--inputs`` when given, else seeded random ones."""
+    if inputs is not None:
+        feeds = load_inputs(inputs)
+        missing = [i.name for i in session.get_inputs() if i.name not in feeds]
+        if missing:
+            from ortprep.core.errors import UsageError
+
+            raise UsageError(f"{inputs}: no array for input(s) {', '.join(missing)}")
+        return feeds, {k: tuple(v.shape) for k, v in feeds.items()}
+    return generate_inputs(session, fix_dims)
+
+
+def run(reference: Path, candidate: Path, options: VerifyOptions) -> VerifyResult:
+    """Compare ``candidate`` against ``reference`` on the same inputs."""
+    from ortprep.core.inputs import open_model
+
+    for p in (reference, candidate):
+        open_model(p)  # clean exit-2 errors for bad files before ORT sees them
+    ref_session = reference_session(reference, options.fix_dims)
+    feeds, shapes = make_feeds(ref_session, options.inputs, options.fix_dims)
+    expected = run_session(ref_session, feeds)
+    recipe = SessionRecipe(
+        level="extended" if options.replay_runtime_optimizations else "all",
+        replay_saved=options.replay_runtime_optimizations,
+        free_dims=options.fix_dims,
+    )
+    return check_candidate(str(reference), candidate, expected, feeds, recipe, shapes,
+                           rtol=options.rtol, atol=options.atol)
