@@ -93,6 +93,36 @@ def _render(result: Any) -> None:
         ops.add_row(o.domain, o.op, "-" if o.opset is None else str(o.opset), str(o.count))
     render.out.print(ops)
     if r.ort:
-        from ortprep.cli.ort_render import render_ort_section
+        _render_ort(r.ort)
 
-        render_ort_section(r.ort)
+
+def _render_ort(ort: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    render.out.print(f"ORT format version: {ort['ort_format_version']}")
+    recs = ort["runtime_optimizations"]
+    if recs:
+        t = Table(title="saved runtime optimizations", title_justify="left")
+        for col in ("optimizer", "records", "produces"):
+            t.add_column(col)
+        for r in recs:
+            t.add_row(r["optimizer"], str(r["records"]), ", ".join(r["produces"]))
+        render.out.print(t)
+    else:
+        render.out.print("saved runtime optimizations: none")
+    needs = ort["needs"]
+    render.out.print(f"needs: a [bold]{needs['build']}[/] build or better")
+    for key, value in needs["session_options"].items():
+        render.out.print(f"  session option {key}={value}")
+    for note in needs["notes"]:
+        render.out.print(f"  - {render_escape(note)}")
+    render.out.print(f"  loadable by: {needs['loadable_by']}")
+    render.out.print("  GraphOptimizationLevel when loading:")
+    for build, effect in needs["optimization_level_effect"].items():
+        render.out.print(f"    {build}: {effect}")
+
+
+def render_escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)

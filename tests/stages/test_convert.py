@@ -1,0 +1,171 @@
+"""convert: both styles, ORT's file names and configs, verification, per-model failures."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from models import attention_block, conv_bn_relu, dynamic_cnn, if_subgraph, qdq_cnn, save
+
+from ortprep.core.ort_file import read_ort
+
+
+def _artifacts(doc, kind="ort"):
+    return {a["style"]: a for m in doc["models"] for a in m["artifacts"] if a["kind"] == kind}
+
+
+@pytest.fixture(scope="module")
+def qdq_model(tmp_path_factory):
+    return save(qdq_cnn(), tmp_path_factory.mktemp("qdq") / "qdq.onnx")
+
+
+def test_cnn_runtime_file_holds_conv_activation_records_and_fixed_holds_fusedconv(cli, tmp_path):
+    src = save(conv_bn_relu(), tmp_path / "in" / "cnn.onnx")
+    r = cli("convert", src, "-o", tmp_path / "out", "--json")
+    assert r.code == 0, r.stderr
+    arts = _artifacts(r.json())
+    runtime, fixed = arts["runtime"], arts["fixed"]
+    assert Path(runtime["path"]).name == "cnn.with_runtime_opt.ort"
+    assert Path(fixed["path"]).name == "cnn.ort"
+    assert runtime["runtime_optimization_records"]["ConvActivationFusion"] >= 2
+    assert "com.microsoft:FusedConv" in runtime["records_produce"]
+    assert fixed["fused_ops"].get("com.microsoft:FusedConv", 0) >= 2
+    # what the files hold, read independently
+    fixed_ops = {n.op_type for _, n in read_ort(Path(fixed["path"])).all_nodes()}
+    runtime_model = read_ort(Path(runtime["path"]))
+    assert "FusedConv" in fixed_ops
+    assert "FusedConv" not in {n.op_type for _, n in runtime_model.all_nodes()}
+    # verified: fixed once, runtime with and without replay
+    assert fixed["verified"] is True and len(fixed["verification"]) == 1
+    assert runtime["verified"] is True
+    assert [v["session"].split(" ")[0] for v in runtime["verification"]] == ["without", "with"]
+
+
+def test_qdq_model_saves_qdq_records_for_arm(cli, tmp_path, qdq_model):
+    r = cli("convert", qdq_model, "-o", tmp_path, "--style", "runtime", "--json")
+    assert r.code == 0, r.stderr
+    runtime = _artifacts(r.json())["runtime"]
+    assert runtime["runtime_optimization_records"].get("QDQSelectorActionTransformer", 0) > 0
+    assert "ai.onnx:QLinearConv" in runtime["records_produce"]
+
+
+def test_qdq_model_saves_nothing_for_amd64_and_says_why(cli, tmp_path, qdq_model):
+    r = cli("convert", qdq_model, "-o", tmp_path, "--style", "runtime",
+            "--target-platform", "amd64", "--json")
+    assert r.code == 0, r.stderr
+    runtime = _artifacts(r.json())["runtime"]
+    assert "QDQSelectorActionTransformer" not in runtime["runtime_optimization_records"]
+    note = " ".join(runtime["notes"])
+    assert "int8 QDQ" in note and "amd64" in note and "arm" in note
+    human = cli("convert", qdq_model, "-o", tmp_path / "h", "--style", "runtime",
+                "--target-platform", "amd64", "--no-verify")
+    assert "int8 QDQ" in human.stdout
+
+
+def test_level_and_optimized_onnx_names_follow_orts_converter(cli, tmp_path):
+    src = save(dynamic_cnn(), tmp_path / "in" / "dyn.onnx")
+    r = cli("convert", src, "-o", tmp_path / "out", "--level", "extended",
+            "--save-optimized-onnx", "--json")
+    assert r.code == 0, r.stderr
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == [
+        "dyn.extended.optimized.onnx",
+        "dyn.extended.ort",
+        "dyn.extended.with_runtime_opt.optimized.onnx",
+        "dyn.extended.with_runtime_opt.ort",
+        "dyn.required_operators.extended.config",
+        "dyn.required_operators.extended.with_runtime_opt.config",
+    ]
+    onnx_arts = _artifacts(r.json(), "optimized-onnx")
+    assert onnx_arts["fixed"]["verified"] is True
+
+
+def test_folder_keeps_layout_and_one_bad_model_does_not_lose_the_others(cli, tmp_path, hashes):
+    src = tmp_path / "in"
+    save(conv_bn_relu(), src / "a.onnx")
+    save(if_subgraph(), src / "nested" / "b.onnx")
+    (src / "broken.onnx").write_bytes(b"not a model at all")
+    before = hashes(src)
+    r = cli("convert", src, "-o", tmp_path / "out", "--style", "fixed", "--json")
+    assert r.code == 1
+    doc = r.json()
+    by_name = {Path(m["input"]).name: m for m in doc["models"]}
+    assert by_name["broken.onnx"]["ok"] is False and "not" in by_name["broken.onnx"]["error"]
+    assert by_name["a.onnx"]["ok"] and by_name["b.onnx"]["ok"]
+    assert (tmp_path / "out" / "a.ort").is_file()
+    assert (tmp_path / "out" / "nested" / "b.ort").is_file()
+    assert (tmp_path / "out" / "required_operators.config").is_file()
+    assert hashes(src) == before  # inputs untouched, nothing written beside them
+
+
+def test_single_bad_model_is_exit_2(cli, tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"")
+    r = cli("convert", bad, "-o", tmp_path / "out")
+    assert r.code == 2
+    assert "empty" in r.stderr
+
+
+def test_no_verify_skips_verification(cli, tmp_path):
+    src = save(attention_block(), tmp_path / "att.onnx")
+    r = cli("convert", src, "-o", tmp_path / "out", "--no-verify", "--json")
+    assert r.code == 0
+    assert all(a["verified"] is None for a in _artifacts(r.json()).values())
+
+
+def test_amd64_fixed_file_with_nchwc_is_flagged(cli, tmp_path):
+    src = save(conv_bn_relu(channels=16, size=64), tmp_path / "cnn.onnx")
+    r = cli("convert", src, "-o", tmp_path / "out", "--style", "fixed",
+            "--target-platform", "amd64", "--json")
+    fixed = _artifacts(r.json())["fixed"]
+    ops = {n.domain for _, n in read_ort(Path(fixed["path"])).all_nodes()}
+    flagged = any("NCHWc" in w for w in fixed["warnings"])
+    assert flagged == ("com.microsoft.nchwc" in ops)
+    arm = cli("convert", src, "-o", tmp_path / "arm", "--style", "fixed", "--json")
+    arm_ops = {n.domain for _, n in read_ort(Path(_artifacts(arm.json())["fixed"]["path"])).all_nodes()}
+    assert "com.microsoft.nchwc" not in arm_ops
+
+
+def _strip_comments(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+@pytest.mark.parametrize("type_reduction", [False, True])
+def test_configs_equal_orts_converter(cli, tmp_path, type_reduction):
+    models = tmp_path / "models"
+    save(conv_bn_relu(), models / "cnn.onnx")
+    save(qdq_cnn(), models / "qdq.onnx")
+    save(if_subgraph(), models / "sub" / "if.onnx")
+    save(attention_block(), models / "att.onnx")
+    flag = ["--type-reduction"] if type_reduction else []
+    r = cli("convert", models, "-o", tmp_path / "ours", "--no-verify", *flag)
+    assert r.code == 0, r.stderr
+    copy = tmp_path / "copy"  # ORT's script writes a temp folder beside the models
+    subprocess.run(["cp", "-r", str(models), str(copy)], check=True)
+    theirs = tmp_path / "theirs"
+    args = [sys.executable, "-m", "onnxruntime.tools.convert_onnx_models_to_ort", str(copy),
+            "--output_dir", str(theirs), "--target_platform", "arm"]
+    if type_reduction:
+        args.append("--enable_type_reduction")
+    subprocess.run(args, check=True, capture_output=True)
+    base = "required_operators_and_types" if type_reduction else "required_operators"
+    for name in (f"{base}.config", f"{base}.with_runtime_opt.config"):
+        ours = _strip_comments((tmp_path / "ours" / name).read_text())
+        theirs_text = _strip_comments((theirs / name).read_text())
+        assert ours == theirs_text, name
+
+
+def test_unloadable_100k_node_artifact_is_a_failure(cli, tmp_path):
+    from models import relu_chain
+
+    src = save(relu_chain(100_000), tmp_path / "in" / "chain.onnx")
+    r = cli("convert", src, "-o", tmp_path / "out", "--style", "fixed", "--json")
+    assert r.code == 1
+    fixed = _artifacts(r.json())["fixed"]
+    assert fixed["verified"] is False
+    assert "verification failed" in fixed["verification"][0]["load_error"]
+    human = cli("convert", src, "-o", tmp_path / "out2", "--style", "fixed")
+    assert human.code == 1
+    assert "could not be loaded" in human.stderr or "verification failed" in human.stderr
