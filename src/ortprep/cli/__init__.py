@@ -33,9 +33,10 @@ def _root(
 
 
 def _register() -> None:
-    from ortprep.cli import convert_cmd, fix_shapes_cmd, inspect_cmd, verify_cmd
+    from ortprep.cli import convert_cmd, diff_cmd, fix_shapes_cmd, inspect_cmd, verify_cmd
 
     convert_cmd.register(app)
+    diff_cmd.register(app)
     fix_shapes_cmd.register(app)
     inspect_cmd.register(app)
     verify_cmd.register(app)

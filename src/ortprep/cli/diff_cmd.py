@@ -1,0 +1,62 @@
+"""``ortprep diff A B``: what changed between two models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ortprep.cli import render
+from ortprep.cli.common import DebugOpt, JsonOpt, execute
+
+
+def register(app: typer.Typer) -> None:
+    app.command("diff", epilog="Example: ortprep diff model.onnx out/model.ort")(diff)
+
+
+def diff(
+    a: Annotated[Path, typer.Argument(help="First model (.onnx, .optimized.onnx or .ort).")],
+    b: Annotated[Path, typer.Argument(help="Second model.")],
+    json_: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Show op count changes, the fusions that replaced nodes, removed and added nodes."""
+
+    def work(progress: Any) -> Any:
+        from ortprep.stages import diff as stage
+
+        return stage.run(a, b)
+
+    execute(work, _render, json_=json_, debug=debug)
+
+
+def _render(r: Any) -> None:
+    from rich.table import Table
+
+    render.out.print(f"{r.a} ({r.nodes_a} nodes) -> {r.b} ({r.nodes_b} nodes)")
+    if r.fusions:
+        t = Table(title="fusions", title_justify="left")
+        t.add_column("pattern")
+        t.add_column("count", justify="right")
+        t.add_column("e.g.")
+        for f in r.fusions:
+            t.add_row(f.pattern, str(f.count), ", ".join(f.examples))
+        render.out.print(t)
+    if r.removed:
+        render.out.print("removed: " + ", ".join(f"{c} {op}" for op, c in r.removed.items()))
+    if r.added:
+        render.out.print("added: " + ", ".join(f"{c} {op}" for op, c in r.added.items()))
+    if r.ops:
+        t = Table(title="op counts that changed", title_justify="left")
+        for col in ("op", "A", "B", "change"):
+            t.add_column(col, justify="left" if col == "op" else "right")
+        for op, (ca, cb) in sorted(r.ops.items()):
+            t.add_row(op, str(ca), str(cb), f"{cb - ca:+d}")
+        render.out.print(t)
+    else:
+        render.out.print("op counts: unchanged")
+    ia, ib = r.initializer_bytes
+    render.out.print(f"initializer bytes: {ia} -> {ib} ({ib - ia:+d})")
+    for d, (va, vb) in sorted(r.opsets.items()):
+        render.out.print(f"opset {d}: {va} -> {vb}")
