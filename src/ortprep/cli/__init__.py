@@ -33,8 +33,16 @@ def _root(
 
 
 def _register() -> None:
-    from ortprep.cli import convert_cmd, diff_cmd, fix_shapes_cmd, inspect_cmd, verify_cmd
+    from ortprep.cli import (
+        check_cmd,
+        convert_cmd,
+        diff_cmd,
+        fix_shapes_cmd,
+        inspect_cmd,
+        verify_cmd,
+    )
 
+    check_cmd.register(app)
     convert_cmd.register(app)
     diff_cmd.register(app)
     fix_shapes_cmd.register(app)

@@ -1,0 +1,114 @@
+"""``ortprep check``: would NNAPI, CoreML or XNNPACK take this model, and why not this node?"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from ortprep.cli import render
+from ortprep.cli.common import (
+    DebugOpt,
+    ExampleOpt,
+    FixDimOpt,
+    JsonOpt,
+    PathArg,
+    execute,
+    parse_fix_dims,
+)
+from ortprep.cli.fix_shapes_cmd import FixInputOpt
+
+
+def register(app: typer.Typer) -> None:
+    app.command(
+        "check",
+        epilog="Example: ortprep check model.onnx --ep nnapi,xnnpack --fix-dim batch=1",
+    )(check)
+
+
+def check(
+    path: PathArg = None,
+    example: ExampleOpt = False,
+    ep: Annotated[
+        str, typer.Option(help="all, or a comma list of nnapi, coreml-mlprogram, "
+                          "coreml-neuralnetwork, xnnpack.")
+    ] = "all",
+    fix_dim: FixDimOpt = None,
+    fix_input: FixInputOpt = None,
+    android_api: Annotated[
+        int, typer.Option(help="NNAPI feature level as an Android API level (ORT assumes 31).")
+    ] = 31,
+    coreml_version: Annotated[
+        int, typer.Option(help="CoreML spec generation the target allows (8: iOS 18/macOS 15).")
+    ] = 8,
+    json_: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Check which nodes each execution provider would take, in how many partitions, and why.
+
+    PATH is an .onnx model (analysed after ORT's basic optimizations, as the EP sees it) or the
+    .ort file you ship. With dynamic input shapes, a what-if with fixed shapes is shown too.
+    """
+
+    def work(progress: Any) -> Any:
+        from ortprep.core.errors import UsageError
+        from ortprep.core.inputs import resolve_inputs
+        from ortprep.eps.base import EpOptions
+        from ortprep.stages import check as stage
+        from ortprep.stages.fix_shapes import parse_input_shape
+
+        if path is not None and path.is_dir():
+            raise UsageError(f"{path}: check takes one model file", "run it per model, or use prepare")
+        (model,) = resolve_inputs(path, example, suffixes=(".onnx", ".ort"))[:1]
+        options = stage.CheckOptions(
+            eps=stage.parse_eps(ep),
+            fix_dims=parse_fix_dims(fix_dim),
+            fix_inputs=dict(parse_input_shape(i) for i in fix_input or []),
+            ep_options=EpOptions(android_api=android_api, coreml_version=coreml_version),
+        )
+        return stage.run(model.path, options, progress)
+
+    execute(work, _render, json_=json_, debug=debug)
+
+
+_VERDICT_STYLE = {"yes": "green", "maybe": "yellow", "no": "red"}
+
+
+def _render(result: Any) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    render.out.print(f"[bold]{escape(result.model)}[/] (analysed: {result.analyzed})")
+    for v in result.inputs:
+        if v.dynamic:
+            render.out.print(f"  input {escape(v.name)} has dynamic shape "
+                             f"{list(v.shape) if v.shape else '?'}")
+    table = Table(title_justify="left")
+    for col in ("EP", "nodes taken", "partitions", "largest", "verdict", "if shapes fixed"):
+        table.add_column(col)
+    for r in result.eps:
+        o = r.outcome
+        largest = max((len(p.nodes) for p in o.partitions), default=0)
+        colour = _VERDICT_STYLE[o.verdict]
+        fixed = "-"
+        if r.if_shapes_fixed is not None:
+            f = r.if_shapes_fixed
+            fixed = f"{f.nodes_taken} nodes, {len(f.partitions)} part., {f.verdict}"
+        table.add_row(r.ep, f"{o.nodes_taken}/{o.nodes_total}", str(len(o.partitions)),
+                      str(largest), f"[{colour}]{o.verdict}[/]", fixed)
+    render.out.print(table)
+    for r in result.eps:
+        render.out.print(f"\n[bold]{r.ep}[/] (rules follow ORT {r.ort_source_version}): "
+                         f"{escape(r.summary)}")
+        for g in r.top_reasons:
+            merge = ""
+            if g.partitions_if_supported is not None and g.partitions_if_supported != len(
+                r.outcome.partitions
+            ):
+                merge = (f" [dim](supporting them: {len(r.outcome.partitions)} -> "
+                         f"{g.partitions_if_supported} partitions)[/]")
+            render.out.print(f"  {g.nodes} x {escape(g.op)}: {escape(g.reason)}{merge}")
+        for note in r.notes:
+            render.out.print(f"  [dim]note:[/] {escape(note)}")
+        render.out.print(f"  [bold]next:[/] {escape(r.next_step)}")
+    render.out.print(f"\n[dim]{result.thresholds}[/]")

@@ -1,0 +1,514 @@
+"""``check``: which nodes NNAPI, CoreML and XNNPACK would take, in how many partitions, and why.
+
+The analysis runs on what the EP sees: for an ``.onnx`` input, the graph after the basic (level 1)
+optimizations ORT applies before it assigns nodes to EPs, obtained from ORT itself (as ORT's own
+checker does), with shapes inferred; for an ``.ort`` input, the graph stored in the file (ORT does
+not re-run level 1 on ORT-format models, ort-internals §2.6).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ortprep.core.errors import BadModelError, UsageError
+from ortprep.core.graph import Graph, Model, Node
+from ortprep.core.progress import ProgressFn, no_progress
+from ortprep.eps.base import EpOptions, EpSpec, NodeContext
+
+EP_IDS = ("nnapi", "coreml-mlprogram", "coreml-neuralnetwork", "xnnpack")
+
+# ORT's thresholds (onnxruntime/tools/mobile_helpers/usability_checker.py, PartitioningInfo):
+# one partition over 75 % of nodes: yes; over 50 %: maybe; two partitions over 75 %: maybe.
+YES_SINGLE = 0.75
+MAYBE_SINGLE = 0.50
+MAYBE_TWO = 0.75
+
+
+def ep_spec(ep_id: str) -> tuple[EpSpec, Any]:
+    """The spec of an EP id and the module that defines it."""
+    if ep_id == "nnapi":
+        from ortprep.eps import nnapi
+
+        return nnapi.SPEC, nnapi
+    if ep_id == "coreml-mlprogram":
+        from ortprep.eps import coreml
+
+        return coreml.MLPROGRAM, coreml
+    if ep_id == "coreml-neuralnetwork":
+        from ortprep.eps import coreml
+
+        return coreml.NEURALNETWORK, coreml
+    if ep_id == "xnnpack":
+        from ortprep.eps import xnnpack
+
+        return xnnpack.SPEC, xnnpack
+    raise UsageError(f"unknown EP {ep_id!r}", f"choose from all, {', '.join(EP_IDS)}")
+
+
+def parse_eps(value: str) -> tuple[str, ...]:
+    if value.strip() == "all":
+        return EP_IDS
+    eps = tuple(e.strip() for e in value.split(",") if e.strip())
+    for e in eps:
+        ep_spec(e)
+    if not eps:
+        raise UsageError("--ep is empty", f"choose from all, {', '.join(EP_IDS)}")
+    return eps
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    eps: tuple[str, ...] = EP_IDS
+    fix_dims: Mapping[str, int] = field(default_factory=dict)
+    fix_inputs: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    ep_options: EpOptions = field(default_factory=EpOptions)
+    what_if: bool = True
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    name: str
+    op: str
+    domain: str
+    graph: str
+    supported: bool
+    partition: int | None
+    reason: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "op": self.op,
+            "domain": self.domain,
+            "graph": self.graph,
+            "supported": self.supported,
+            "partition": self.partition,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class Partition:
+    id: int
+    graph: str
+    nodes: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "graph": self.graph, "size": len(self.nodes),
+                "nodes": list(self.nodes)}
+
+
+@dataclass(frozen=True)
+class ReasonGroup:
+    reason: str
+    op: str
+    nodes: int
+    partitions_if_supported: int | None  # partition count if these nodes were taken
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": self.op, "reason": self.reason, "nodes": self.nodes,
+                "partitions_if_supported": self.partitions_if_supported}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Totals and verdict of one EP on one graph view."""
+
+    nodes_total: int
+    nodes_supported: int
+    nodes_taken: int
+    partitions: tuple[Partition, ...]
+    verdict: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"nodes_supported": self.nodes_supported, "nodes_taken": self.nodes_taken,
+                "partitions": len(self.partitions), "verdict": self.verdict}
+
+
+@dataclass(frozen=True)
+class EpReport:
+    ep: str
+    ort_source_version: str
+    outcome: Outcome
+    summary: str
+    nodes: tuple[NodeResult, ...]
+    top_reasons: tuple[ReasonGroup, ...]
+    notes: tuple[str, ...]
+    next_step: str
+    if_shapes_fixed: Outcome | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        o = self.outcome
+        return {
+            "ep": self.ep,
+            "rules_follow_ort": self.ort_source_version,
+            "nodes_total": o.nodes_total,
+            "nodes_supported": o.nodes_supported,
+            "nodes_taken": o.nodes_taken,
+            "partitions": [p.to_dict() for p in o.partitions],
+            "verdict": o.verdict,
+            "summary": self.summary,
+            "top_reasons": [r.to_dict() for r in self.top_reasons],
+            "notes": list(self.notes),
+            "next_step": self.next_step,
+            "nodes": [n.to_dict() for n in self.nodes],
+            "if_shapes_fixed": None if self.if_shapes_fixed is None
+            else self.if_shapes_fixed.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    model: str
+    analyzed: str
+    inputs: tuple[Any, ...]
+    assumed: Mapping[str, int]
+    eps: tuple[EpReport, ...]
+    thresholds: str = (
+        "verdicts use ORT's thresholds: one partition over 75% of nodes: yes; over 50%: maybe; "
+        "two partitions over 75%: maybe; otherwise no"
+    )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "analyzed": self.analyzed,
+            "inputs": [v.to_dict() for v in self.inputs],
+            "what_if_dims": dict(self.assumed),
+            "thresholds": self.thresholds,
+            "eps": [e.to_dict() for e in self.eps],
+        }
+
+
+# --------------------------------------------------------------------------- graph to analyse
+
+
+def basic_optimized(path: Path, workdir: Path, dims: Mapping[str, int],
+                    inputs: Mapping[str, tuple[int, ...]]) -> Model:
+    """The graph ORT hands to EPs: level-1 optimized by ORT itself, shapes inferred."""
+    import onnx
+
+    from ortprep.core.onnx_file import load_proto, model_view
+    from ortprep.core.runtime import SessionRecipe, create_session, describe_ort_error
+
+    source = path
+    if dims or inputs:
+        from ortprep.stages.fix_shapes import FixShapesOptions, fixed_proto
+
+        proto = load_proto(path)
+        onnx.load_external_data_for_model(proto, str(path.parent))
+        source = workdir / "fixed.onnx"
+        onnx.save(fixed_proto(proto, FixShapesOptions(dims, inputs)), str(source),
+                  save_as_external_data=proto.ByteSize() > 1 << 30)
+    target = workdir / f"{path.stem}.basic.onnx"
+    try:
+        create_session(source, SessionRecipe(
+            level="basic", save_to=target, save_format="ONNX",
+            extra={"session.optimized_model_external_initializers_file_name":
+                   f"{path.stem}.basic.data"},
+        ))
+    except Exception as exc:  # noqa: BLE001 -- ORT's refusal to load is a bad model
+        raise BadModelError(f"{path}: ONNX Runtime cannot load the model "
+                            f"({describe_ort_error(exc)})") from None
+    proto = onnx.load(str(target), load_external_data=False)
+    try:
+        proto = onnx.shape_inference.infer_shapes(proto, strict_mode=False)
+    except Exception:  # noqa: BLE001 -- keep ORT's own value_info when onnx cannot infer
+        pass
+    view = model_view(proto, target)
+    return Model(path=path, format="onnx", ir_version=view.ir_version,
+                 producer_name=view.producer_name, producer_version=view.producer_version,
+                 opsets=view.opsets, graph=view.graph, size_bytes=path.stat().st_size)
+
+
+def symbolic_dims(graph: Graph) -> list[tuple[str, int, str]]:
+    """(input name, position, dim name or '?') of every non-fixed input dimension."""
+    found = []
+    for v in graph.runtime_inputs:
+        for i, d in enumerate(v.shape or ()):
+            if not (isinstance(d, int) and d >= 0):
+                found.append((v.name, i, d if isinstance(d, str) else "?"))
+    return found
+
+
+def what_if_fix(graph: Graph) -> tuple[dict[str, int], dict[str, tuple[int, ...]]]:
+    """Values for every dynamic input dim: 1 for batch-like dims, 32 otherwise (documented)."""
+    from ortprep.core.runtime import input_shape
+
+    dims: dict[str, int] = {}
+    inputs: dict[str, tuple[int, ...]] = {}
+    for v in graph.runtime_inputs:
+        if not v.dynamic or v.shape is None:
+            continue
+        shape = input_shape(v.shape, {})
+        if all(isinstance(d, (int, str)) for d in v.shape) and any(
+            isinstance(d, str) for d in v.shape
+        ):
+            for d, value in zip(v.shape, shape, strict=True):
+                if isinstance(d, str):
+                    dims.setdefault(d, value)
+        if any(d is None or (isinstance(d, int) and d < 0) for d in v.shape):
+            inputs[v.name] = shape
+    return dims, inputs
+
+
+# --------------------------------------------------------------------------- one EP
+
+
+def _units(graph: Graph, spec: EpSpec) -> list[Any]:
+    from ortprep.eps import partition
+
+    if spec.groups_qdq_units:
+        return partition.node_units(graph)
+    return [partition.NodeUnit.single(n) for n in graph.nodes]
+
+
+def _unit_reason(unit: Any, graph: Graph, spec: EpSpec, module: Any,
+                 options: EpOptions) -> str | None:
+    check_unit = getattr(module, "check_unit", None)
+    if check_unit is not None and spec.ep_id == "nnapi":
+        return check_unit(unit, graph, options)
+    for node in unit.nodes:
+        reason = spec.check_node(NodeContext(graph, node, options))
+        if reason is not None:
+            return reason if len(unit.nodes) == 1 else f"{reason} (QDQ group judged as a whole)"
+    return None
+
+
+@dataclass
+class _GraphEval:
+    graph: Graph
+    reasons: dict[int, str | None]
+    units: list[Any]
+    excluded: set[int]
+    partitions: list[list[Node]]
+    discarded: dict[int, str]
+
+
+def _partition(graph: Graph, units: list[Any], reasons: dict[int, str | None],
+               excluded: set[int], spec: EpSpec) -> tuple[list[list[Node]], dict[int, str]]:
+    from ortprep.eps import partition
+
+    ok_units = {id(u) for u in units if all(reasons[n.index] is None for n in u.nodes)}
+    formed = partition.form_partitions(graph, lambda u: id(u) in ok_units, units, excluded)
+    kept: list[list[Node]] = []
+    discarded: dict[int, str] = {}
+    for nodes in formed:
+        why = spec.discard(nodes, graph) if spec.discard is not None else None
+        if why:
+            for n in nodes:
+                discarded[n.index] = why
+        else:
+            kept.append(nodes)
+    return kept, discarded
+
+
+def _evaluate_graph(graph: Graph, spec: EpSpec, module: Any, options: EpOptions) -> _GraphEval:
+    from ortprep.eps import partition
+
+    units = _units(graph, spec)
+    reasons: dict[int, str | None] = {}
+    for unit in units:
+        reason = _unit_reason(unit, graph, spec, module, options)
+        for n in unit.nodes:
+            reasons[n.index] = reason
+    excluded = partition.stop_set(graph, spec.stop_ops) if spec.stop_ops else set()
+    kept, discarded = _partition(graph, units, reasons, excluded, spec)
+    return _GraphEval(graph, reasons, units, excluded, kept, discarded)
+
+
+def _graphs(model: Model) -> list[Graph]:
+    found = [model.graph]
+    for _, node in model.all_nodes():
+        found.extend(node.subgraphs.values())
+    return found
+
+
+def _outcome(evals: list[_GraphEval], total: int, subgraph_refusal: str | None
+             ) -> tuple[Outcome, list[NodeResult]]:
+    results: list[NodeResult] = []
+    partitions: list[Partition] = []
+    supported = 0
+    for ev in evals:
+        where: dict[int, int] = {}
+        for nodes in ev.partitions:
+            pid = len(partitions)
+            partitions.append(Partition(pid, ev.graph.path, tuple(n.name for n in nodes)))
+            for n in nodes:
+                where[n.index] = pid
+        for n in ev.graph.nodes:
+            reason = ev.reasons.get(n.index)
+            if ev.graph.path != "main" and subgraph_refusal:
+                reason = subgraph_refusal
+            ok = reason is None
+            supported += ok
+            pid = where.get(n.index) if ok else None
+            if ok and pid is None:
+                reason = ev.discarded.get(n.index) or (
+                    "downstream of a stop op (stays on CPU)" if n.index in ev.excluded
+                    else "supported, but not placed in a partition")
+                if ev.discarded.get(n.index):
+                    reason = f"supported, but its partition is discarded: {reason}"
+            results.append(NodeResult(n.name, n.op_type, n.domain, ev.graph.path, ok, pid,
+                                      reason))
+    taken = sum(len(p.nodes) for p in partitions)
+    return Outcome(total, supported, taken, tuple(partitions),
+                   verdict(partitions, total)), results
+
+
+def verdict(partitions: list[Partition] | tuple[Partition, ...], total: int) -> str:
+    """ORT's usability thresholds on the partition sizes."""
+    if total == 0 or not partitions:
+        return "no"
+    sizes = sorted((len(p.nodes) for p in partitions), reverse=True)
+    if sizes[0] / total > YES_SINGLE:
+        return "yes"
+    if sizes[0] / total > MAYBE_SINGLE:
+        return "maybe"
+    if len(sizes) >= 2 and (sizes[0] + sizes[1]) / total > MAYBE_TWO:
+        return "maybe"
+    return "no"
+
+
+def evaluate(model: Model, ep_id: str, options: EpOptions) -> tuple[Outcome, list[NodeResult],
+                                                                      list[_GraphEval], EpSpec]:
+    spec, module = ep_spec(ep_id)
+    graphs = _graphs(model)
+    evals = []
+    for g in graphs:
+        if g.path != "main" and not spec.takes_subgraph_nodes:
+            evals.append(_GraphEval(g, dict.fromkeys((n.index for n in g.nodes),
+                                                     spec.subgraph_policy), [], set(), [], {}))
+            continue
+        evals.append(_evaluate_graph(g, spec, module, options))
+    total = sum(len(g.nodes) for g in graphs)
+    outcome, nodes = _outcome(evals, total, None)
+    return outcome, nodes, evals, spec
+
+
+def _reason_groups(evals: list[_GraphEval], nodes: list[NodeResult], spec: EpSpec,
+                   current: int, limit: int = 5) -> tuple[ReasonGroup, ...]:
+    """Refusals grouped by (op, reason), ranked by how many partitions they cause."""
+    groups: Counter[tuple[str, str]] = Counter()
+    for n in nodes:
+        if not n.supported and n.reason:
+            groups[(n.op, n.reason)] += 1
+    ranked = []
+    for (op, reason), count in groups.most_common(limit * 2):
+        merged = _partitions_if_supported(evals, spec, op, reason)
+        ranked.append(ReasonGroup(reason, op, count, merged))
+    ranked.sort(key=lambda g: (-(current - (g.partitions_if_supported or current)), -g.nodes))
+    return tuple(ranked[:limit])
+
+
+def _partitions_if_supported(evals: list[_GraphEval], spec: EpSpec, op: str, reason: str
+                             ) -> int | None:
+    count = 0
+    for ev in evals:
+        if not ev.units:
+            continue
+        reasons = {i: (None if (r == reason and _op_of(ev.graph, i) == op) else r)
+                   for i, r in ev.reasons.items()}
+        kept, _ = _partition(ev.graph, ev.units, reasons, ev.excluded, spec)
+        count += len(kept)
+    return count
+
+
+def _op_of(graph: Graph, index: int) -> str:
+    return graph.nodes[index].op_type if index < len(graph.nodes) and \
+        graph.nodes[index].index == index else next(
+            (n.op_type for n in graph.nodes if n.index == index), "")
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def _summary(ep: str, o: Outcome) -> str:
+    biggest = max((len(p.nodes) for p in o.partitions), default=0)
+    share = 100.0 * o.nodes_taken / o.nodes_total if o.nodes_total else 0.0
+    return (f"{ep} would take {o.nodes_taken} of {o.nodes_total} nodes ({share:.0f}%) in "
+            f"{len(o.partitions)} partition(s), the largest {biggest} nodes: verdict {o.verdict}")
+
+
+def _contrib_note(model: Model, spec: EpSpec) -> str | None:
+    contrib = Counter(n.op_type for _, n in model.all_nodes()
+                      if n.domain.startswith("com.microsoft"))
+    if not contrib or not spec.compiles or model.format != "ort":
+        return None
+    ops = ", ".join(f"{c} {op}" for op, c in contrib.most_common(5))
+    return (f"this .ort file holds contrib ops from extended optimizations ({ops}); "
+            f"{spec.display_name} cannot take them. A Runtime-style file "
+            "(.with_runtime_opt.ort) keeps the original ops for the EP and replays the fusions "
+            "only on nodes left to the CPU")
+
+
+def _next_step(spec: EpSpec, o: Outcome, fixed: Outcome | None, model: Model,
+               fix_command: str | None) -> str:
+    if o.verdict == "yes":
+        return f"try {spec.display_name}: it should take most of this model"
+    if fixed is not None and fixed.nodes_taken > o.nodes_taken and fix_command:
+        return (f"fix the dynamic input shapes ({fixed.nodes_taken} nodes, verdict "
+                f"{fixed.verdict} when fixed): {fix_command}")
+    if model.format == "ort" and any(n.domain.startswith("com.microsoft")
+                                     for _, n in model.all_nodes()) and spec.compiles:
+        return "ship the Runtime-style file (.with_runtime_opt.ort) and check it again"
+    if o.verdict == "maybe":
+        return (f"measure {spec.display_name} against the CPU EP on the device; "
+                "see the top refusal reasons")
+    return "stay on the CPU EP (or rewrite the refused ops listed above)"
+
+
+def run(path: Path, options: CheckOptions, progress: ProgressFn = no_progress) -> CheckResult:
+    """Check one model for every requested EP."""
+    from ortprep.core.inputs import open_model
+
+    source = open_model(path)
+    with tempfile.TemporaryDirectory(prefix="ortprep-check-") as tmp:
+        work = Path(tmp)
+        progress("basic optimizations (ORT)", 0, 1)
+        if source.format == "onnx":
+            model = basic_optimized(path, work, options.fix_dims, options.fix_inputs)
+            analyzed = "basic-optimized"
+        else:
+            if options.fix_dims or options.fix_inputs:
+                raise UsageError("--fix-dim/--fix-input apply to .onnx models",
+                                 "fix the shapes of the .onnx, then convert it again")
+            model = source
+            analyzed = "ort-file"
+        progress("basic optimizations (ORT)", 1, 1)
+        fixed_model = None
+        assumed: dict[str, int] = {}
+        fix_command = None
+        dynamic = [v for v in model.graph.runtime_inputs if v.dynamic]
+        if dynamic and options.what_if and source.format == "onnx":
+            dims, inputs = what_if_fix(model.graph)
+            assumed = dict(dims)
+            fixed_model = basic_optimized(path, work / "whatif" if False else work, dims, inputs)
+            parts = [f"--fix-dim {k}={v}" for k, v in dims.items()]
+            parts += [f"--fix-input {k}={','.join(map(str, s))}" for k, s in inputs.items()]
+            fix_command = f"ortprep fix-shapes {path} -o {path.stem}.fixed.onnx {' '.join(parts)}"
+        reports = []
+        for i, ep in enumerate(options.eps):
+            progress("checking EPs", i, len(options.eps))
+            outcome, nodes, evals, spec = evaluate(model, ep, options.ep_options)
+            fixed = evaluate(fixed_model, ep, options.ep_options)[0] if fixed_model else None
+            notes = [n for n in (_contrib_note(model, spec), spec.subgraph_policy
+                                 if len(_graphs(model)) > 1 else None) if n]
+            reports.append(EpReport(
+                ep=ep,
+                ort_source_version=spec.ort_source_version,
+                outcome=outcome,
+                summary=_summary(spec.display_name, outcome),
+                nodes=tuple(nodes),
+                top_reasons=_reason_groups(evals, nodes, spec, len(outcome.partitions)),
+                notes=tuple(notes),
+                next_step=_next_step(spec, outcome, fixed, model, fix_command),
+                if_shapes_fixed=fixed,
+            ))
+        progress("checking EPs", len(options.eps), len(options.eps))
+    return CheckResult(str(path), analyzed, source.graph.runtime_inputs, assumed, tuple(reports))
