@@ -43,22 +43,32 @@ def test_cnn_runtime_file_holds_conv_activation_records_and_fixed_holds_fusedcon
     assert [v["session"].split(" ")[0] for v in runtime["verification"]] == ["without", "with"]
 
 
+def _conv_records(ort_path: str) -> int:
+    model = read_ort(Path(ort_path))
+    recs = model.ort.runtime_optimizations.get("QDQSelectorActionTransformer", ())
+    return sum(r.action_id == "Conv" for r in recs)
+
+
 def test_qdq_model_saves_qdq_records_for_arm(cli, tmp_path, qdq_model):
     r = cli("convert", qdq_model, "-o", tmp_path, "--style", "runtime", "--json")
     assert r.code == 0, r.stderr
     runtime = _artifacts(r.json())["runtime"]
     assert runtime["runtime_optimization_records"].get("QDQSelectorActionTransformer", 0) > 0
     assert "ai.onnx:QLinearConv" in runtime["records_produce"]
+    assert _conv_records(runtime["path"]) == 3
+    assert not any("no record" in n for n in runtime["notes"])
 
 
-def test_qdq_model_saves_nothing_for_amd64_and_says_why(cli, tmp_path, qdq_model):
+def test_qdq_model_saves_no_conv_records_for_amd64_and_says_why(cli, tmp_path, qdq_model):
     r = cli("convert", qdq_model, "-o", tmp_path, "--style", "runtime",
             "--target-platform", "amd64", "--json")
     assert r.code == 0, r.stderr
     runtime = _artifacts(r.json())["runtime"]
-    assert "QDQSelectorActionTransformer" not in runtime["runtime_optimization_records"]
+    assert "ai.onnx:QLinearConv" not in runtime["records_produce"]
+    assert _conv_records(runtime["path"]) == 0
     note = " ".join(runtime["notes"])
-    assert "int8 QDQ" in note and "amd64" in note and "arm" in note
+    assert "int8 QDQ groups saved no record (3 Conv)" in note
+    assert "amd64" in note and "--target-platform arm" in note
     human = cli("convert", qdq_model, "-o", tmp_path / "h", "--style", "runtime",
                 "--target-platform", "amd64", "--no-verify")
     assert "int8 QDQ" in human.stdout

@@ -48,6 +48,9 @@ def _register() -> None:
     fix_shapes_cmd.register(app)
     inspect_cmd.register(app)
     verify_cmd.register(app)
+    from ortprep.cli import config_cmd
+
+    config_cmd.register(app)
 
 
 _register()

@@ -172,6 +172,15 @@ class RuntimeOptimizationRecord:
     num_outputs: int
     produced_op_ids: tuple[str, ...]  # "domain:op_type:since_version", ai.onnx for ""
 
+    @property
+    def produced_ops(self) -> tuple[str, ...]:
+        """Produced ops as ortprep writes ops: ``domain:op_type`` (``ai.onnx:QLinearConv``)."""
+        ops = []
+        for op_id in self.produced_op_ids:
+            parts = op_id.split(":")
+            ops.append(f"{normalize_domain(parts[0])}:{parts[1]}" if len(parts) >= 2 else op_id)
+        return tuple(ops)
+
 
 @dataclass(frozen=True)
 class OrtFormatInfo:

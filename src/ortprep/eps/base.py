@@ -21,6 +21,7 @@ class EpOptions:
 
     android_api: int = 31  # NNAPI feature level ORT assumes off-device
     coreml_version: int = 8  # CoreML spec generation: 8 = iOS 18 / macOS 15
+    xnnpack_fp16: bool = True  # fp16 kernels exist in ARM builds of the XNNPACK EP
 
 
 @dataclass(frozen=True)

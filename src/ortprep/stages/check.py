@@ -271,7 +271,7 @@ def _units(graph: Graph, spec: EpSpec) -> list[Any]:
 def _unit_reason(unit: Any, graph: Graph, spec: EpSpec, module: Any,
                  options: EpOptions) -> str | None:
     check_unit = getattr(module, "check_unit", None)
-    if check_unit is not None and spec.ep_id == "nnapi":
+    if check_unit is not None:
         return check_unit(unit, graph, options)
     for node in unit.nodes:
         reason = spec.check_node(NodeContext(graph, node, options))

@@ -233,26 +233,81 @@ def _record_summary(model: Any) -> tuple[dict[str, int], tuple[str, ...]]:
         for optimizer, recs in model.ort.runtime_optimizations.items():
             records[optimizer] = len(recs)
             for r in recs:
-                produced.update(r.produced_op_ids)
+                produced.update(r.produced_ops)
     return records, tuple(sorted(produced))
 
 
-def why_no_records(source: Any, target_platform: str) -> str:
-    """Explain an empty Runtime-style file from the source graph (ort-internals §2.3, §2.9)."""
-    ops = {n.op_type for _, n in source.all_nodes()}
-    dq_types = set()
-    for g, n in source.all_nodes():
-        if n.op_type == "DequantizeLinear":
-            vt = g.value_type(n.input(0))
-            if vt and vt.dtype:
-                dq_types.add(vt.dtype)
-    if "DequantizeLinear" in ops and "int8" in dq_types and target_platform == "amd64":
-        return (
-            "no runtime optimizations were saved: this is an int8 QDQ model converted for amd64, "
-            "where session.qdqisint8allowed=0 makes ORT rewrite int8 to uint8 first "
-            "(QDQS8ToU8Transformer), a step that cannot be recorded; convert with "
-            "--target-platform arm to save the QDQ fusions"
+# Target ops of QDQSelectorActionTransformer's fusing actions (ort-internals §2.3,
+# qdq_selector_action_transformer.cc); "drop" actions are left out: they produce no kernel.
+QDQ_FUSED_TARGETS = frozenset({
+    "Conv", "MatMul", "Gemm", "Add", "Mul", "AveragePool", "LeakyRelu", "GlobalAveragePool",
+    "Sigmoid", "Softmax", "Concat", "Where",
+})
+
+
+def _int8_qdq_targets(model: Any) -> Counter[str]:
+    """Ops fed by a DequantizeLinear of int8 data and feeding a QuantizeLinear (QDQ targets)."""
+    found: Counter[str] = Counter()
+    for g, n in model.all_nodes():
+        if n.op_type not in QDQ_FUSED_TARGETS:
+            continue
+        fed = [g.producers.get(v) for v in n.inputs if v]
+        int8_in = any(
+            p is not None and p.op_type == "DequantizeLinear"
+            and (g.value_type(p.input(0)) or _NO_TYPE).dtype == "int8"
+            for p in fed
         )
+        to_q = any(c.op_type == "QuantizeLinear" for v in n.outputs
+                   for c in g.consumers.get(v, []))
+        if int8_in and to_q:
+            found[n.op_type] += 1
+    return found
+
+
+class _NoType:
+    dtype = None
+
+
+_NO_TYPE = _NoType()
+
+
+def _recorded_targets(converted: Any) -> Counter[str]:
+    """Op types of the target nodes of the saved QDQ records."""
+    by_index = {n.index: n for n in converted.graph.nodes}
+    found: Counter[str] = Counter()
+    if converted.ort is None:
+        return found
+    for rec in converted.ort.runtime_optimizations.get("QDQSelectorActionTransformer", ()):
+        if rec.num_inputs < len(rec.node_indices):
+            target = by_index.get(rec.node_indices[rec.num_inputs])
+            if target is not None:
+                found[target.op_type] += 1
+    return found
+
+
+def why_records_missing(source: Any, converted: Any, target_platform: str) -> str | None:
+    """Explain what the Runtime style could not record (ort-internals §2.3, §2.9).
+
+    With ``session.qdqisint8allowed=0`` (amd64) ORT must rewrite int8 QDQ groups to uint8 first
+    (QDQS8ToU8Transformer), a step outside the recordable set, so the groups whose x86 kernels
+    need uint8 (Conv, MatMul) get no record. (ORT 1.32 still records int8 groups whose kernels
+    take int8, e.g. QLinearAdd and QGemm; ort-internals §2.9 says "no records" for the whole
+    model, which the 1.32 binary contradicts.)
+    """
+    ops = {n.op_type for _, n in source.all_nodes()}
+    records = sum(len(r) for r in converted.ort.runtime_optimizations.values())
+    if "DequantizeLinear" in ops:
+        missing = _int8_qdq_targets(converted) - _recorded_targets(converted)
+        if missing and target_platform == "amd64":
+            groups = ", ".join(f"{c} {op}" for op, c in sorted(missing.items()))
+            return (
+                f"int8 QDQ groups saved no record ({groups}): converted for amd64, "
+                "session.qdqisint8allowed=0 makes ORT rewrite int8 to uint8 first "
+                "(QDQS8ToU8Transformer), a step that cannot be recorded; convert with "
+                "--target-platform arm to save these QDQ fusions"
+            )
+    if records:
+        return None
     return (
         "no runtime optimizations were saved: only QDQ node groups, Conv followed by an activation, "
         "and DequantizeLinear(int4)+MatMul can be recorded, and none of them occurs in this model "
@@ -277,8 +332,9 @@ def _explain_ort(style: str, source: Any, converted: Any, target_platform: str
                 "session.enable_saved_runtime_optimizations=1 at level extended or higher "
                 "(trusted models only)"
             )
-        else:
-            notes.append(why_no_records(source, target_platform))
+        missing = why_records_missing(source, converted, target_platform)
+        if missing:
+            notes.append(missing)
     elif fused:
         notes.append("baked in: " + ", ".join(f"{c} {op}" for op, c in sorted(fused.items())))
     if any(op.startswith("com.microsoft.nchwc:") for op in after):
@@ -297,13 +353,27 @@ def _out_path(out_dir: Path, item: ModelInput, ext_suffix: str) -> Path:
     return out_dir / rel.parent / f"{rel.name[: -len(rel.suffix)] if rel.suffix else rel.name}{ext_suffix}"
 
 
+@dataclass(frozen=True)
+class _Reference:
+    """The original's outputs on the verification inputs, computed once per model."""
+
+    expected: Any
+    feeds: Any
+    shapes: Any
+    steps: Any
+
+
 def _verify_artifact(
-    item: ModelInput, path: Path, style: str, expected: Any, feeds: Any, shapes: Any,
-    options: ConvertOptions,
+    item: ModelInput, path: Path, style: str, reference: _Reference, options: ConvertOptions,
 ) -> tuple[VerifyResult, ...]:
-    from ortprep.stages.verify import check_candidate
+    from functools import partial
+
+    from ortprep.stages.verify import check_candidate as check
 
     ref = str(item.path)
+    r = reference
+    check_candidate = partial(check, steps=r.steps)
+    expected, feeds, shapes = r.expected, r.feeds, r.shapes
     if style == "runtime" and path.suffix == ".ort":
         return (
             check_candidate(ref, path, expected, feeds,
@@ -339,13 +409,19 @@ def convert_model(
         source = open_model(item.path)
         if source.format != "onnx":
             raise BadModelError(f"{item.path}: convert takes ONNX models, this is {source.format}")
-        expected = feeds = shapes = None
+        reference = _Reference(None, None, None, None)
         if options.verify:
-            from ortprep.stages.verify import make_feeds, reference_session, run_session
+            from ortprep.stages.verify import (
+                make_feeds,
+                quantization_steps,
+                reference_session,
+                run_session,
+            )
 
             ref = reference_session(item.path, options.fix_dims)
             feeds, shapes = make_feeds(ref, options.inputs, options.fix_dims)
-            expected = run_session(ref, feeds)
+            reference = _Reference(run_session(ref, feeds), feeds, shapes,
+                                   quantization_steps(source))
             del ref
         artifacts: list[Artifact] = []
         config_sources: dict[str, list[Path]] = {s: [] for s in options.styles}
@@ -363,7 +439,7 @@ def convert_model(
                 )
                 write_with_ort(item.path, onnx_target, onnx_recipe)
                 verification = (
-                    _verify_artifact(item, onnx_target, "fixed", expected, feeds, shapes, options)
+                    _verify_artifact(item, onnx_target, "fixed", reference, options)
                     if options.verify else ()
                 )
                 artifacts.append(Artifact(
@@ -384,7 +460,7 @@ def convert_model(
             records, fused, produced, notes, warnings = _explain_ort(
                 style, source, converted, options.target_platform)
             verification = (
-                _verify_artifact(item, target, style, expected, feeds, shapes, options)
+                _verify_artifact(item, target, style, reference, options)
                 if options.verify else ()
             )
             artifacts.append(Artifact(

@@ -98,7 +98,7 @@ def runtime_optimizations(model: Model) -> list[dict[str, Any]]:
         produced: set[str] = set()
         fusions = []
         for r in records:
-            ops = [_op_id(p) for p in r.produced_op_ids]
+            ops = list(r.produced_ops)
             produced.update(ops)
             nodes = [by_index[i].name if i in by_index else f"#{i}"
                      for i in r.node_indices if i is not None]
@@ -110,14 +110,6 @@ def runtime_optimizations(model: Model) -> list[dict[str, Any]]:
             "fusions": fusions,
         })
     return result
-
-
-def _op_id(produced: str) -> str:
-    """``":QLinearConv:10"`` -> ``"ai.onnx:QLinearConv"`` (domain:op, as ortprep writes ops)."""
-    parts = produced.split(":")
-    if len(parts) >= 2:
-        return f"{parts[0] or 'ai.onnx'}:{parts[1]}"
-    return produced
 
 
 def ort_section(model: Model) -> dict[str, Any]:

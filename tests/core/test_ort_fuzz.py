@@ -1,0 +1,223 @@
+"""Fuzzing the .ort reader: corrupt or truncated files give a model or BadModelError, quickly.
+
+Real files written by ORT are mutated (bytes flipped, 16/32-bit words overwritten with small or
+huge values, prefixes cut, ranges deleted). Each case must either open or raise BadModelError,
+never another exception, within two seconds; an opened model is walked completely, tensor values
+included, so the lazy paths are fuzzed too.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from models import if_subgraph
+from ortprep.core.errors import BadModelError
+from ortprep.core.graph import Initializer, Model
+from ortprep.core.ort_file import parse_ort_bytes
+
+from .test_ort_file import kitchen_sink, tiny_conv_relu, tiny_qdq_conv, to_ort
+
+PATH = Path("fuzzed.ort")
+CASE_SECONDS = 2.0
+FUZZ = settings(
+    max_examples=1500,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+@pytest.fixture(scope="module")
+def seeds(tmp_path_factory) -> list[bytes]:
+    """Small real files covering records, subgraphs, strings, sequences and every attribute kind."""
+    folder = tmp_path_factory.mktemp("fuzz")
+    files = [
+        to_ort(tiny_conv_relu(), folder / "conv_relu.ort", "runtime"),
+        to_ort(tiny_qdq_conv(), folder / "qdq.ort", "runtime"),
+        to_ort(if_subgraph(), folder / "if.ort", "runtime"),
+        to_ort(kitchen_sink(), folder / "sink.ort", "fixed"),
+    ]
+    return [f.read_bytes() for f in files]
+
+
+@pytest.fixture(scope="module")
+def tensor_fields(seeds) -> list[list[tuple[int, str]]]:
+    """Per seed: (position, struct format) of every tensor's data type, dims and data length."""
+    return [_tensor_fields(data) for data in seeds]
+
+
+def _tensor_fields(data: bytes) -> list[tuple[int, str]]:
+    import onnxruntime.tools.ort_format_model  # noqa: F401  (puts ort_flatbuffers_py on sys.path)
+    import ort_flatbuffers_py.fbs as fbs
+
+    graphs = [fbs.InferenceSession.InferenceSession.GetRootAs(data, 0).Model().Graph()]
+    tensors = []
+    while graphs:
+        graph = graphs.pop()
+        tensors += [graph.Initializers(i) for i in range(graph.InitializersLength())]
+        for node in (graph.Nodes(i) for i in range(graph.NodesLength())):
+            for attr in (node.Attributes(j) for j in range(node.AttributesLength())):
+                tensors += [attr.T()] if attr.T() is not None else []
+                graphs += [attr.G()] if attr.G() is not None else []
+    fields = []
+    for t in tensors:
+        tab = t._tab  # Tensor slots (ort.fbs): 8 dims, 10 data_type, 12 raw_data, 14 string_data
+        if offset := tab.Offset(10):
+            fields.append((tab.Pos + offset, "<i"))
+        if offset := tab.Offset(8):
+            fields += [(tab.Vector(offset) + 8 * k, "<q") for k in range(t.DimsLength())]
+        for slot in (12, 14):
+            if offset := tab.Offset(slot):
+                fields.append((tab.Vector(offset) - 4, "<I"))
+    assert fields
+    return fields
+
+
+def walk(model: Model) -> None:
+    """Touch everything the view offers, reading every tensor's values."""
+    graphs = [model.graph]
+    for _, node in model.all_nodes():
+        assert node.name and isinstance(node.index, int)
+        _ = (node.op_id, node.inputs, node.outputs, node.implicit_inputs, node.since_version)
+        for value in node.attributes.values():
+            for item in value if isinstance(value, tuple) else (value,):
+                if isinstance(item, Initializer):
+                    read_values(item)
+        graphs.extend(node.subgraphs.values())
+    for graph in graphs:
+        for init in graph.initializers.values():
+            read_values(init)
+        for value in (*graph.inputs, *graph.outputs, *graph.values.values()):
+            value.to_dict()
+        _ = (graph.producers, graph.consumers, graph.runtime_inputs)
+    assert model.ort is not None
+    for records in model.ort.runtime_optimizations.values():
+        for record in records:
+            _ = (record.action_id, record.node_indices, record.produced_op_ids)
+    for args in model.ort.kernel_type_str_resolver.values():
+        for pairs in args.values():
+            assert all(isinstance(i, bool) and isinstance(j, int) for i, j in pairs)
+
+
+def read_values(init: Initializer) -> None:
+    try:
+        array = init.numpy()
+    except BadModelError:
+        return
+    assert array.shape == init.dims
+
+
+def check(data: bytes) -> None:
+    """The property: a model (walked) or BadModelError, and nothing slow."""
+    start = time.perf_counter()
+    try:
+        model = parse_ort_bytes(data, PATH)
+    except BadModelError as exc:
+        assert str(PATH) in exc.message
+    else:
+        walk(model)
+    assert time.perf_counter() - start < CASE_SECONDS
+
+
+def test_seeds_open_and_walk(seeds):
+    for data in seeds:
+        walk(parse_ort_bytes(data, PATH))
+
+
+def test_every_prefix_of_a_file_is_refused_or_opens(seeds):
+    data = seeds[0]
+    for cut in range(len(data)):
+        check(data[:cut])
+
+
+SEED = st.integers(0, 3)
+POSITION = st.integers(0, 2**32 - 1)  # taken modulo the file size: wide, so spread evenly
+INTERESTING = st.sampled_from(
+    [0, 1, 2, 3, 4, 7, 8, 0x7F, 0xFF, 0x7FFF, 0xFFFF, 0x10000, 0x7FFFFFFF, 0x80000000,
+     0xFFFFFFFC, 0xFFFFFFFF]
+)  # fmt: skip
+
+
+@FUZZ
+@given(seed=SEED, flips=st.lists(st.tuples(POSITION, st.integers(1, 255)), min_size=1, max_size=4))
+def test_flipped_bytes(seeds, seed, flips):
+    data = bytearray(seeds[seed])
+    for pos, mask in flips:
+        data[pos % len(data)] ^= mask
+    check(bytes(data))
+
+
+@FUZZ
+@given(
+    seed=SEED,
+    writes=st.lists(
+        st.tuples(
+            POSITION,
+            st.booleans(),  # aligned: where offsets and lengths live
+            st.sampled_from([2, 4]),  # vtable entries are 16-bit, offsets and lengths 32-bit
+            st.one_of(INTERESTING, st.integers(0, 2**32 - 1), st.just(-1)),  # -1: file size
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+)
+def test_overwritten_words(seeds, seed, writes):
+    data = bytearray(seeds[seed])
+    for pos, aligned, width, value in writes:
+        at = pos % (len(data) - width + 1)
+        if aligned:
+            at -= at % width
+        word = len(data) if value < 0 else value
+        struct.pack_into("<H" if width == 2 else "<I", data, at, word % (1 << (8 * width)))
+    check(bytes(data))
+
+
+@FUZZ
+@given(
+    seed=SEED,
+    start=POSITION,
+    length=st.integers(1, 64),
+    cut=st.one_of(st.none(), POSITION),
+    flip=st.one_of(st.none(), st.tuples(POSITION, st.integers(1, 255))),
+)
+def test_truncated_or_shortened(seeds, seed, start, length, cut, flip):
+    data = bytearray(seeds[seed])
+    if cut is not None:  # keep a prefix
+        del data[cut % len(data) :]
+    else:  # remove a range inside: everything after it shifts
+        at = start % len(data)
+        del data[at : at + length]
+    if flip is not None and data:
+        data[flip[0] % len(data)] ^= flip[1]
+    check(bytes(data))
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    seed=SEED,
+    writes=st.lists(
+        st.tuples(
+            st.integers(0, 2**16),
+            st.one_of(st.integers(-3, 30), st.integers(-(2**63), 2**63 - 1)),
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+)
+def test_corrupt_tensor_fields(seeds, tensor_fields, seed, writes):
+    """Data types, dims and data lengths of tensors: where :meth:`Initializer.numpy` looks."""
+    data = bytearray(seeds[seed])
+    fields = tensor_fields[seed]
+    for index, value in writes:
+        at, fmt = fields[index % len(fields)]
+        bits = 8 * struct.calcsize(fmt)
+        value %= 1 << bits  # two's complement for the signed formats
+        if fmt != "<I" and value >= 1 << (bits - 1):
+            value -= 1 << bits
+        struct.pack_into(fmt, data, at, value)
+    check(bytes(data))
