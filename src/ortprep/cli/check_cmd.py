@@ -101,13 +101,15 @@ def _render(result: Any) -> None:
         render.out.print(f"\n[bold]{r.ep}[/] (rules follow ORT {r.ort_source_version}): "
                          f"{escape(r.summary)}")
         for g in r.top_reasons:
-            merge = ""
-            if g.partitions_if_supported is not None and g.partitions_if_supported != len(
-                r.outcome.partitions
+            o = r.outcome
+            gain = ""
+            if (g.nodes_taken_if_supported, g.partitions_if_supported) != (
+                o.nodes_taken, len(o.partitions)
             ):
-                merge = (f" [dim](supporting them: {len(r.outcome.partitions)} -> "
-                         f"{g.partitions_if_supported} partitions)[/]")
-            render.out.print(f"  {g.nodes} x {escape(g.op)}: {escape(g.reason)}{merge}")
+                gain = (f" [dim](accepting these: {g.nodes_taken_if_supported} nodes in "
+                        f"{g.partitions_if_supported} partitions, now {o.nodes_taken} in "
+                        f"{len(o.partitions)})[/]")
+            render.out.print(f"  {g.nodes} x {escape(g.op)}: {escape(g.reason)}{gain}")
         for note in r.notes:
             render.out.print(f"  [dim]note:[/] {escape(note)}")
         render.out.print(f"  [bold]next:[/] {escape(r.next_step)}")

@@ -105,14 +105,18 @@ class Partition:
 
 @dataclass(frozen=True)
 class ReasonGroup:
+    """Nodes refused by the same rule, and what the EP would take if they were accepted."""
+
     reason: str
     op: str
     nodes: int
-    partitions_if_supported: int | None  # partition count if these nodes were taken
+    partitions_if_supported: int
+    nodes_taken_if_supported: int
 
     def to_dict(self) -> dict[str, Any]:
         return {"op": self.op, "reason": self.reason, "nodes": self.nodes,
-                "partitions_if_supported": self.partitions_if_supported}
+                "partitions_if_supported": self.partitions_if_supported,
+                "nodes_taken_if_supported": self.nodes_taken_if_supported}
 
 
 @dataclass(frozen=True)
@@ -206,11 +210,14 @@ def basic_optimized(path: Path, workdir: Path, dims: Mapping[str, int],
         onnx.save(fixed_proto(proto, FixShapesOptions(dims, inputs)), str(source),
                   save_as_external_data=proto.ByteSize() > 1 << 30)
     target = workdir / f"{path.stem}.basic.onnx"
+    # Only a model near protobuf's 2 GiB limit is saved with external initializers: external
+    # data is itself a refusal reason for some EPs (CoreML), and the user's model has none.
+    big = source.stat().st_size > 1 << 30 or bool(load_proto_external(path))
+    extra = {"session.optimized_model_external_initializers_file_name":
+             f"{path.stem}.basic.data"} if big else {}
     try:
         create_session(source, SessionRecipe(
-            level="basic", save_to=target, save_format="ONNX",
-            extra={"session.optimized_model_external_initializers_file_name":
-                   f"{path.stem}.basic.data"},
+            level="basic", save_to=target, save_format="ONNX", extra=extra,
         ))
     except Exception as exc:  # noqa: BLE001 -- ORT's refusal to load is a bad model
         raise BadModelError(f"{path}: ONNX Runtime cannot load the model "
@@ -224,6 +231,13 @@ def basic_optimized(path: Path, workdir: Path, dims: Mapping[str, int],
     return Model(path=path, format="onnx", ir_version=view.ir_version,
                  producer_name=view.producer_name, producer_version=view.producer_version,
                  opsets=view.opsets, graph=view.graph, size_bytes=path.stat().st_size)
+
+
+def load_proto_external(path: Path) -> tuple[str, ...]:
+    """External data files of an ONNX model (validated by the loader)."""
+    from ortprep.core.onnx_file import external_data_files, load_proto
+
+    return external_data_files(load_proto(path))
 
 
 def symbolic_dims(graph: Graph) -> list[tuple[str, int, str]]:
@@ -265,7 +279,7 @@ def _units(graph: Graph, spec: EpSpec) -> list[Any]:
 
     if spec.groups_qdq_units:
         return partition.node_units(graph)
-    return [partition.NodeUnit.single(n) for n in graph.nodes]
+    return [partition.NodeUnit(n) for n in graph.nodes]
 
 
 def _unit_reason(unit: Any, graph: Graph, spec: EpSpec, module: Any,
@@ -329,8 +343,8 @@ def _graphs(model: Model) -> list[Graph]:
     return found
 
 
-def _outcome(evals: list[_GraphEval], total: int, subgraph_refusal: str | None
-             ) -> tuple[Outcome, list[NodeResult]]:
+def _outcome(evals: list[_GraphEval], total: int, subgraph_refusal: str | None,
+             compiles: bool = True) -> tuple[Outcome, list[NodeResult]]:
     results: list[NodeResult] = []
     partitions: list[Partition] = []
     supported = 0
@@ -357,8 +371,8 @@ def _outcome(evals: list[_GraphEval], total: int, subgraph_refusal: str | None
             results.append(NodeResult(n.name, n.op_type, n.domain, ev.graph.path, ok, pid,
                                       reason))
     taken = sum(len(p.nodes) for p in partitions)
-    return Outcome(total, supported, taken, tuple(partitions),
-                   verdict(partitions, total)), results
+    v = verdict(partitions, total) if compiles else share_verdict(taken, total)
+    return Outcome(total, supported, taken, tuple(partitions), v), results
 
 
 def verdict(partitions: list[Partition] | tuple[Partition, ...], total: int) -> str:
@@ -375,6 +389,13 @@ def verdict(partitions: list[Partition] | tuple[Partition, ...], total: int) -> 
     return "no"
 
 
+def share_verdict(taken: int, total: int) -> str:
+    """For EPs with static per-node kernels (XNNPACK) nothing is compiled, so what counts is the
+    share of nodes they run: over 75 %: yes; over 50 %: maybe; otherwise no."""
+    share = taken / total if total else 0.0
+    return "yes" if share > YES_SINGLE else "maybe" if share > MAYBE_SINGLE else "no"
+
+
 def evaluate(model: Model, ep_id: str, options: EpOptions) -> tuple[Outcome, list[NodeResult],
                                                                       list[_GraphEval], EpSpec]:
     spec, module = ep_spec(ep_id)
@@ -387,50 +408,71 @@ def evaluate(model: Model, ep_id: str, options: EpOptions) -> tuple[Outcome, lis
             continue
         evals.append(_evaluate_graph(g, spec, module, options))
     total = sum(len(g.nodes) for g in graphs)
-    outcome, nodes = _outcome(evals, total, None)
+    outcome, nodes = _outcome(evals, total, None, spec.compiles)
     return outcome, nodes, evals, spec
 
 
 def _reason_groups(evals: list[_GraphEval], nodes: list[NodeResult], spec: EpSpec,
-                   current: int, limit: int = 5) -> tuple[ReasonGroup, ...]:
-    """Refusals grouped by (op, reason), ranked by how many partitions they cause."""
-    groups: Counter[tuple[str, str]] = Counter()
+                   outcome: Outcome, limit: int = 5) -> tuple[ReasonGroup, ...]:
+    """Refusals grouped by rule (value names taken out), ranked by what supporting them gains:
+    more nodes taken first, then fewer partitions."""
+    groups: Counter[str] = Counter()
+    example: dict[str, str] = {}
+    ops: dict[str, Counter[str]] = {}
     for n in nodes:
         if not n.supported and n.reason:
-            groups[(n.op, n.reason)] += 1
+            key = _generic(n.reason)
+            groups[key] += 1
+            example.setdefault(key, n.reason)
+            ops.setdefault(key, Counter())[n.op] += 1
     ranked = []
-    for (op, reason), count in groups.most_common(limit * 2):
-        merged = _partitions_if_supported(evals, spec, op, reason)
-        ranked.append(ReasonGroup(reason, op, count, merged))
-    ranked.sort(key=lambda g: (-(current - (g.partitions_if_supported or current)), -g.nodes))
+    for generic, count in groups.most_common(limit * 3):
+        taken, parts = _if_supported(evals, spec, generic)
+        reason = example[generic] if count == 1 else generic
+        op_list = ", ".join(op for op, _ in ops[generic].most_common(3))
+        ranked.append(ReasonGroup(reason, op_list, count, parts, taken))
+    ranked.sort(key=lambda g: (-(g.nodes_taken_if_supported - outcome.nodes_taken),
+                               g.partitions_if_supported, -g.nodes))
     return tuple(ranked[:limit])
 
 
-def _partitions_if_supported(evals: list[_GraphEval], spec: EpSpec, op: str, reason: str
-                             ) -> int | None:
-    count = 0
+def _if_supported(evals: list[_GraphEval], spec: EpSpec, generic: str) -> tuple[int, int]:
+    """(nodes taken, partitions) if the nodes refused for ``generic`` were accepted."""
+    taken = parts = 0
     for ev in evals:
         if not ev.units:
             continue
-        reasons = {i: (None if (r == reason and _op_of(ev.graph, i) == op) else r)
+        reasons = {i: (None if (r is not None and _generic(r) == generic) else r)
                    for i, r in ev.reasons.items()}
         kept, _ = _partition(ev.graph, ev.units, reasons, ev.excluded, spec)
-        count += len(kept)
-    return count
+        parts += len(kept)
+        taken += sum(len(p) for p in kept)
+    return taken, parts
 
 
-def _op_of(graph: Graph, index: int) -> str:
-    return graph.nodes[index].op_type if index < len(graph.nodes) and \
-        graph.nodes[index].index == index else next(
-            (n.op_type for n in graph.nodes if n.index == index), "")
+_QUOTED = None
+
+
+def _generic(reason: str) -> str:
+    """A reason with value names taken out, so nodes refused for the same rule group together."""
+    import re
+
+    global _QUOTED
+    if _QUOTED is None:
+        _QUOTED = re.compile(r"'[^']*'")
+    return _QUOTED.sub("'…'", reason)
 
 
 # --------------------------------------------------------------------------- summary
 
 
-def _summary(ep: str, o: Outcome) -> str:
+def _summary(ep: str, o: Outcome, compiles: bool = True) -> str:
     biggest = max((len(p.nodes) for p in o.partitions), default=0)
     share = 100.0 * o.nodes_taken / o.nodes_total if o.nodes_total else 0.0
+    if not compiles:
+        return (f"{ep} would run {o.nodes_taken} of {o.nodes_total} nodes ({share:.0f}%) with its "
+                f"own kernels, node by node (nothing is compiled; the {len(o.partitions)} groups "
+                f"shown are runs of neighbouring nodes): verdict {o.verdict}")
     return (f"{ep} would take {o.nodes_taken} of {o.nodes_total} nodes ({share:.0f}%) in "
             f"{len(o.partitions)} partition(s), the largest {biggest} nodes: verdict {o.verdict}")
 
@@ -503,9 +545,9 @@ def run(path: Path, options: CheckOptions, progress: ProgressFn = no_progress) -
                 ep=ep,
                 ort_source_version=spec.ort_source_version,
                 outcome=outcome,
-                summary=_summary(spec.display_name, outcome),
+                summary=_summary(spec.display_name, outcome, spec.compiles),
                 nodes=tuple(nodes),
-                top_reasons=_reason_groups(evals, nodes, spec, len(outcome.partitions)),
+                top_reasons=_reason_groups(evals, nodes, spec, outcome),
                 notes=tuple(notes),
                 next_step=_next_step(spec, outcome, fixed, model, fix_command),
                 if_shapes_fixed=fixed,
