@@ -489,6 +489,58 @@ def _contrib_note(model: Model, spec: EpSpec) -> str | None:
             "only on nodes left to the CPU")
 
 
+# ORT's own checker matches op types against these lists (onnxruntime/tools/mobile_helpers/).
+ORT_CHECKER_LISTS = {
+    "nnapi": "nnapi_supported_ops.md",
+    "coreml-mlprogram": "coreml_supported_mlprogram_ops.md",
+    "coreml-neuralnetwork": "coreml_supported_neuralnetwork_ops.md",
+}
+
+
+def ort_checker_ops(ep: str) -> frozenset[str] | None:
+    """Op ids (``domain:op``) in the list ORT's usability checker uses for ``ep``, if shipped."""
+    name = ORT_CHECKER_LISTS.get(ep)
+    if name is None:
+        return None
+    try:
+        import onnxruntime.tools.mobile_helpers as helpers
+    except ImportError:
+        return None
+    path = Path(helpers.__file__).parent / name
+    if not path.is_file():
+        return None
+    ops = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.split("|")]
+        if len(cells) > 2 and ":" in cells[1] and not cells[1].startswith("-"):
+            ops.add(cells[1])
+    return frozenset(ops)
+
+
+def compare_with_ort_checker(ep: str, nodes: list[NodeResult]) -> list[str]:
+    """Where ORT's op-type list and the EP's source disagree on this model, say so."""
+    listed = ort_checker_ops(ep)
+    if listed is None:
+        return []
+    notes = []
+    taken_unlisted = sorted({f"{n.domain}:{n.op}" for n in nodes
+                             if n.supported and f"{n.domain}:{n.op}" not in listed})
+    if taken_unlisted:
+        notes.append(
+            f"ORT's own checker ({ORT_CHECKER_LISTS[ep]}) does not list "
+            f"{', '.join(taken_unlisted)}, which the EP's source takes: ortprep follows the source"
+        )
+    refused_listed = Counter(n.op for n in nodes if not n.supported and n.graph == "main"
+                             and f"{n.domain}:{n.op}" in listed)
+    if refused_listed:
+        ops = ", ".join(f"{c} {op}" for op, c in refused_listed.most_common(4))
+        notes.append(
+            f"{sum(refused_listed.values())} node(s) of ops on ORT's checker list are refused by "
+            f"conditions its checker does not test ({ops}): see their reasons"
+        )
+    return notes
+
+
 def _next_step(spec: EpSpec, o: Outcome, fixed: Outcome | None, model: Model,
                fix_command: str | None) -> str:
     if o.verdict == "yes":
@@ -541,6 +593,7 @@ def run(path: Path, options: CheckOptions, progress: ProgressFn = no_progress) -
             fixed = evaluate(fixed_model, ep, options.ep_options)[0] if fixed_model else None
             notes = [n for n in (_contrib_note(model, spec), spec.subgraph_policy
                                  if len(_graphs(model)) > 1 else None) if n]
+            notes += compare_with_ort_checker(ep, nodes)
             reports.append(EpReport(
                 ep=ep,
                 ort_source_version=spec.ort_source_version,

@@ -1,0 +1,220 @@
+"""check: the contract's JSON, dynamic shapes and the what-if, .ort input, ORT's checker compared."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from models import attention_block, conv_bn_relu, dynamic_cnn, if_subgraph, qdq_cnn, save
+from onnx import TensorProto, helper, numpy_helper
+
+from ortprep.core.runtime import SessionRecipe, create_session
+
+
+def _ep(doc, ep):
+    return next(e for e in doc["eps"] if e["ep"] == ep)
+
+
+def test_check_json_follows_the_contract(cli, tmp_path):
+    src = save(conv_bn_relu(), tmp_path / "cnn.onnx")
+    r = cli("check", src, "--json")
+    assert r.code == 0, r.stderr
+    doc = r.json()
+    assert doc["analyzed"] == "basic-optimized"
+    assert [e["ep"] for e in doc["eps"]] == [
+        "nnapi", "coreml-mlprogram", "coreml-neuralnetwork", "xnnpack"]
+    nnapi = _ep(doc, "nnapi")
+    for key in ("nodes_total", "nodes_supported", "partitions", "verdict", "summary", "nodes",
+                "if_shapes_fixed"):
+        assert key in nnapi
+    # the basic optimizations folded BatchNormalization into the Conv, as ORT does before EPs
+    assert nnapi["nodes_total"] == 12
+    assert "BatchNormalization" not in {n["op"] for n in nnapi["nodes"]}
+    assert nnapi["verdict"] == "yes" and len(nnapi["partitions"]) == 1
+    assert nnapi["partitions"][0]["size"] == 12
+    node = nnapi["nodes"][0]
+    assert set(node) == {"name", "op", "domain", "graph", "supported", "partition", "reason"}
+    assert node["graph"] == "main" and node["domain"] == "ai.onnx"
+
+
+def test_check_dynamic_shapes_refused_by_nnapi_and_what_if_fixes_them(cli, tmp_path):
+    src = save(dynamic_cnn(), tmp_path / "dyn.onnx")
+    doc = cli("check", src, "--json", "--ep", "nnapi").json()
+    nnapi = _ep(doc, "nnapi")
+    assert nnapi["nodes_supported"] == 0 and nnapi["verdict"] == "no"
+    assert all("dynamic dimension" in n["reason"] for n in nnapi["nodes"])
+    assert nnapi["if_shapes_fixed"]["verdict"] == "yes"
+    assert doc["what_if_dims"] == {"N": 1, "H": 32, "W": 32}
+    assert "ortprep fix-shapes" in nnapi["next_step"] and "--fix-dim N=1" in nnapi["next_step"]
+
+
+def test_check_applies_fix_dim(cli, tmp_path):
+    src = save(dynamic_cnn(), tmp_path / "dyn.onnx")
+    doc = cli("check", src, "--json", "--ep", "nnapi", "--fix-dim", "N=1", "--fix-dim", "H=64",
+              "--fix-dim", "W=64").json()
+    nnapi = _ep(doc, "nnapi")
+    assert nnapi["verdict"] == "yes" and nnapi["nodes_supported"] == nnapi["nodes_total"]
+    assert nnapi["if_shapes_fixed"] is None
+
+
+def test_fix_shapes_writes_a_loadable_fixed_copy(cli, tmp_path, hashes):
+    src = save(dynamic_cnn(), tmp_path / "in" / "dyn.onnx")
+    before = hashes(tmp_path / "in")
+    out = tmp_path / "fixed.onnx"
+    r = cli("fix-shapes", src, "-o", out, "--fix-dim", "N=1", "--fix-input", "x=1,3,64,64",
+            "--json")
+    assert r.code == 0, r.stderr
+    doc = r.json()
+    assert doc["inputs_after"][0]["shape"] == [1, 3, 64, 64]
+    assert doc["outputs_after"][0]["shape"] == [1, 6]
+    assert doc["still_dynamic"] == []
+    m = onnx.load(str(out))
+    assert [d.dim_value for d in m.graph.input[0].type.tensor_type.shape.dim] == [1, 3, 64, 64]
+    assert hashes(tmp_path / "in") == before
+    # the fixed copy is what NNAPI needs
+    nnapi = _ep(cli("check", out, "--json", "--ep", "nnapi").json(), "nnapi")
+    assert nnapi["verdict"] == "yes"
+
+
+def test_fix_shapes_rejects_unknown_dim_and_contradicting_shape(cli, tmp_path):
+    src = save(dynamic_cnn(), tmp_path / "dyn.onnx")
+    r = cli("fix-shapes", src, "-o", tmp_path / "o.onnx", "--fix-dim", "batch=1")
+    assert r.code == 2 and "batch" in r.stderr
+    r = cli("fix-shapes", src, "-o", tmp_path / "o.onnx", "--fix-input", "x=1,4,64,64")
+    assert r.code == 2
+    assert not (tmp_path / "o.onnx").exists()
+
+
+def _to_ort(src: Path, dst: Path, runtime: bool) -> Path:
+    create_session(src, SessionRecipe(level="all", save_to=dst, save_format="ORT",
+                                      minimal_build_optimizations="save" if runtime else None))
+    return dst
+
+
+def test_check_reads_ort_files_and_explains_fixed_vs_runtime(cli, tmp_path):
+    src = save(conv_bn_relu(), tmp_path / "cnn.onnx")
+    fixed = _to_ort(src, tmp_path / "cnn.ort", runtime=False)
+    runtime = _to_ort(src, tmp_path / "cnn.with_runtime_opt.ort", runtime=True)
+    f = _ep(cli("check", fixed, "--json", "--ep", "nnapi").json(), "nnapi")
+    rt_doc = cli("check", runtime, "--json", "--ep", "nnapi").json()
+    rt = _ep(rt_doc, "nnapi")
+    assert rt_doc["analyzed"] == "ort-file"
+    assert rt["nodes_supported"] == rt["nodes_total"] == 12
+    fused = [n for n in f["nodes"] if n["op"] == "FusedConv"]
+    assert fused and all(not n["supported"] for n in fused)
+    assert f["nodes_supported"] < rt["nodes_supported"]
+    assert any("contrib ops" in note and "with_runtime_opt" in note for note in f["notes"])
+    assert "Runtime-style" in f["next_step"]
+
+
+def test_check_subgraph_nodes_are_not_taken_by_nnapi(cli, tmp_path):
+    src = save(if_subgraph(), tmp_path / "if.onnx")
+    doc = cli("check", src, "--json", "--ep", "nnapi,xnnpack").json()
+    nnapi = _ep(doc, "nnapi")
+    inner = [n for n in nnapi["nodes"] if n["graph"] != "main"]
+    assert len(inner) == 4
+    assert all(not n["supported"] and n["partition"] is None for n in inner)
+    assert {n["graph"] for n in inner} == {"main/if:then_branch", "main/if:else_branch"}
+
+
+def test_check_bad_ep_is_a_usage_error(cli, tmp_path):
+    src = save(conv_bn_relu(), tmp_path / "cnn.onnx")
+    r = cli("check", src, "--ep", "tensorrt")
+    assert r.code == 2 and "unknown EP" in r.stderr
+
+
+def test_check_human_output_has_table_reasons_and_next_step(cli, tmp_path):
+    src = save(dynamic_cnn(), tmp_path / "dyn.onnx")
+    r = cli("check", src)
+    assert r.code == 0
+    assert "nnapi" in r.stdout and "verdict" in r.stdout
+    assert "next:" in r.stdout and "ORT's thresholds" in r.stdout
+
+
+def test_check_runs_on_the_example(cli):
+    r = cli("check", "--example", "--json")
+    assert r.code == 0
+    doc = r.json()
+    assert doc["inputs"][0]["dynamic"] is True
+    assert all(e["nodes_total"] == doc["eps"][0]["nodes_total"] for e in doc["eps"])
+
+
+# ----------------------------------------------------------------- ORT's own checker compared
+
+
+def _ort_checker(model_path: Path, ep: str):
+    """ORT's checker on the same basic-optimized graph (its own recipe)."""
+    from onnxruntime.tools.mobile_helpers import usability_checker as uc
+    from onnxruntime.tools.onnx_model_utils import optimize_model
+
+    opt = model_path.with_suffix(".ortopt.onnx")
+    optimize_model(model_path, opt)
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(opt)))
+    if ep == "nnapi":
+        return uc.check_nnapi_partitions(model, True)
+    name = {"coreml-mlprogram": "coreml_supported_mlprogram_ops.md",
+            "coreml-neuralnetwork": "coreml_supported_neuralnetwork_ops.md"}[ep]
+    return uc.check_coreml_partitions(model, True, name)
+
+
+@pytest.mark.parametrize("builder", [conv_bn_relu, attention_block])
+@pytest.mark.parametrize("ep", ["nnapi", "coreml-mlprogram"])
+def test_check_agrees_with_orts_checker_where_its_list_matches_the_source(cli, tmp_path,
+                                                                         builder, ep):
+    src = save(builder(), tmp_path / "m.onnx")
+    ours = _ep(cli("check", src, "--json", "--ep", ep).json(), ep)
+    theirs = _ort_checker(src, ep)
+    assert ours["nodes_total"] == theirs.num_nodes
+    assert ours["nodes_supported"] == theirs.num_supported_nodes
+    assert len(ours["partitions"]) == theirs.num_partitions
+
+
+def _bn_model() -> onnx.ModelProto:
+    """Relu -> BatchNormalization (not foldable into a Conv) -> Pad: MLProgram takes all three."""
+    r = np.random.default_rng(0)
+    c = 4
+    inits = [numpy_helper.from_array((1 + 0.1 * r.random(c)).astype(np.float32), n)
+             for n in ("s", "var")]
+    inits += [numpy_helper.from_array((0.1 * r.standard_normal(c)).astype(np.float32), n)
+              for n in ("b", "mean")]
+    inits.append(numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "pads"))
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"], name="relu"),
+        helper.make_node("BatchNormalization", ["r", "s", "b", "mean", "var"], ["bn"], name="bn"),
+        helper.make_node("Pad", ["bn", "pads"], ["y"], name="pad", mode="constant"),
+    ]
+    graph = helper.make_graph(
+        nodes, "bn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, c, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, c, 10, 10])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_source_wins_where_orts_list_omits_an_op_and_the_output_says_so(cli, tmp_path):
+    src = save(_bn_model(), tmp_path / "bn.onnx")
+    ours = _ep(cli("check", src, "--json", "--ep", "coreml-mlprogram").json(), "coreml-mlprogram")
+    theirs = _ort_checker(src, "coreml-mlprogram")
+    assert ours["nodes_supported"] == 3 and ours["verdict"] == "yes"
+    assert theirs.num_supported_nodes == 1  # ORT's list has neither BatchNormalization nor Pad
+    note = " ".join(ours["notes"])
+    assert "ai.onnx:BatchNormalization" in note and "ai.onnx:Pad" in note
+    assert "follows the source" in note
+
+
+def test_conditions_orts_checker_ignores_are_refused(cli, tmp_path):
+    """ORT's checker takes every node of an int8 QDQ model for NNAPI; NNAPI's builders need uint8
+    activations, and CoreML NeuralNetwork needs a constant MatMul B."""
+    src = save(qdq_cnn(), tmp_path / "qdq.onnx")
+    nnapi = _ep(cli("check", src, "--json", "--ep", "nnapi").json(), "nnapi")
+    theirs = _ort_checker(src, "nnapi")
+    assert theirs.num_supported_nodes == theirs.num_nodes
+    assert nnapi["nodes_supported"] < nnapi["nodes_total"]
+    assert any("int8; NNAPI takes uint8" in (n["reason"] or "") for n in nnapi["nodes"])
+    assert any("conditions its checker does not test" in note for note in nnapi["notes"])
+
+    att = save(attention_block(), tmp_path / "att.onnx")
+    nn = _ep(cli("check", att, "--json", "--ep", "coreml-neuralnetwork").json(),
+             "coreml-neuralnetwork")
+    refused = {n["name"]: n["reason"] for n in nn["nodes"] if not n["supported"]}
+    assert "not a constant initializer" in refused["scores"]
