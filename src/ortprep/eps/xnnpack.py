@@ -53,8 +53,8 @@ SOFTMAX_Q_SCALE = 1.0 / 256.0
 
 
 def fp16_supported(options: EpOptions) -> bool:
-    """Whether fp16 nodes can run: ``options.xnnpack_fp16`` if it exists, else the default."""
-    return bool(getattr(options, "xnnpack_fp16", FP16_SUPPORTED))
+    """Whether fp16 nodes can run: the build default, unless ``options.xnnpack_fp16`` is off."""
+    return FP16_SUPPORTED and bool(getattr(options, "xnnpack_fp16", True))
 
 
 # --------------------------------------------------------------------------- small helpers

@@ -1,0 +1,1220 @@
+"""NNAPI EP rules: which nodes ORT's NNAPI EP takes, which partitions it keeps, and why not.
+
+Restates ``onnxruntime/core/providers/nnapi/nnapi_builtin/`` (see :data:`ORT_SOURCE_VERSION`); each
+rule names the ORT file it comes from (``builders/impl/<x>_op_builder.cc`` written ``impl/<x>``).
+
+How ORT decides (``nnapi_execution_provider.cc`` GetCapability, ``helper.cc``,
+``impl/base_op_builder.cc``):
+
+- nothing inside If/Loop/Scan bodies; nothing at all below Android API 27 (feature level 1);
+- nodes are judged per node unit (a DQ -> op -> Q group is one unit, see
+  :func:`ortprep.eps.partition.node_units`), by the unit's target op type (domain not checked);
+- per unit, in order: a builder exists; the feature level is high enough; a QDQ group is accepted
+  only by builders that take it (Conv, Gemm, MatMul, Add, Mul, AveragePool, Resize, Transpose,
+  Reshape, Softmax, Concat); every present input (and its scale/zero point) has a fixed shape; the
+  builder's input types (default: input 0 float32); no external-data initializer; the node's
+  ``since_version`` is in the builder's range (default 1-28); the builder's own conditions;
+- uint8 single-node Transpose/Resize/Concat/MaxPool must read outputs of nodes in the same
+  partition (they carry no scale/zero point otherwise);
+- stop ops (NonMaxSuppression) and everything downstream stay on CPU; a partition that is a lone
+  Reshape/Flatten/Identity, or whose inputs are all constants, is dropped.
+
+Feature levels are written as the Android API they come with (FL1 = 27 ... FL5 = 31).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from ortprep.core.graph import Dim, Graph, Node
+from ortprep.eps.base import EpOptions, EpSpec, NodeContext, OpRule, rule_table
+from ortprep.eps.partition import (
+    NodeUnit,
+    elem_type,
+    form_partitions,
+    node_units,
+    partition_io,
+    stop_set,
+)
+
+ORT_SOURCE_VERSION = (
+    "onnxruntime main 2024-2025 (nnapi_builtin op builders with base_op_builder.h max opset 28; "
+    "partitioning_utils.cc with node units and redundant-Clip QDQ groups)"
+)
+"""The ORT source state these rules restate (``check`` prints it)."""
+
+EP_TYPE = "NnapiExecutionProvider"
+STOP_OPS = frozenset({"NonMaxSuppression"})
+"""Default of session option ``ep.nnapi.partitioning_stop_ops``."""
+
+FL1, FL2, FL3, FL4, FL5 = 27, 28, 29, 30, 31
+MIN_API = FL1  # ORT_NNAPI_MIN_API_LEVEL
+USE_NCHW = False  # NNAPI_FLAG_USE_NCHW off: the EP prefers NHWC (EpOptions has no flag for it)
+DEFAULT_MAX_OPSET = 28  # impl/base_op_builder.h (19 in 2023-24 headers, 15 in 2022)
+
+LONE_DROPPED = frozenset({"Reshape", "Flatten", "Identity"})
+"""Ops that NNAPI does not keep as a one-node partition (helper.cc IsValidSupportedNodeGroup)."""
+
+QDQ_TYPES = {
+    "Conv": "QDQConv", "Resize": "QDQResize", "AveragePool": "QDQAveragePool", "Add": "QDQAdd",
+    "Mul": "QDQMul", "Transpose": "QDQTranspose", "Reshape": "QDQReshape",
+    "Softmax": "QDQSoftmax", "Concat": "QDQConcat", "Gemm": "QDQGemm", "MatMul": "QDQMatMul",
+}
+"""QDQ groups NNAPI builders accept, by target op type (helper.cc GetQuantizedOpType)."""
+
+_QLINEAR_SINGLE = frozenset({
+    "DequantizeLinear", "QuantizeLinear", "QLinearConv", "QLinearMatMul", "QLinearAdd",
+    "QLinearMul", "QLinearSigmoid", "QLinearAveragePool",
+})
+_INTERNAL_QUANT_OPS = frozenset({"Transpose", "Resize", "Concat", "MaxPool"})
+_FLOAT = "float32"
+_UINT8 = "uint8"
+_FLT_MAX = 3.4028234663852886e38
+
+
+def _api(level: int) -> str:
+    return f"NNAPI feature level {level - 26} (Android API {level})"
+
+
+# --------------------------------------------------------------------------- unit view
+
+
+@dataclass(frozen=True)
+class _IO:
+    """One input or output of a unit as ORT's NodeUnit lists it (value, scale, zero point)."""
+
+    name: str
+    scale: str | None = None
+    zero_point: str | None = None
+
+
+@dataclass(frozen=True)
+class UnitContext(NodeContext):
+    """A :class:`NodeContext` that also carries the node unit being judged."""
+
+    unit: NodeUnit | None = None
+
+
+class _View:
+    """What the rules look at for one unit: its IO defs, types, shapes, constants, attributes."""
+
+    def __init__(self, ctx: NodeContext, unit: NodeUnit) -> None:
+        self.graph = ctx.graph
+        self.options = ctx.options
+        self.unit = unit
+        self.node = unit.target
+        self.op = unit.target.op_type
+        self.api = ctx.options.android_api
+        self.qdq = unit.kind == "qdq"
+        self.inputs, self.outputs = _unit_io(unit)
+        self.qtype = _quantized_type(unit)
+
+    # lookups -----------------------------------------------------------------
+
+    def attr(self, name: str, default: Any = None) -> Any:
+        return self.node.attributes.get(name, default)
+
+    def dtype(self, name: str) -> str | None:
+        return elem_type(self.graph, name) if name else None
+
+    def shape(self, name: str) -> tuple[Dim, ...] | None:
+        vt = self.graph.value_type(name) if name else None
+        return None if vt is None else vt.shape
+
+    def in_name(self, i: int) -> str:
+        return self.inputs[i].name if i < len(self.inputs) else ""
+
+    def in_shape(self, i: int) -> tuple[Dim, ...] | None:
+        return self.shape(self.in_name(i))
+
+    def in_rank(self, i: int) -> int | None:
+        shape = self.in_shape(i)
+        return None if shape is None else len(shape)
+
+    def const(self, name: str) -> bool:
+        return bool(name) and self.graph.is_constant(name)
+
+    def values(self, name: str) -> Any:
+        """Values of a constant initializer (numpy), or ``None``."""
+        if not self.const(name):
+            return None
+        return self.graph.initializers[name].numpy()
+
+    @property
+    def quantized(self) -> bool:
+        return self.qtype is not None
+
+
+def _unit_io(unit: NodeUnit) -> tuple[list[_IO], list[_IO]]:
+    """A unit's inputs and outputs with their quantization parameters (node_unit.cc)."""
+    n = unit.target
+    if unit.kind == "qdq":
+        return _qdq_io(unit)
+    i, o = n.input, (lambda k: n.outputs[k] if k < len(n.outputs) else "")
+    op = n.op_type
+    if op in ("QLinearSigmoid", "QLinearAveragePool", "QLinearGlobalAveragePool",
+              "QLinearLeakyRelu", "QLinearReduceMean"):
+        return [_IO(i(0), i(1), i(2) or None)], [_IO(o(0), i(3), i(4) or None)]
+    if op in ("QLinearConv", "QLinearMatMul", "QLinearAdd", "QLinearMul"):
+        ins = [_IO(i(0), i(1), i(2) or None), _IO(i(3), i(4), i(5) or None)]
+        if len(n.inputs) == 9:
+            ins.append(_IO(i(8)))
+        return ins, [_IO(o(0), i(6), i(7) or None)]
+    if op == "DequantizeLinear":
+        return [_IO(i(0), i(1), i(2) or None)], [_IO(o(0))]
+    if op == "QuantizeLinear":
+        return [_IO(i(0))], [_IO(o(0), i(1), i(2) or None)]
+    if op == "QLinearConcat":
+        count = (len(n.inputs) - 2) // 3
+        ins = [_IO(i(3 * k + 2), i(3 * k + 3), i(3 * k + 4) or None) for k in range(count)]
+        return ins, [_IO(o(0), i(0), i(1) or None)]
+    return [_IO(x) for x in n.inputs], [_IO(x) for x in n.outputs]
+
+
+def _qdq_io(unit: NodeUnit) -> tuple[list[_IO], list[_IO]]:
+    dq_by_output = {d.outputs[0]: d for d in unit.dq_nodes if d.outputs}
+    ins = []
+    for name in unit.target.inputs:
+        d = dq_by_output.get(name)
+        ins.append(_IO(d.input(0), d.input(1), d.input(2) or None) if d else _IO(name))
+    producer = unit.redundant_clip or unit.target
+    q_by_input: dict[str, Node] = {}
+    for q_node in unit.q_nodes:
+        q_by_input.setdefault(q_node.input(0), q_node)
+    outs = []
+    for name in producer.outputs:
+        q = q_by_input.get(name)
+        outs.append(_IO(q.outputs[0], q.input(1), q.input(2) or None) if q else _IO(name))
+    return ins, outs
+
+
+def _quantized_type(unit: NodeUnit) -> str | None:
+    op = unit.target.op_type
+    if unit.kind == "qdq":
+        return QDQ_TYPES.get(op)
+    return op if op in _QLINEAR_SINGLE else None
+
+
+# --------------------------------------------------------------------------- shared checks
+
+
+def _float_input0(v: _View) -> str | None:
+    """Default input type rule (base_op_builder.cc): only input 0 is checked; float32."""
+    return _type_is(v, 0, (_FLOAT,))
+
+
+def _type_is(v: _View, i: int, allowed: tuple[str, ...]) -> str | None:
+    name = v.in_name(i)
+    dtype = v.dtype(name)
+    if dtype is None:
+        return f"{v.op}: input '{name}' has no known element type"
+    if dtype not in allowed:
+        return f"{v.op}: input '{name}' is {dtype}; NNAPI takes {' or '.join(allowed)} here"
+    return None
+
+
+def _rank_between(v: _View, i: int, lo: int, hi: int, what: str = "input") -> str | None:
+    rank = v.in_rank(i)
+    if rank is None:
+        return f"{v.op}: {what} '{v.in_name(i)}' has no known shape"
+    if not lo <= rank <= hi:
+        want = f"rank {lo}" if lo == hi else f"rank {lo} to {hi}"
+        return f"{v.op}: {what} '{v.in_name(i)}' has rank {rank}; NNAPI takes {want}"
+    return None
+
+
+def _no_zero_dims(v: _View, i: int) -> str | None:
+    shape = v.in_shape(i) or ()
+    if 0 in shape:
+        return f"{v.op}: input '{v.in_name(i)}' has a 0 dimension {list(shape)}; NNAPI needs data"
+    return None
+
+
+def _must_be_constant(v: _View, i: int, what: str) -> str | None:
+    name = v.in_name(i)
+    if name and not v.const(name):
+        return f"{v.op}: {what} '{name}' is not a constant initializer; NNAPI needs it constant"
+    return None
+
+
+def _binary_quant_types(v: _View) -> str | None:
+    """helper.cc HasValidBinaryOpQuantizedInputTypes: A uint8; B uint8 (or int8 for conv/gemm)."""
+    a, b = v.dtype(v.in_name(0)), v.dtype(v.in_name(1))
+    conv_or_gemm = v.qtype in ("QLinearConv", "QDQConv", "QLinearMatMul", "QDQGemm", "QDQMatMul")
+    if a != _UINT8:
+        return f"{v.op}: quantized input A '{v.in_name(0)}' is {a}; NNAPI takes uint8 activations"
+    if conv_or_gemm and b not in (_UINT8, "int8"):
+        return f"{v.op}: quantized weight '{v.in_name(1)}' is {b}; NNAPI takes uint8 or int8"
+    if not conv_or_gemm and b != a:
+        return f"{v.op}: quantized input B '{v.in_name(1)}' is {b}; NNAPI needs both inputs uint8"
+    return None
+
+
+def _quant_io(v: _View, indices: tuple[int, ...], is_input: bool) -> str | None:
+    """op_builder_helpers.cc IsQuantizedIOSupported: uint8 (int8 weight), constant per-tensor
+    scale and zero point; per-channel only for an int8 Conv weight at FL3 with zero points 0."""
+    ios = v.inputs if is_input else v.outputs
+    side = "input" if is_input else "output"
+    matmul = v.qtype in ("QLinearMatMul", "QDQMatMul")
+    weight_op = v.qtype in ("QLinearConv", "QDQConv", "QLinearMatMul", "QDQGemm", "QDQMatMul")
+    for idx in indices:
+        if idx >= len(ios) or ios[idx].scale is None:
+            return f"{v.op}: {side} {idx} is not quantized; NNAPI needs a quantized {side} here"
+        io = ios[idx]
+        dtype = v.dtype(io.name)
+        u8s8 = is_input and weight_op and idx == 1 and dtype == "int8"
+        if dtype != _UINT8 and not u8s8:
+            return (f"{v.op}: quantized {side} '{io.name}' is {dtype}; NNAPI takes uint8 "
+                    "(int8 only for a Conv/MatMul/Gemm weight)")
+        reason = _scale_ok(v, io, matmul, u8s8) or _zero_point_ok(v, io, matmul, u8s8)
+        if reason:
+            return reason
+    return None
+
+
+def _channels(v: _View, name: str) -> int:
+    vt = v.graph.value_type(name)
+    return 1 if vt is None or not vt.shape else int(vt.shape[0] or 0)
+
+
+def _scale_ok(v: _View, io: _IO, matmul: bool, u8s8: bool) -> str | None:
+    scale = io.scale or ""
+    if not v.const(scale):
+        return f"{v.op}: scale '{scale}' is not a constant initializer; NNAPI needs it constant"
+    count = _channels(v, scale)
+    if count == 1:
+        return None
+    if not u8s8 or matmul:
+        return (f"{v.op}: '{io.name}' is quantized per channel ({count} scales); NNAPI takes "
+                "per-channel quantization only for an int8 Conv weight")
+    if v.api < FL3:
+        return f"{v.op}: per-channel quantized weights need {_api(FL3)}; the target is API {v.api}"
+    dim0 = (v.shape(io.name) or (None,))[0]
+    if dim0 != count:
+        return f"{v.op}: weight '{io.name}' has {dim0} output channels but {count} scales"
+    return None
+
+
+def _zero_point_ok(v: _View, io: _IO, matmul: bool, u8s8: bool) -> str | None:
+    zp = io.zero_point
+    if not zp:
+        return None
+    if not v.const(zp):
+        return f"{v.op}: zero point '{zp}' is not a constant initializer; NNAPI needs it constant"
+    count = _channels(v, zp)
+    if not u8s8:
+        if count != 1:
+            return (f"{v.op}: '{io.name}' is quantized per channel ({count} zero points); NNAPI "
+                    "takes per-tensor quantization here")
+        return None
+    if v.dtype(zp) != "int8":
+        return f"{v.op}: zero point '{zp}' of an int8 weight is {v.dtype(zp)}; NNAPI needs int8"
+    if count != 1 and matmul:
+        return f"{v.op}: MatMul weights quantized per channel are not supported by NNAPI"
+    dim0 = (v.shape(io.name) or (None,))[0]
+    if count not in (1, dim0):
+        return f"{v.op}: weight '{io.name}' has {dim0} output channels but {count} zero points"
+    values = v.values(zp)
+    if values is not None and bool((values != 0).any()):
+        return f"{v.op}: int8 weight zero point '{zp}' is not all 0; NNAPI needs symmetric weights"
+    return None
+
+
+def _scale_zp_values(v: _View, io: _IO) -> tuple[float, int] | None:
+    scale = v.values(io.scale or "")
+    if scale is None:
+        return None
+    zp = v.values(io.zero_point) if io.zero_point else None
+    zp_value = 0 if zp is None else int(zp.reshape(-1)[0])
+    return float(scale.reshape(-1)[0]), zp_value
+
+
+def _required_output_params(v: _View, scale: float, zp: int) -> str | None:
+    """op_builder_helpers.cc HasRequiredScaleAndZeroPoint on output 0."""
+    import numpy as np
+
+    got = _scale_zp_values(v, v.outputs[0]) if v.outputs else None
+    if got is None:
+        return f"{v.op}: the output quantization parameters are not constants"
+    if np.float32(got[0]) != np.float32(scale) or got[1] != zp:
+        return (f"{v.op}: quantized output has scale {got[0]:g} and zero point {got[1]}; "
+                f"NNAPI needs scale {scale:g} (1/256) and zero point {zp}")
+    return None
+
+
+def _same_params(v: _View, a: _IO, b: _IO, what: str) -> str | None:
+    pa, pb = _scale_zp_values(v, a), _scale_zp_values(v, b)
+    if pa is None or pb is None or pa != pb:
+        return (f"{v.op}: {what} has scale/zero point {pb} but input '{a.name}' has {pa}; "
+                "NNAPI needs them equal")
+    return None
+
+
+# --------------------------------------------------------------------------- op specs
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """How one NNAPI op builder decides (the parts beyond the EP-wide checks)."""
+
+    min_fl: int | Callable[[_View], int] = FL1
+    qdq: bool = False  # builder accepts the QDQ group of its op (GetQuantizedOpType)
+    io: Callable[[_View], str | None] = _float_input0  # HasSupportedInputOutputsImpl
+    impl: Callable[[_View], str | None] | None = None  # IsOpSupportedImpl
+
+
+def _layout_fl(base: int) -> int:
+    return FL3 if USE_NCHW else base
+
+
+# binary: impl/binary_op_builder.cc ----------------------------------------
+
+
+def _io_binary(v: _View) -> str | None:
+    if v.quantized:
+        return (_binary_quant_types(v) or _quant_io(v, (0, 1), True)
+                or _quant_io(v, (0,), False))
+    if v.op == "Pow":
+        return _type_is(v, 0, (_FLOAT,)) or _type_is(v, 1, (_FLOAT,))
+    return _float_input0(v)
+
+
+def _impl_binary(v: _View) -> str | None:
+    for i in (0, 1):
+        rank = v.in_rank(i)
+        if rank is not None and rank > 4:
+            return f"{v.op}: input '{v.in_name(i)}' has rank {rank}; NNAPI takes rank 4 or less"
+    return None
+
+
+# unary / activations: impl/unary, relu, elu, leakyrelu, clip, minmax, cast ----------
+
+
+def _impl_sigmoid(v: _View) -> str | None:
+    return _rank_between(v, 0, 1, 4) if v.op == "Sigmoid" else None
+
+
+def _io_qlinear_sigmoid(v: _View) -> str | None:
+    return (_quant_io(v, (0,), True) or _quant_io(v, (0,), False)
+            or _required_output_params(v, 1.0 / 256, 0))
+
+
+def _impl_leakyrelu(v: _View) -> str | None:
+    return _rank_between(v, 0, 1, 4)
+
+
+def _impl_clip(v: _View) -> str | None:
+    # SU GetClipMinMax: before opset 11 min/max are attributes; later, constant inputs.
+    lo, hi = -_FLT_MAX, _FLT_MAX
+    if (v.node.since_version or 11) < 11:
+        lo, hi = float(v.attr("min", lo)), float(v.attr("max", hi))
+    else:
+        for slot, what in ((1, "min"), (2, "max")):
+            name = v.node.input(slot)
+            if not name:
+                continue
+            if not v.const(name):
+                return f"Clip: {what} '{name}' is not a constant initializer; NNAPI needs it"
+            value = float(v.values(name).reshape(-1)[0])
+            lo, hi = (value, hi) if slot == 1 else (lo, value)
+    if (lo, hi) in ((0.0, 6.0), (-1.0, 1.0)):
+        return None
+    return (f"Clip: range ({lo:g}, {hi:g}) is neither (0, 6) nor (-1, 1); NNAPI maps Clip only "
+            "to RELU6 or RELU1")
+
+
+def _impl_minmax(v: _View) -> str | None:
+    count = len(v.node.inputs)
+    if count != 2:
+        return f"{v.op}: {count} inputs; NNAPI takes exactly 2"
+    return None
+
+
+def _impl_cast(v: _View) -> str | None:
+    to = int(v.attr("to", 0))
+    if to not in (1, 6):
+        return f"Cast: target type {_onnx_type(to)}; NNAPI casts only to float32 or int32"
+    return None
+
+
+def _onnx_type(code: int) -> str:
+    names = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64", 9: "bool",
+             10: "float16", 11: "float64"}
+    return names.get(code, f"type {code}")
+
+
+# conv: impl/conv_op_builder.cc ------------------------------------------------
+
+
+def _io_quantizable(v: _View) -> str | None:
+    """Conv/Gemm/MatMul: float32 input 0, or quantized A/B inputs and output."""
+    if not v.quantized:
+        return _float_input0(v)
+    return _binary_quant_types(v) or _quant_io(v, (0, 1), True) or _quant_io(v, (0,), False)
+
+
+def _impl_conv(v: _View) -> str | None:
+    if v.quantized and v.node.domain == "com.microsoft":
+        return "QLinearConv: the com.microsoft (NHWC) QLinearConv is not supported by NNAPI"
+    weight = v.in_name(1)
+    if not v.const(weight):
+        return f"{v.op}: weight '{weight}' is not a constant initializer; NNAPI needs it constant"
+    dims = v.graph.initializers[weight].dims
+    if len(dims) != 4:
+        return (f"{v.op}: {len(dims) - 2}D convolution (weight rank {len(dims)}); NNAPI takes 2D "
+                "convolution only")
+    dilations = tuple(v.attr("dilations", (1, 1)))
+    if dilations != (1, 1):
+        if int(v.attr("group", 1)) != 1 and dims[1] != 1:
+            return f"{v.op}: dilations {list(dilations)} on a grouped convolution; NNAPI has none"
+        if v.api < FL3:
+            return f"{v.op}: dilated convolution needs {_api(FL3)}; the target is API {v.api}"
+    if v.quantized and len(v.inputs) > 2:
+        return _must_be_constant(v, 2, "bias")
+    return None
+
+
+# pool: impl/pool_op_builder.cc --------------------------------------------------
+
+
+def _io_pool(v: _View) -> str | None:
+    average = v.op in ("AveragePool", "QLinearAveragePool")
+    quant_average = v.quantized and average
+    if v.op != "MaxPool" and not quant_average:
+        return _float_input0(v)
+    if quant_average:
+        reason = _quant_io(v, (0,), True) or _quant_io(v, (0,), False)
+        if reason:
+            return reason
+    return _type_is(v, 0, (_FLOAT, _UINT8))
+
+
+def _impl_pool(v: _View) -> str | None:
+    reason = _rank_between(v, 0, 4, 4)
+    if reason:
+        return reason
+    if v.op.startswith("Global"):
+        return None
+    checks = (
+        (int(v.attr("count_include_pad", 0)) == 1, "count_include_pad=1"),
+        (int(v.attr("storage_order", 0)) == 1, "storage_order=1"),
+        (len(v.attr("kernel_shape", (1, 1))) != 2,
+         f"{len(v.attr('kernel_shape', (1, 1)))}D pooling (NNAPI pools in 2D only)"),
+        (int(v.attr("ceil_mode", 0)) == 1, "ceil_mode=1"),
+        (tuple(v.attr("dilations", (1, 1))) != (1, 1), "dilations other than 1"),
+        (len(v.outputs) != 1, "a second (Indices) output"),
+    )
+    for failed, what in checks:
+        if failed:
+            return f"{v.op}: {what} is not supported by NNAPI"
+    if v.quantized:
+        return _same_params(v, v.inputs[0], v.outputs[0], "output")
+    return None
+
+
+# gemm / matmul: impl/gemm_op_builder.cc, op_builder_helpers.cc IsSupportedBatchMatMul ------
+
+
+def _batch_matmul(v: _View) -> bool:
+    if v.op != "MatMul" or v.qdq or v.api < FL3 or v.dtype(v.in_name(0)) != _FLOAT:
+        return False
+    a, b = v.in_shape(0), v.in_shape(1)
+    if a is None or b is None or len(a) < 3 or len(a) != len(b):
+        return False
+    return tuple(a[:-2]) == tuple(b[:-2])
+
+
+def _impl_gemm(v: _View) -> str | None:
+    if _batch_matmul(v):
+        return None
+    a_rank, b_rank = v.in_rank(0), v.in_rank(1)
+    if a_rank != 2:
+        return f"{v.op}: input A '{v.in_name(0)}' has rank {a_rank}; NNAPI takes 2D A"
+    if b_rank != 2:
+        return f"{v.op}: input B '{v.in_name(1)}' has rank {b_rank}; NNAPI takes 2D B"
+    if v.op == "Gemm":
+        reason = _gemm_attributes(v)
+        if reason:
+            return reason
+    elif not v.const(v.in_name(1)):
+        return (f"{v.op}: B '{v.in_name(1)}' is not a constant initializer; NNAPI needs a constant "
+                "B (or batched MatMul with rank >= 3 at API 29+)")
+    if v.qtype == "QDQGemm" and len(v.inputs) > 2:
+        return _must_be_constant(v, 2, "bias")
+    return None
+
+
+def _gemm_attributes(v: _View) -> str | None:
+    trans_a, trans_b = int(v.attr("transA", 0)), int(v.attr("transB", 0))
+    alpha, beta = float(v.attr("alpha", 1.0)), float(v.attr("beta", 1.0))
+    if trans_a != 0 or alpha != 1.0 or beta != 1.0:
+        return (f"Gemm: transA={trans_a}, alpha={alpha:g}, beta={beta:g}; NNAPI takes only "
+                "transA=0, alpha=1, beta=1")
+    if trans_b == 0 and not v.const(v.in_name(1)):
+        return f"Gemm: B '{v.in_name(1)}' must be a constant initializer when transB=0"
+    if len(v.inputs) < 3 or not v.in_name(2):
+        return None
+    c_shape = v.in_shape(2) or ()
+    b_shape = v.in_shape(1) or (None, None)
+    n = b_shape[1] if trans_b == 0 else b_shape[0]
+    if len(c_shape) == 0:
+        return "Gemm: a scalar C is not supported by NNAPI; C must be a vector of N"
+    if len(c_shape) > 1:
+        if v.api < FL2:
+            return f"Gemm: a C of rank {len(c_shape)} needs {_api(FL2)}; the target is API {v.api}"
+        if any(d != 1 for d in c_shape[:-1]):
+            return f"Gemm: C has shape {list(c_shape)}; NNAPI takes C of shape (N) or (1, ..., N)"
+    if c_shape[-1] != n:
+        return f"Gemm: C has {c_shape[-1]} values but N is {n}; NNAPI needs C to be a vector of N"
+    return None
+
+
+# normalization / shape ops ------------------------------------------------------------
+
+
+def _impl_batchnorm(v: _View) -> str | None:  # impl/batchnorm_op_builder.cc
+    if len(v.node.outputs) != 1:
+        return "BatchNormalization: training mode (more than one output) is not supported"
+    rank = v.in_rank(0)
+    if rank is not None and rank > 4:
+        return f"BatchNormalization: input has rank {rank}; NNAPI takes rank 4 or less"
+    if int(v.attr("spatial", 1)) != 1:
+        return "BatchNormalization: spatial=0 is not supported by NNAPI"
+    for i, what in ((1, "scale"), (2, "B"), (3, "mean"), (4, "var")):
+        reason = _must_be_constant(v, i, what)
+        if reason:
+            return reason
+    return None
+
+
+def _impl_lrn(v: _View) -> str | None:  # impl/LRN_op_builder.cc
+    return _rank_between(v, 0, 4, 4)
+
+
+def _io_concat(v: _View) -> str | None:
+    if v.qdq:
+        return (_quant_io(v, tuple(range(len(v.inputs))), True)
+                or _quant_io(v, (0,), False))
+    return _type_is(v, 0, (_FLOAT, _UINT8))
+
+
+def _impl_concat(v: _View) -> str | None:  # impl/concat_op_builder.cc
+    reason = _rank_between(v, 0, 1, 4)
+    if reason or not v.qdq or v.api >= FL3:
+        return reason
+    for io in (*v.inputs[1:], *v.outputs):
+        reason = _same_params(v, v.inputs[0], io, f"'{io.name}'")
+        if reason:
+            return f"{reason} below {_api(FL3)}"
+    return None
+
+
+def _io_uint8_or_qdq(v: _View) -> str | None:
+    """Transpose (and Resize): float32 or uint8; a QDQ group needs quantized input and output."""
+    reason = _type_is(v, 0, (_FLOAT, _UINT8))
+    if reason or not v.qdq:
+        return reason
+    return _quant_io(v, (0,), True) or _quant_io(v, (0,), False)
+
+
+def _impl_transpose(v: _View) -> str | None:  # impl/transpose_op_builder.cc
+    return _rank_between(v, 0, 1, 4)
+
+
+def _io_float_or_qdq(v: _View) -> str | None:
+    """Reshape/Softmax: float32, or a QDQ group with quantized input and output."""
+    if not v.qdq:
+        return _float_input0(v)
+    return _quant_io(v, (0,), True) or _quant_io(v, (0,), False)
+
+
+def _impl_reshape(v: _View) -> str | None:  # impl/reshape_op_builder.cc
+    reason = _rank_between(v, 0, 1, 4)
+    if reason:
+        return reason
+    shape_name = v.node.input(1)
+    if not v.const(shape_name):
+        return (f"Reshape: shape '{shape_name}' is not a constant initializer; NNAPI needs a "
+                "constant target shape")
+    in_shape = v.in_shape(0) or ()
+    allow_zero = int(v.attr("allowzero", 0)) == 1
+    for i, dim in enumerate(v.values(shape_name).reshape(-1).tolist()):
+        if dim == 0 and (allow_zero or (i < len(in_shape) and in_shape[i] == 0)):
+            return f"Reshape: shape has 0 at axis {i} with an empty input or allowzero=1"
+    return None
+
+
+def _impl_flatten(v: _View) -> str | None:  # impl/flatten_op_builder.cc
+    reason = _rank_between(v, 0, 1, 4)
+    if reason:
+        return reason
+    shape = [d if isinstance(d, int) else 0 for d in v.in_shape(0) or ()]
+    axis = int(v.attr("axis", 1))
+    axis = axis + len(shape) if axis < 0 else axis
+    left = right = 1
+    for d in shape[:axis]:
+        left *= d
+    for d in shape[axis:]:
+        right *= d
+    if left == 0 and right == 0:
+        return "Flatten: both output dimensions would be 0"
+    return None
+
+
+def _impl_squeeze(v: _View) -> str | None:  # impl/squeeze_op_builder.cc, unsqueeze_op_builder.cc
+    reason = _rank_between(v, 0, 1, 4)
+    if reason or (v.node.since_version or 13) < 13:
+        return reason
+    return _must_be_constant(v, 1, "axes")
+
+
+def _impl_slice(v: _View) -> str | None:  # impl/slice_op_builder.cc
+    reason = _rank_between(v, 0, 1, 4) or _no_zero_dims(v, 0)
+    if reason:
+        return reason
+    for i, what in ((1, "starts"), (2, "ends"), (3, "axes"), (4, "steps")):
+        reason = _must_be_constant(v, i, what)
+        if reason:
+            return reason
+    return None
+
+
+def _impl_split(v: _View) -> str | None:  # impl/split_op_builder.cc
+    shape = v.in_shape(0) or ()
+    axis = int(v.attr("axis", 0))
+    axis = axis + len(shape) if axis < 0 else axis
+    if not 0 <= axis < len(shape):
+        return f"Split: axis {axis} is outside the input's rank {len(shape)}"
+    dim = int(shape[axis] or 0)
+    outputs = len(v.node.outputs)
+    if v.node.input(1):
+        reason = _must_be_constant(v, 1, "split")
+        if reason:
+            return reason
+        sizes = [int(x) for x in v.values(v.node.input(1)).reshape(-1)]
+        if sum(sizes) != dim or len(set(sizes)) > 1:
+            return f"Split: sizes {sizes} are not equal parts of {dim}; NNAPI splits evenly only"
+        return None
+    if (v.node.since_version or 13) >= 18:
+        num = v.attr("num_outputs")
+        if num is None or int(num) != outputs or int(num) > dim:
+            return f"Split: num_outputs {num} must be given, equal {outputs} and be at most {dim}"
+    if outputs == 0 or dim % outputs:
+        return f"Split: {outputs} outputs do not divide axis size {dim}; NNAPI splits evenly only"
+    return None
+
+
+def _impl_gather(v: _View) -> str | None:  # impl/gather_op_builder.cc
+    reason = _rank_between(v, 0, 1, 4) or _no_zero_dims(v, 0)
+    if reason:
+        return reason
+    if v.dtype(v.in_name(1)) != "int32":
+        return _must_be_constant(v, 1, "indices (not int32)")
+    return None
+
+
+def _impl_pad(v: _View) -> str | None:  # impl/pad_op_builder.cc
+    reason = _rank_between(v, 0, 1, 4) or _no_zero_dims(v, 0)
+    if reason:
+        return reason
+    mode = v.attr("mode", "constant")
+    if mode != "constant":
+        return f"Pad: mode '{mode}'; NNAPI pads in constant mode only"
+    pads = v.node.input(1)
+    if not v.const(pads):
+        return f"Pad: pads '{pads}' is not a constant initializer; NNAPI needs constant pads"
+    values = [int(x) for x in v.values(pads).reshape(-1)]
+    if any(x < 0 for x in values):
+        return f"Pad: negative pads {values}; NNAPI pads only outward"
+    return _must_be_constant(v, 2, "constant_value")
+
+
+def _impl_depthtospace(v: _View) -> str | None:  # impl/depthtospace_op_builder.cc
+    reason = _rank_between(v, 0, 4, 4)
+    if reason:
+        return reason
+    if (v.node.since_version or 1) >= 11 and v.attr("mode", "DCR") != "DCR":
+        return f"DepthToSpace: mode '{v.attr('mode')}'; NNAPI takes DCR only"
+    if USE_NCHW and v.api < FL3:
+        return f"DepthToSpace: NCHW layout needs {_api(FL3)}; the target is API {v.api}"
+    return None
+
+
+def _io_softmax(v: _View) -> str | None:
+    reason = _io_float_or_qdq(v)
+    if reason or not v.qdq:
+        return reason
+    return _required_output_params(v, 1.0 / 256, 0)
+
+
+def _impl_softmax(v: _View) -> str | None:  # impl/softmax_op_builder.cc
+    if (v.node.since_version or 13) < 13:
+        return None
+    rank = v.in_rank(0) or 0
+    if rank > 4:
+        return f"Softmax: input has rank {rank}; NNAPI takes rank 4 or less"
+    if v.api < FL3:
+        axis = int(v.attr("axis", -1))
+        axis = axis + rank if axis < 0 else axis
+        if rank not in (2, 4) or axis != rank - 1:
+            return (f"Softmax: rank {rank} with axis {axis} needs {_api(FL3)}; below it NNAPI "
+                    "takes rank 2 or 4 with the last axis")
+    return None
+
+
+def _resize_min_fl(v: _View) -> int:
+    return FL2 if v.dtype(v.in_name(0)) == _UINT8 else FL3
+
+
+def _impl_resize(v: _View) -> str | None:  # impl/resize_op_builder.cc
+    reason = _rank_between(v, 0, 4, 4) or _resize_attributes(v)
+    if reason:
+        return reason
+    scales = v.node.input(2)
+    scale_values = v.values(scales) if scales else None
+    if scales and (scale_values is None or scale_values.size):
+        return _resize_scales(v, scales, scale_values)
+    sizes = v.node.input(3)
+    if not sizes:
+        return "Resize: neither scales nor sizes is given as a constant"
+    return _resize_sizes(v, sizes)
+
+
+def _resize_attributes(v: _View) -> str | None:
+    mode = v.attr("mode", "nearest")
+    if mode not in ("linear", "nearest"):
+        return f"Resize: mode '{mode}'; NNAPI takes linear or nearest"
+    if int(v.attr("exclude_outside", 0)) != 0:
+        return "Resize: exclude_outside=1 is not supported by NNAPI"
+    coord = v.attr("coordinate_transformation_mode", "half_pixel")
+    if mode == "linear":
+        if coord not in ("half_pixel", "align_corners", "asymmetric"):
+            return f"Resize: linear with coordinate mode '{coord}' is not supported by NNAPI"
+        if v.api < FL4 and coord != "asymmetric":
+            return f"Resize: linear with '{coord}' needs {_api(FL4)}; the target is API {v.api}"
+    else:
+        nearest = v.attr("nearest_mode", "round_prefer_floor")
+        if coord != "asymmetric" or nearest != "floor":
+            return (f"Resize: nearest with coordinate mode '{coord}' and nearest_mode '{nearest}'; "
+                    "NNAPI takes nearest only with asymmetric and floor")
+    if (v.node.since_version or 11) >= 18:
+        if int(v.attr("antialias", 0)) != 0:
+            return "Resize: antialias=1 is not supported by NNAPI"
+        if v.attr("axes"):
+            return "Resize: the axes attribute is not supported by NNAPI"
+        if v.attr("keep_aspect_ratio_policy", "stretch") != "stretch":
+            return "Resize: keep_aspect_ratio_policy other than 'stretch' is not supported"
+    return None
+
+
+def _resize_scales(v: _View, name: str, values: Any) -> str | None:
+    if values is None:
+        return f"Resize: scales '{name}' is not a constant initializer; NNAPI needs it constant"
+    s = [float(x) for x in values.reshape(-1)]
+    nchw = s[1] == 1.0
+    scale_c, scale_h, scale_w = (s[1], s[2], s[3]) if nchw else (s[3], s[1], s[2])
+    if s[0] != 1.0 or scale_c != 1.0:
+        return f"Resize: scales {s} resize N or C; NNAPI resizes height and width only"
+    if scale_h < 1.0 or scale_w < 1.0:
+        shape = v.in_shape(0) or (0, 0, 0, 0)
+        h_in, w_in = (shape[2], shape[3]) if nchw else (shape[1], shape[2])
+        if not (_divides(h_in, scale_h) and _divides(w_in, scale_w)):
+            return (f"Resize: downscaling {h_in}x{w_in} by {scale_h:g}x{scale_w:g} does not divide "
+                    "evenly; NNAPI needs whole-number factors of the input size")
+    return _resize_layout(v, nchw)
+
+
+def _divides(n: Dim, scale: float) -> bool:
+    """utils ReciprocalIsAFactorOfN: 1/scale is a whole number that divides n."""
+    if not isinstance(n, int) or n == 0 or scale <= 0:
+        return False
+    factor = 1.0 / scale
+    rounded = round(factor)
+    return rounded > 0 and abs(factor - rounded) < 1e-6 and n % rounded == 0
+
+
+def _resize_sizes(v: _View, name: str) -> str | None:
+    values = v.values(name)
+    if values is None:
+        return f"Resize: sizes '{name}' is not a constant initializer; NNAPI needs it constant"
+    sizes = [int(x) for x in values.reshape(-1)]
+    shape = v.in_shape(0) or (0, 0, 0, 0)
+    nchw = sizes[1] == shape[1]
+    channel = 1 if nchw else 3
+    if sizes[0] != shape[0] or sizes[channel] != shape[channel]:
+        return f"Resize: sizes {sizes} change N or C of {list(shape)}; NNAPI resizes H and W only"
+    return _resize_layout(v, nchw)
+
+
+def _resize_layout(v: _View, nchw: bool) -> str | None:
+    if nchw and v.api <= FL2:
+        return f"Resize: NCHW input needs {_api(FL3)}; the target is API {v.api}"
+    return None
+
+
+def _impl_reduce_mean(v: _View) -> str | None:  # impl/reduction_op_builder.cc
+    reason = _rank_between(v, 0, 1, 4)
+    if reason or (v.node.since_version or 1) < 18:
+        return reason
+    if int(v.attr("noop_with_empty_axes", 0)) == 1:
+        return "ReduceMean: noop_with_empty_axes=1 is not supported by NNAPI"
+    return _must_be_constant(v, 1, "axes")
+
+
+def _io_quantize(v: _View) -> str | None:  # impl/quantizelinear_op_builder.cc
+    return _quant_io(v, (0,), False)
+
+
+def _io_dequantize(v: _View) -> str | None:  # impl/dequantizelinear_op_builder.cc
+    return _quant_io(v, (0,), True)
+
+
+# --------------------------------------------------------------------------- judging
+
+
+def _check_rule(op: str, ctx: NodeContext) -> str | None:
+    """One builder's verdict on a unit (BaseOpBuilder::IsOpSupported order), EP checks aside."""
+    unit = ctx.unit if isinstance(ctx, UnitContext) and ctx.unit else _unit_of(ctx.graph, ctx.node)
+    v = _View(ctx, unit)
+    spec, rule = _SPECS[op], _BY_OP_TYPE[op]
+    need = spec.min_fl(v) if callable(spec.min_fl) else spec.min_fl
+    if v.api < need:
+        return f"{v.op} needs {_api(need)}; the target is API {v.api}"
+    if v.qdq and not (spec.qdq and v.qtype):
+        return (f"{v.op}: NNAPI does not take a quantized DequantizeLinear -> {v.op} -> "
+                "QuantizeLinear group; the whole group stays on CPU")
+    for step in (_fixed_shapes, spec.io, _external_data):
+        reason = step(v)
+        if reason:
+            return reason
+    since = v.node.since_version
+    if since is not None and not rule.min_opset <= since <= (rule.max_opset or since):
+        return (f"{v.op}: opset version {since} is outside what NNAPI's builder takes "
+                f"({rule.min_opset} to {rule.max_opset})")
+    return spec.impl(v) if spec.impl else None
+
+
+def _fixed_shapes(v: _View) -> str | None:
+    """base_op_builder.cc: every present input, scale and zero point needs a fixed shape."""
+    for io in v.inputs:
+        for name in (io.name, io.scale, io.zero_point):
+            reason = _fixed_shape(v, name) if name else None
+            if reason:
+                return reason
+    return None
+
+
+def _fixed_shape(v: _View, name: str) -> str | None:
+    vt = v.graph.value_type(name)
+    if vt is None or vt.shape is None:
+        return f"input '{name}' has no known shape; NNAPI needs fixed shapes"
+    for axis, dim in enumerate(vt.shape):
+        if isinstance(dim, str):
+            return f"input '{name}' has dynamic dimension '{dim}'; NNAPI needs fixed shapes"
+        if dim is None or dim < 0:
+            return (f"input '{name}' has an unknown dimension at axis {axis}; NNAPI needs fixed "
+                    "shapes")
+    return None
+
+
+def _external_data(v: _View) -> str | None:
+    """base_op_builder.cc HasExternalInitializer (versions read; may be gone in the newest)."""
+    for io in v.inputs:
+        for name in (io.name, io.scale, io.zero_point):
+            init = v.graph.initializers.get(name) if name else None
+            if init is not None and init.external_file:
+                return (f"{v.op}: initializer '{name}' is stored as external data; the NNAPI EP "
+                        "does not take nodes that read external initializers")
+    return None
+
+
+# --------------------------------------------------------------------------- rule table
+
+
+_SPECS: dict[str, _Spec] = {}
+
+
+def _rule(op: str, spec: _Spec, source: str, min_opset: int = 1,
+          max_opset: int = DEFAULT_MAX_OPSET, domain: str = "ai.onnx") -> OpRule:
+    _SPECS[op] = spec
+    return OpRule(op, domain, min_opset, max_opset, partial(_check_rule, op), source)
+
+
+_BINARY = _Spec(qdq=True, io=_io_binary, impl=_impl_binary)
+_UNARY = "impl/unary_op_builder.cc"
+_POOL = _Spec(min_fl=_layout_fl(FL2), qdq=True, io=_io_pool, impl=_impl_pool)
+_GEMM = _Spec(qdq=True, io=_io_quantizable, impl=_impl_gemm)
+_CONV = _Spec(min_fl=_layout_fl(FL2), qdq=True, io=_io_quantizable, impl=_impl_conv)
+_SQUEEZE = "impl/squeeze_op_builder.cc"
+
+RULES: Mapping[tuple[str, str], OpRule] = rule_table([
+    _rule("Add", _BINARY, "impl/binary_op_builder.cc", 7),
+    _rule("Mul", _BINARY, "impl/binary_op_builder.cc", 7),
+    _rule("Sub", _Spec(FL2, io=_io_binary, impl=_impl_binary), "impl/binary_op_builder.cc", 7),
+    _rule("Div", _Spec(FL2, io=_io_binary, impl=_impl_binary), "impl/binary_op_builder.cc", 7),
+    _rule("Pow", _Spec(FL3, io=_io_binary, impl=_impl_binary), "impl/binary_op_builder.cc", 7),
+    _rule("PRelu", _Spec(FL3, io=_io_binary, impl=_impl_binary), "impl/binary_op_builder.cc"),
+    _rule("QLinearAdd", _BINARY, "impl/binary_op_builder.cc", domain="com.microsoft"),
+    _rule("QLinearMul", _BINARY, "impl/binary_op_builder.cc", domain="com.microsoft"),
+    *(_rule(op, _Spec(FL3), _UNARY, 6) for op in ("Abs", "Exp", "Neg", "Sin", "Sqrt", "Log")),
+    _rule("Floor", _Spec(), _UNARY, 6),
+    _rule("Tanh", _Spec(), _UNARY, 6),
+    _rule("Sigmoid", _Spec(impl=_impl_sigmoid), _UNARY, 6),
+    _rule("QLinearSigmoid", _Spec(io=_io_qlinear_sigmoid), _UNARY, domain="com.microsoft"),
+    _rule("Relu", _Spec(), "impl/relu_op_builder.cc"),
+    _rule("Elu", _Spec(FL4), "impl/elu_op_builder.cc", 6),
+    # LeakyRelu is built from NNAPI LESS/MUL/SELECT (FL3 ops) yet declares no minimum (FL1).
+    _rule("LeakyRelu", _Spec(impl=_impl_leakyrelu), "impl/leakyrelu_op_builder.cc", 6),
+    _rule("Clip", _Spec(impl=_impl_clip), "impl/clip_op_builder.cc"),
+    _rule("Min", _Spec(FL3, impl=_impl_minmax), "impl/minmax_op_builder.cc", 6),
+    _rule("Max", _Spec(FL3, impl=_impl_minmax), "impl/minmax_op_builder.cc", 6),
+    _rule("Cast", _Spec(FL3, impl=_impl_cast), "impl/cast_op_builder.cc", 6),
+    _rule("Identity", _Spec(), "impl/identity_op_builder.cc"),
+    _rule("Conv", _CONV, "impl/conv_op_builder.cc"),
+    _rule("QLinearConv", _CONV, "impl/conv_op_builder.cc"),
+    _rule("AveragePool", _POOL, "impl/pool_op_builder.cc"),
+    _rule("MaxPool", _POOL, "impl/pool_op_builder.cc"),
+    _rule("GlobalAveragePool", _POOL, "impl/pool_op_builder.cc"),
+    _rule("GlobalMaxPool", _POOL, "impl/pool_op_builder.cc"),
+    _rule("QLinearAveragePool", _POOL, "impl/pool_op_builder.cc", domain="com.microsoft"),
+    _rule("Gemm", _GEMM, "impl/gemm_op_builder.cc", 7),
+    _rule("MatMul", _GEMM, "impl/gemm_op_builder.cc"),
+    _rule("QLinearMatMul", _GEMM, "impl/gemm_op_builder.cc"),
+    _rule("BatchNormalization", _Spec(impl=_impl_batchnorm), "impl/batchnorm_op_builder.cc", 7),
+    _rule("LRN", _Spec(FL2, impl=_impl_lrn), "impl/LRN_op_builder.cc"),
+    _rule("Concat", _Spec(qdq=True, io=_io_concat, impl=_impl_concat),
+          "impl/concat_op_builder.cc"),
+    _rule("Transpose", _Spec(FL2, qdq=True, io=_io_uint8_or_qdq, impl=_impl_transpose),
+          "impl/transpose_op_builder.cc"),
+    _rule("Reshape", _Spec(qdq=True, io=_io_float_or_qdq, impl=_impl_reshape),
+          "impl/reshape_op_builder.cc", 5),
+    _rule("Flatten", _Spec(impl=_impl_flatten), "impl/flatten_op_builder.cc"),
+    _rule("Squeeze", _Spec(FL2, impl=_impl_squeeze), _SQUEEZE),
+    _rule("Unsqueeze", _Spec(impl=_impl_squeeze), "impl/unsqueeze_op_builder.cc"),
+    _rule("Slice", _Spec(FL2, impl=_impl_slice), "impl/slice_op_builder.cc", 10),
+    _rule("Split", _Spec(FL3, impl=_impl_split), "impl/split_op_builder.cc", 13),
+    _rule("Gather", _Spec(FL3, impl=_impl_gather), "impl/gather_op_builder.cc"),
+    _rule("Pad", _Spec(FL3, impl=_impl_pad), "impl/pad_op_builder.cc", 11),
+    _rule("DepthToSpace", _Spec(impl=_impl_depthtospace), "impl/depthtospace_op_builder.cc"),
+    _rule("Softmax", _Spec(FL2, qdq=True, io=_io_softmax, impl=_impl_softmax),
+          "impl/softmax_op_builder.cc"),
+    _rule("Resize", _Spec(_resize_min_fl, qdq=True, io=_io_uint8_or_qdq, impl=_impl_resize),
+          "impl/resize_op_builder.cc", 11),
+    _rule("ReduceMean", _Spec(FL2, impl=_impl_reduce_mean), "impl/reduction_op_builder.cc"),
+    _rule("QuantizeLinear", _Spec(FL3, io=_io_quantize), "impl/quantizelinear_op_builder.cc",
+          max_opset=27),
+    _rule("DequantizeLinear", _Spec(io=_io_dequantize), "impl/dequantizelinear_op_builder.cc",
+          max_opset=27),
+])
+"""Every op type the NNAPI EP has a builder for (op_builder_factory.cc), keyed (domain, op)."""
+
+_BY_OP_TYPE: dict[str, OpRule] = {rule.op_type: rule for rule in RULES.values()}
+
+
+def check_unit(unit: NodeUnit, graph: Graph, options: EpOptions | None = None) -> str | None:
+    """NNAPI's verdict on a node unit: ``None`` when supported, else why not.
+
+    The unit is judged by its target node (QDQ acceptance included). The uint8 Transpose/Resize/
+    Concat/MaxPool rule is checked as "its input comes from a node NNAPI takes"; the exact
+    same-partition condition is applied by :func:`partitions`.
+    """
+    options = options or EpOptions()
+    reason = _base_verdict(unit, graph, options)
+    if reason is None and _internal_quantized(unit, graph):
+        reason = _internal_quant_proxy(unit, graph, options)
+    return reason
+
+
+def _base_verdict(unit: NodeUnit, graph: Graph, options: EpOptions) -> str | None:
+    """Everything but the in-partition uint8 rule (EP-wide checks, then the builder)."""
+    if "/" in graph.path:
+        return "nodes inside If/Loop/Scan bodies are never taken by NNAPI"
+    if options.android_api < MIN_API:
+        return (f"NNAPI needs Android API {MIN_API} or newer; the target is API "
+                f"{options.android_api}")
+    rule = _BY_OP_TYPE.get(unit.target.op_type)
+    if rule is None or rule.check is None:
+        return f"NNAPI has no builder for {unit.target.op_id}"
+    return rule.check(UnitContext(graph, unit.target, options, unit))
+
+
+def _internal_quantized(unit: NodeUnit, graph: Graph) -> bool:
+    """helper.cc IsInternalQuantizedNodeUnit: a single uint8 Transpose/Resize/Concat/MaxPool."""
+    node = unit.target
+    return (unit.kind == "single" and node.op_type in _INTERNAL_QUANT_OPS
+            and elem_type(graph, node.input(0)) == _UINT8)
+
+
+def _internal_quant_inputs(node: Node) -> tuple[str, ...]:
+    return node.inputs if node.op_type == "Concat" else node.inputs[:1]
+
+
+def _internal_quant_proxy(unit: NodeUnit, graph: Graph, options: EpOptions) -> str | None:
+    verdicts = _graph_verdicts(graph, options)
+    for name in _internal_quant_inputs(unit.target):
+        producer = graph.producers.get(name)
+        target_of = _units_index(graph).get(producer.index) if producer else None
+        if (producer is None or target_of is None or target_of.target.index != producer.index
+                or producer.index not in verdicts or verdicts[producer.index] is not None):
+            return (f"{unit.target.op_type}: uint8 input '{name}' does not come from a node NNAPI "
+                    "takes; uint8 Transpose/Resize/Concat/MaxPool need their input computed in "
+                    "the same NNAPI partition (it carries no scale/zero point)")
+    return None
+
+
+def check_node(ctx: NodeContext) -> str | None:
+    """NNAPI's verdict on one node: its unit's verdict (DQ/Q nodes share their group's)."""
+    unit = _unit_of(ctx.graph, ctx.node)
+    verdicts = _graph_verdicts(ctx.graph, ctx.options)
+    key = unit.target.index
+    reason = verdicts[key] if key in verdicts else check_unit(unit, ctx.graph, ctx.options)
+    if reason is None or key == ctx.node.index:
+        return reason
+    return f"part of the QDQ group around {unit.target.op_type} '{unit.target.name}': {reason}"
+
+
+# --------------------------------------------------------------------------- caches
+
+
+_UNITS: dict[int, tuple[weakref.ref[Graph], dict[int, NodeUnit]]] = {}
+_VERDICTS: dict[tuple[int, EpOptions], tuple[weakref.ref[Graph], dict[int, str | None]]] = {}
+
+
+def _forget(cache: dict[Any, Any], key: Any, _ref: object) -> None:
+    cache.pop(key, None)
+
+
+def _units_index(graph: Graph) -> dict[int, NodeUnit]:
+    """Node index -> the unit holding it (node_units of the graph, cached per graph object)."""
+    hit = _UNITS.get(id(graph))
+    if hit is not None and hit[0]() is graph:
+        return hit[1]
+    index = {m.index: unit for unit in node_units(graph) for m in unit.nodes}
+    key = id(graph)
+    _UNITS[key] = (weakref.ref(graph, partial(_forget, _UNITS, key)), index)
+    return index
+
+
+def _unit_of(graph: Graph, node: Node) -> NodeUnit:
+    unit = _units_index(graph).get(node.index)
+    return unit if unit is not None else NodeUnit(node)
+
+
+def _graph_verdicts(graph: Graph, options: EpOptions) -> dict[int, str | None]:
+    """Target index -> verdict for every unit of ``graph``, computed once in graph order."""
+    key = (id(graph), options)
+    hit = _VERDICTS.get(key)
+    if hit is not None and hit[0]() is graph:
+        return hit[1]
+    verdicts: dict[int, str | None] = {}
+    _VERDICTS[key] = (weakref.ref(graph, partial(_forget, _VERDICTS, key)), verdicts)
+    seen: set[int] = set()
+    for node in graph.nodes:  # graph order is topological: producers are judged first
+        unit = _unit_of(graph, node)
+        if unit.target.index in seen:
+            continue
+        seen.add(unit.target.index)
+        reason = _base_verdict(unit, graph, options)
+        if reason is None and _internal_quantized(unit, graph):
+            reason = _internal_quant_proxy(unit, graph, options)
+        verdicts[unit.target.index] = reason
+    return verdicts
+
+
+# --------------------------------------------------------------------------- partitions
+
+
+def discard(nodes: list[Node], graph: Graph) -> str | None:
+    """Why NNAPI drops a formed partition, or ``None`` when it keeps it.
+
+    helper.cc IsValidSupportedNodeGroup (a one-node Reshape/Flatten/Identity only copies data) and
+    the EP's post-filter (a partition whose inputs are all constant initializers, or that has none).
+    """
+    if len(nodes) == 1 and nodes[0].op_type in LONE_DROPPED:
+        return (f"a partition made of a single {nodes[0].op_type} only copies data; NNAPI leaves "
+                "it to the CPU")
+    inputs, _ = partition_io(graph, nodes)
+    if all(graph.is_constant(name) for name in inputs):
+        return "every input of this partition is a constant; NNAPI drops such partitions"
+    return None
+
+
+def groups(
+    graph: Graph,
+    options: EpOptions | None = None,
+    stop_ops: frozenset[str] = STOP_OPS,
+) -> list[tuple[list[Node], str | None]]:
+    """Every group ORT forms for NNAPI, in ORT's order, each with why NNAPI drops it (or None).
+
+    Replays GetCapability exactly: node units, stop ops, the in-partition uint8 rule (judged when
+    the unit is reached, first answer cached as ORT does), then :func:`discard` per group (the
+    group-closing callback and the all-constant-inputs post-filter; dropping a group does not
+    change the walk, so judging afterwards is the same).
+    """
+    options = options or EpOptions()
+    if "/" in graph.path or options.android_api < MIN_API:
+        return []
+    in_group: set[str] = set()
+    cache: dict[int, bool] = {}
+
+    def supported(unit: NodeUnit) -> bool:
+        key = unit.target.index
+        if key not in cache:
+            ok = _base_verdict(unit, graph, options) is None
+            if ok and _internal_quantized(unit, graph):
+                ok = all(name in in_group for name in _internal_quant_inputs(unit.target))
+            cache[key] = ok
+        if cache[key]:
+            in_group.update(o for o in unit.target.outputs if o)
+        return cache[key]
+
+    def closed(_group: list[Node]) -> bool:
+        in_group.clear()  # helper.cc: outputs are tracked per partition node group
+        return True
+
+    formed = form_partitions(graph, supported, node_units(graph), stop_set(graph, stop_ops),
+                             on_group_closed=closed, ep_type=EP_TYPE)
+    return [(group, discard(group, graph)) for group in formed]
+
+
+def partitions(
+    graph: Graph,
+    options: EpOptions | None = None,
+    stop_ops: frozenset[str] = STOP_OPS,
+) -> list[list[Node]]:
+    """The partitions NNAPI keeps for ``graph``, in ORT's order, each in graph order."""
+    return [group for group, dropped in groups(graph, options, stop_ops) if dropped is None]
+
+
+SPEC = EpSpec(
+    ep_id="nnapi",
+    display_name="NNAPI",
+    ort_source_version=ORT_SOURCE_VERSION,
+    check_node=check_node,
+    compiles=True,
+    stop_ops=STOP_OPS,
+    discard=discard,
+    subgraph_policy="nodes inside If/Loop/Scan bodies are never taken (GetCapability returns "
+                    "nothing for subgraphs); the control-flow nodes themselves have no builder",
+    takes_subgraph_nodes=False,
+    groups_qdq_units=True,
+)
+
+__all__ = [
+    "EP_TYPE",
+    "ORT_SOURCE_VERSION",
+    "QDQ_TYPES",
+    "RULES",
+    "SPEC",
+    "STOP_OPS",
+    "UnitContext",
+    "check_node",
+    "check_unit",
+    "discard",
+    "groups",
+    "partitions",
+]

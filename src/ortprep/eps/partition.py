@@ -1,0 +1,820 @@
+"""ORT's partition forming, restated for any graph and any support predicate.
+
+Sources (microsoft/onnxruntime, restated, not copied):
+
+- ``core/providers/partitioning_utils.cc``: ``CreateSupportedPartitionNodeGroups`` (a Kahn
+  topological walk that grows one group per "wave"), ``CreateExcludedNodeSet`` (stop ops and
+  everything downstream) and ``MakeComputeCapability`` (a partition's inputs and outputs).
+- ``core/framework/node_unit.cc`` and ``core/optimizer/qdq_transformer/selectors_actions/``
+  (``shared/utils.cc``, ``qdq_selectors.cc``, ``qdq_util.cc``): which DQ -> op -> Q patterns form
+  one QDQ node unit. Units are EP-agnostic; an EP that partitions by unit (NNAPI) judges and
+  places a unit as a whole.
+- ``core/graph/graph_viewer.cc`` / ``graph.cc``: the topological order ORT walks (a reverse DFS from
+  the leaves, inputs visited in node-index order), which decides the order of the root nodes.
+
+Edges follow ORT: one edge per (producer, output slot, consumer, input slot), implicit inputs of
+If/Loop/Scan nodes included; an edge set is ordered by (node index, source slot, target slot).
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Literal
+
+from ortprep.core.graph import Graph, Node
+
+DQ_OP = "DequantizeLinear"
+Q_OP = "QuantizeLinear"
+
+Edge = tuple[int, int, int]
+"""(other node position, source output slot, target input slot)."""
+
+
+@dataclass(frozen=True)
+class NodeUnit:
+    """A node as an EP sees it: one node, or a QDQ group (DQ nodes -> target -> [Clip] -> Q nodes).
+
+    ``redundant_clip`` is the Relu/Clip between the target and its Q that the Q's range makes
+    redundant (newer ORT keeps it inside the unit).
+    """
+
+    target: Node
+    dq_nodes: tuple[Node, ...] = ()
+    q_nodes: tuple[Node, ...] = ()
+    kind: Literal["single", "qdq"] = "single"
+    redundant_clip: Node | None = None
+
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        """All nodes of the unit in ORT's order: DQ nodes, target, redundant Clip, Q nodes."""
+        clip = (self.redundant_clip,) if self.redundant_clip is not None else ()
+        return (*self.dq_nodes, self.target, *clip, *self.q_nodes)
+
+
+# --------------------------------------------------------------------------- edges
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC while building many small containers.
+
+    Each collection walks every live object (the whole graph view); on a 100,000-node graph the
+    collections triggered by these allocations cost more than the algorithm itself.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+class _Edges:
+    """ORT's node edges for one graph, by node position (built once per graph, cached)."""
+
+    def __init__(self, graph: Graph) -> None:
+        nodes = graph.nodes
+        self.count = len(nodes)
+        self.pos_of_index = {n.index: p for p, n in enumerate(nodes)}
+        producer: dict[str, tuple[int, int]] = {}
+        for p, n in enumerate(nodes):
+            for slot, out in enumerate(n.outputs):
+                if out:
+                    producer[out] = (p, slot)
+        self.producer = producer
+        self.inputs: list[list[Edge]] = [[] for _ in nodes]
+        self.outputs: list[list[Edge]] = [[] for _ in nodes]
+        get = producer.get
+        for p, n in enumerate(nodes):
+            reads = n.inputs if not (n.subgraphs or n.implicit_inputs) else (
+                *n.inputs, *implicit_inputs(n))
+            ins = self.inputs[p]
+            for dst, name in enumerate(reads):
+                src = get(name)
+                if src is not None:
+                    ins.append((src[0], src[1], dst))
+                    self.outputs[src[0]].append((p, src[1], dst))
+        for lst in self.outputs:
+            if len(lst) > 1:
+                lst.sort()
+        for lst in self.inputs:
+            if len(lst) > 1:
+                lst.sort()
+        self.graph_outputs = graph.output_names
+        self.order: list[int] | None = None  # ORT's topological order, filled on first use
+
+    def produces_graph_output(self, node: Node) -> bool:
+        return any(o in self.graph_outputs for o in node.outputs if o)
+
+
+_EDGE_CACHE: dict[int, tuple[weakref.ref[Graph], _Edges]] = {}
+
+
+def _forget(key: int, _ref: object) -> None:
+    _EDGE_CACHE.pop(key, None)
+
+
+def _edges(graph: Graph) -> _Edges:
+    """Edges of ``graph``, cached while the graph object lives."""
+    key = id(graph)
+    hit = _EDGE_CACHE.get(key)
+    if hit is not None and hit[0]() is graph:
+        return hit[1]
+    with _gc_paused():
+        edges = _Edges(graph)
+    _EDGE_CACHE[key] = (weakref.ref(graph, partial(_forget, key)), edges)
+    return edges
+
+
+def implicit_inputs(node: Node) -> tuple[str, ...]:
+    """Outer-scope values a control-flow node's subgraphs read (ORT's implicit inputs).
+
+    ``.onnx`` views leave ``Node.implicit_inputs`` empty, so they are derived from the subgraphs:
+    every name a subgraph (or a nested one) reads but does not define itself.
+    """
+    if node.implicit_inputs or not node.subgraphs:
+        return node.implicit_inputs
+    seen: dict[str, None] = {}
+    for sub in node.subgraphs.values():
+        for name in _free_names(sub):
+            seen.setdefault(name, None)
+    return tuple(seen)
+
+
+def _free_names(graph: Graph) -> list[str]:
+    defined = {v.name for v in graph.inputs} | set(graph.initializers)
+    for n in graph.nodes:
+        defined.update(o for o in n.outputs if o)
+    free: dict[str, None] = {}
+    for n in graph.nodes:
+        for name in (*n.inputs, *implicit_inputs(n)):
+            if name and name not in defined:
+                free.setdefault(name, None)
+    return list(free)
+
+
+def topological_order(graph: Graph) -> list[int]:
+    """Node positions in ORT's ``GraphViewer`` topological order.
+
+    ORT walks a reverse DFS from the leaf nodes (nodes without consumers, in index order), visiting
+    a node's producers in index order, and lists a node when it is left; this fixes the order in
+    which root nodes enter the partitioner's queue (``graph_viewer.cc``, ``Graph::ReverseDFSFrom``).
+    """
+    e = _edges(graph)
+    if e.order is None:
+        with _gc_paused():
+            e.order = _reverse_dfs_order(e)
+    return e.order
+
+
+def _reverse_dfs_order(e: _Edges) -> list[int]:
+    stack: list[tuple[int, bool]] = [(p, False) for p in range(e.count) if not e.outputs[p]]
+    visited = bytearray(e.count)
+    order: list[int] = []
+    while stack:
+        p, leaving = stack.pop()
+        if leaving:
+            order.append(p)
+            continue
+        if visited[p]:
+            continue
+        visited[p] = 1
+        stack.append((p, True))
+        edges = e.inputs[p]
+        if len(edges) == 1:
+            q = edges[0][0]
+            if not visited[q]:
+                stack.append((q, False))
+        elif edges:
+            preds = sorted({src for src, _, _ in edges})
+            stack.extend((q, False) for q in preds if not visited[q])
+    return order
+
+
+# --------------------------------------------------------------------------- stop ops
+
+
+def stop_set(graph: Graph, stop_ops: frozenset[str]) -> set[int]:
+    """Indices of nodes whose op type is a stop op, and of every node downstream of them.
+
+    ORT's ``CreateExcludedNodeSet`` (NNAPI's ``ep.nnapi.partitioning_stop_ops``, default
+    ``NonMaxSuppression``): these nodes stay on CPU so post-processing does not split partitions.
+    """
+    if not stop_ops:
+        return set()
+    e = _edges(graph)
+    nodes = graph.nodes
+    excluded = bytearray(e.count)
+    queue: deque[int] = deque()
+    for p, n in enumerate(nodes):
+        if n.op_type in stop_ops and not excluded[p]:
+            excluded[p] = 1
+            queue.append(p)
+    while queue:
+        p = queue.popleft()
+        for c, _, _ in e.outputs[p]:
+            if not excluded[c]:
+                excluded[c] = 1
+                queue.append(c)
+    return {nodes[p].index for p in range(e.count) if excluded[p]}
+
+
+# --------------------------------------------------------------------------- partitions
+
+
+def form_partitions(
+    graph: Graph,
+    supported: Callable[[NodeUnit], bool],
+    units: list[NodeUnit] | None = None,
+    excluded: set[int] | None = None,
+    *,
+    on_group_closed: Callable[[list[Node]], bool] | None = None,
+    ep_type: str | None = None,
+) -> list[list[Node]]:
+    """Group supported units into partitions the way ORT does; linear in graph size.
+
+    ORT's ``CreateSupportedPartitionNodeGroups`` (``partitioning_utils.cc``): a Kahn walk over the
+    units (each unit's target node is the work item; DQ/Q nodes move with it). A supported unit
+    joins the current group and marks its consumers as the group's border. An unsupported unit that
+    is not on the border is processed at once (it joins nothing but releases its consumers, so
+    independent branches do not split a group); one on the border waits for the next group. When
+    nothing is ready the group closes and the waiting units start the next one. So no group ever
+    contains a path through a node outside it.
+
+    - ``supported`` is asked once per pop of a unit's target (in walk order, so a stateful predicate
+      sees ORT's order); ``units`` default to single-node units (nodes not covered by ``units`` are
+      single-node units too).
+    - ``excluded``: node indices (see :func:`stop_set`); a unit whose target is excluded is
+      unsupported (ORT tests only the target).
+    - ``on_group_closed`` gets each closed group in ORT's order (DQ, target, Clip, Q per unit) and
+      returns whether to keep it (NNAPI drops a lone Reshape/Flatten/Identity there).
+    - ``ep_type``: when given, a node already assigned to another EP (``Node.execution_provider``)
+      is unsupported.
+
+    Returns the kept partitions in the order ORT closes them, each as its nodes in graph order.
+    """
+    e = _edges(graph)
+    order = topological_order(graph)
+    with _gc_paused():
+        plan = _UnitPlan(graph, e, units)
+        walk = _Walk(graph, plan, _positions(e, excluded), on_group_closed)
+        walk.run(order, supported, ep_type)
+    return walk.result
+
+
+class _Walk:
+    """State of one partitioning walk (the queues, the open group and its border)."""
+
+    def __init__(self, graph: Graph, plan: _UnitPlan, excluded: set[int],
+                 on_group_closed: Callable[[list[Node]], bool] | None) -> None:
+        self.nodes = graph.nodes
+        self.plan = plan
+        self.excluded = excluded
+        self.on_group_closed = on_group_closed
+        self.group: list[int] = []
+        self.border: set[int] = set()
+        self.result: list[list[Node]] = []
+
+    def close_group(self) -> None:
+        if not self.group:
+            return
+        members = [self.nodes[p] for p in self.group]
+        if self.on_group_closed is None or self.on_group_closed(members):
+            self.result.append([self.nodes[p] for p in sorted(self.group)])
+        self.group = []
+        self.border = set()
+
+    def run(self, order: list[int], supported: Callable[[NodeUnit], bool],
+            ep_type: str | None) -> None:
+        plan, in_degree, nodes = self.plan, self.plan.in_degree, self.nodes
+        qdq_units, unit_of, outs = plan.qdq_units, plan.unit_of, plan.e.outputs
+        ready = deque(t for t in order if plan.is_target[t] and in_degree[t] == 0)
+        waiting: deque[int] = deque()
+        while ready or waiting:
+            if not ready:
+                self.close_group()
+                ready, waiting = waiting, ready
+                continue
+            t = ready.popleft()
+            ok = ((ep_type is None or _assignable(nodes[t], ep_type))
+                  and t not in self.excluded and supported(plan.unit_at(t)))
+            if not ok and t in self.border:
+                waiting.append(t)
+                continue
+            if t in qdq_units:
+                consumers = plan.qdq_consumers(t)
+                if ok:
+                    self.group.extend(plan.member_positions(t))
+            else:
+                consumers = [unit_of[c] for c, _, _ in outs[t]]
+                if ok:
+                    self.group.append(t)
+            if ok:
+                self.border.discard(t)
+                self.border.update(consumers)
+            for c in consumers:
+                in_degree[c] -= 1
+                if in_degree[c] == 0:
+                    ready.append(c)
+        self.close_group()
+
+
+def _assignable(node: Node, ep_type: str | None) -> bool:
+    return ep_type is None or not node.execution_provider or node.execution_provider == ep_type
+
+
+def _positions(e: _Edges, indices: set[int] | None) -> set[int]:
+    if not indices:
+        return set()
+    return {e.pos_of_index[i] for i in indices if i in e.pos_of_index}
+
+
+class _UnitPlan:
+    """Units by target position: members, in-degree and consumer targets (node_unit.cc)."""
+
+    def __init__(self, graph: Graph, e: _Edges, units: list[NodeUnit] | None) -> None:
+        self.graph = graph
+        self.e = e
+        n = e.count
+        self.unit_of = list(range(n))  # node position -> its unit's target position
+        self.is_target = bytearray(b"\x01" * n)
+        self.units: dict[int, NodeUnit] = {}
+        for unit in units or ():
+            t = e.pos_of_index[unit.target.index]
+            self.units[t] = unit
+            for member in unit.nodes:
+                p = e.pos_of_index[member.index]
+                self.unit_of[p] = t
+                if p != t:
+                    self.is_target[p] = 0
+        self.in_degree = [len(edges) for edges in e.inputs]
+        self.qdq_units = {t for t, unit in self.units.items() if unit.kind == "qdq"}
+        for t in self.qdq_units:
+            self.in_degree[t] = self._qdq_in_degree(t, self.units[t])
+
+    def _qdq_in_degree(self, t: int, unit: NodeUnit) -> int:
+        # Edges into the DQ nodes plus the target's edges from outside the DQ nodes.
+        dq = [self.e.pos_of_index[d.index] for d in unit.dq_nodes]
+        return sum(len(self.e.inputs[p]) for p in dq) + len(self.e.inputs[t]) - len(dq)
+
+    def unit_at(self, t: int) -> NodeUnit:
+        unit = self.units.get(t)
+        if unit is None:
+            unit = NodeUnit(self.graph.nodes[t])
+            self.units[t] = unit
+        return unit
+
+    def member_positions(self, t: int) -> list[int]:
+        unit = self.units.get(t)
+        if unit is None:
+            return [t]
+        return [self.e.pos_of_index[m.index] for m in unit.nodes]
+
+    def qdq_consumers(self, t: int) -> list[int]:
+        """Target positions of the units a QDQ unit feeds, one per edge, in ORT's edge order.
+
+        node_unit.cc: the unit's output edges are the target's (or redundant Clip's) edges, with
+        each edge to one of its Q nodes replaced by that Q node's own output edges.
+        """
+        unit = self.units[t]
+        outs = self.e.outputs
+        producer = t if unit.redundant_clip is None else self.e.pos_of_index[
+            unit.redundant_clip.index]
+        q_pos = {self.e.pos_of_index[q.index] for q in unit.q_nodes}
+        edges: set[Edge] = set()
+        for c, src, dst in outs[producer]:
+            if c in q_pos:
+                edges.update((c2, src, d2) for c2, _, d2 in outs[c])
+            else:
+                edges.add((c, src, dst))
+        return [self.unit_of[c] for c, _, _ in sorted(edges)]
+
+
+def partition_io(graph: Graph, nodes: Iterable[Node]) -> tuple[list[str], list[str]]:
+    """A partition's inputs and outputs as ORT's ``MakeComputeCapability`` lists them.
+
+    Inputs: every present input (implicit inputs too) not produced by an earlier node of the
+    partition, first seen first. Outputs: node outputs that are graph outputs, then outputs read by
+    a node outside the partition, without repeats. ``nodes`` must be in a topological order.
+    """
+    members = list(nodes)
+    e = _edges(graph)
+    member_pos = {e.pos_of_index[n.index] for n in members}
+    produced: set[str] = set()
+    inputs: dict[str, None] = {}
+    outputs: dict[str, None] = {}
+    for n in members:
+        for name in (*n.inputs, *implicit_inputs(n)):
+            if name and name not in produced:
+                inputs.setdefault(name, None)
+        produced.update(o for o in n.outputs if o)
+        for o in n.outputs:
+            if o and o in e.graph_outputs:
+                outputs.setdefault(o, None)
+        for c, src, _ in e.outputs[e.pos_of_index[n.index]]:
+            if c not in member_pos:
+                outputs.setdefault(n.outputs[src], None)
+    return list(inputs), list(outputs)
+
+
+# --------------------------------------------------------------------------- QDQ node units
+
+# Selector families: the op lists of the newest shared/utils.cc read (ArgMax/TopK/Pad/Where era);
+# Clip uses the 1-3 DQ selector of the newest qdq_selectors.cc. Newer main may register more ops
+# (Erf, HardSigmoid, Softplus, Einsum, CumSum, ...), which only matters for ops NNAPI refuses.
+_DROP_QDQ = ("Gather", "Reshape", "Expand", "Flatten", "Transpose", "MaxPool", "Resize", "Squeeze",
+             "Unsqueeze", "Tile")
+_DROP_DQ = ("ArgMax", "ArgMin")
+_UNARY = ("AveragePool", "GlobalAveragePool", "GlobalMaxPool", "LeakyRelu", "ReduceMean",
+          "ReduceMin", "ReduceMax", "ReduceProd", "ReduceSum", "Relu", "Gelu", "Elu", "HardSwish",
+          "Sigmoid", "Slice", "LogSoftmax", "Softmax", "Sqrt", "Atan", "Asin", "Sin", "Cos", "Sign",
+          "Tanh", "Exp", "Log", "LRN", "Ceil", "Floor", "Round", "Abs", "Neg", "DepthToSpace",
+          "SpaceToDepth", "LpNormalization")
+_BINARY = ("Add", "Div", "Mul", "Pow", "Sub", "PRelu", "GridSample")
+_VARIADIC = ("Concat", "Max", "Min")
+_LOGICAL = ("Equal", "Greater", "GreaterOrEqual", "Less", "LessOrEqual")
+
+SELECTORS: dict[str, str] = {
+    **dict.fromkeys(_DROP_QDQ, "drop_qdq"),
+    **dict.fromkeys(_DROP_DQ, "drop_dq"),
+    **dict.fromkeys(_UNARY, "unary"),
+    **dict.fromkeys(_BINARY, "binary"),
+    **dict.fromkeys(_VARIADIC, "variadic"),
+    **dict.fromkeys(_LOGICAL, "logical"),
+    "Clip": "clip",
+    "Split": "split",
+    "Conv": "conv",
+    "ConvTranspose": "conv",
+    "MatMul": "matmul",
+    "Gemm": "gemm",
+    "InstanceNormalization": "norm",
+    "LayerNormalization": "norm",
+    "BatchNormalization": "batchnorm",
+    "Where": "where",
+    "Pad": "pad",
+    "TopK": "topk",
+}
+"""Op types that can be the target of a QDQ unit, by selector family (EP-agnostic)."""
+
+_SELECTOR_VERSIONS: dict[str, tuple[int, ...]] = {"MaxPool": (12,)}
+_SELECTOR_DOMAINS = frozenset({"ai.onnx", "com.microsoft", "com.ms.internal.nhwc"})
+_NO_CLIP_FAMILIES = frozenset({"drop_qdq", "drop_dq", "split", "topk"})
+
+
+def node_units(graph: Graph) -> list[NodeUnit]:
+    """Every node of ``graph`` in exactly one unit, units in graph order of their target.
+
+    QDQ units are found as ORT's ``GetAllNodeUnits`` finds them (selectors in ``qdq_selectors.cc``);
+    a node whose selector checks fail is a single-node unit, and so are its DQ and Q nodes.
+    """
+    e = _edges(graph)
+    order = topological_order(graph)
+    with _gc_paused():
+        return _node_units(graph, e, order)
+
+
+def _node_units(graph: Graph, e: _Edges, order: list[int]) -> list[NodeUnit]:
+    nodes = graph.nodes
+    claimed: dict[int, NodeUnit] = {}
+    for p in order:
+        unit = _select(graph, e, nodes[p])
+        if unit is None:
+            continue
+        for m in unit.nodes:
+            claimed.setdefault(m.index, unit)
+    result: list[NodeUnit] = []
+    for n in nodes:
+        unit = claimed.get(n.index)
+        if unit is None:
+            result.append(NodeUnit(n))
+        elif unit.target.index == n.index:
+            result.append(unit)
+    return result
+
+
+def _select(graph: Graph, e: _Edges, node: Node) -> NodeUnit | None:
+    family = SELECTORS.get(node.op_type)
+    if family is None or node.domain not in _SELECTOR_DOMAINS:
+        return None
+    versions = _SELECTOR_VERSIONS.get(node.op_type)
+    if versions and node.since_version not in versions:
+        return None
+    p = e.pos_of_index[node.index]
+    if not any(graph.nodes[src].op_type == DQ_OP for src, _, _ in e.inputs[p]):
+        return None  # every selector needs at least one DQ input
+    dq = _dq_parents(graph, e, p)
+    clip = _clip_candidate(graph, e, p)
+    q = _q_children(graph, e, e.pos_of_index[clip.index] if clip else p)
+    if clip is not None and (len(q) != 1 or not _clip_made_redundant(graph, clip, q[0])):
+        return None
+    if not _SelectorCheck(graph, e, node, clip, dq, q).passes(family):
+        return None
+    return NodeUnit(node, tuple(dq), tuple(q), "qdq", clip)
+
+
+def _dq_parents(graph: Graph, e: _Edges, p: int) -> list[Node]:
+    """DQ producers of the node's explicit inputs, in input-slot order (FindParentsByType)."""
+    n_inputs = len(graph.nodes[p].inputs)
+    return [graph.nodes[src] for src, _, dst in sorted(e.inputs[p], key=lambda x: x[2])
+            if dst < n_inputs and graph.nodes[src].op_type == DQ_OP]
+
+
+def _q_children(graph: Graph, e: _Edges, p: int) -> list[Node]:
+    """Q consumers of the node's outputs, by output slot then edge order (FindChildrenByType)."""
+    edges = sorted(e.outputs[p], key=lambda x: x[1])
+    return [graph.nodes[c] for c, _, _ in edges if graph.nodes[c].op_type == Q_OP]
+
+
+def _clip_candidate(graph: Graph, e: _Edges, p: int) -> Node | None:
+    """A Relu/Clip that is the only consumer of the node and has one consumer itself."""
+    if len(e.outputs[p]) != 1:
+        return None
+    c = e.outputs[p][0][0]
+    nxt = graph.nodes[c]
+    if nxt.op_type in ("Relu", "Clip") and len(e.outputs[c]) == 1 and not \
+            e.produces_graph_output(nxt):
+        return nxt
+    return None
+
+
+_INT_RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767),
+               "uint16": (0, 65535)}
+
+
+def _clip_made_redundant(graph: Graph, clip: Node, q: Node) -> bool:
+    """``IsClipMadeRedundantByQ`` (qdq_util.cc): the Q's integer range lies inside the Clip's."""
+    params = _q_scalar_params(graph, q)
+    if params is None:
+        return False
+    scale, zp, dtype = params
+    lo, hi = _INT_RANGES.get(dtype, (None, None))
+    if lo is None or hi is None:
+        return False
+    if clip.op_type == "Relu":
+        return zp == lo
+    bounds = _clip_bounds(graph, clip)
+    if bounds is None:
+        return False
+    q_lo = _round_half_even(bounds[0] / scale) + zp
+    q_hi = _round_half_even(bounds[1] / scale) + zp
+    return q_lo <= lo and q_hi >= hi
+
+
+def _round_half_even(x: float) -> float:
+    return x if math.isinf(x) else float(round(x))
+
+
+def _q_scalar_params(graph: Graph, q: Node) -> tuple[float, int, str] | None:
+    scale = _constant_values(graph, q.input(1))
+    if scale is None or scale.ndim != 0 or str(scale.dtype) != "float32":
+        return None
+    if not q.input(2):
+        dtype = _onnx_dtype_name(q.attributes.get("output_dtype", 0)) or "uint8"
+        return float(scale), 0, dtype
+    zp = _constant_values(graph, q.input(2))
+    if zp is None or zp.ndim != 0:
+        return None
+    return float(scale), int(zp), str(zp.dtype)
+
+
+def _onnx_dtype_name(code: int) -> str | None:
+    return {2: "uint8", 3: "int8", 4: "uint16", 5: "int16"}.get(int(code or 0))
+
+
+def _clip_bounds(graph: Graph, clip: Node) -> tuple[float, float] | None:
+    """Clip's (min, max) when they are constants (attributes before opset 11, inputs after)."""
+    lo, hi = -3.4028234663852886e38, 3.4028234663852886e38
+    if clip.since_version is not None and clip.since_version < 11:
+        return float(clip.attributes.get("min", lo)), float(clip.attributes.get("max", hi))
+    for slot in (1, 2):
+        name = clip.input(slot)
+        if not name:
+            continue
+        value = _constant_values(graph, name)
+        if value is None or value.size != 1:
+            return None
+        if slot == 1:
+            lo = float(value.reshape(-1)[0])
+        else:
+            hi = float(value.reshape(-1)[0])
+    return lo, hi
+
+
+def _constant_values(graph: Graph, name: str) -> Any:
+    """A constant initializer's values (numpy), or ``None``."""
+    if not name or not graph.is_constant(name):
+        return None
+    try:
+        return graph.initializers[name].numpy()
+    except (ValueError, OSError):
+        return None
+
+
+def elem_type(graph: Graph, name: str) -> str | None:
+    """Element type of a value; falls back to what a Q node's zero point says it produces."""
+    vt = graph.value_type(name) if name else None
+    if vt is not None and vt.dtype:
+        return vt.dtype
+    producer = graph.producers.get(name)
+    if producer is not None and producer.op_type == Q_OP:
+        zp = producer.input(2)
+        if zp:
+            zvt = graph.value_type(zp)
+            return zvt.dtype if zvt else None
+        return _onnx_dtype_name(producer.attributes.get("output_dtype", 0)) or "uint8"
+    return None
+
+
+class _SelectorCheck:
+    """The checks of ORT's node-group selectors (qdq_selectors.cc) for one candidate group."""
+
+    def __init__(self, graph: Graph, e: _Edges, node: Node, clip: Node | None,
+                 dq: list[Node], q: list[Node]) -> None:
+        self.graph, self.e, self.node, self.clip, self.dq, self.q = graph, e, node, clip, dq, q
+
+    def passes(self, family: str) -> bool:
+        if self.clip is not None and family in _NO_CLIP_FAMILIES:
+            return False
+        return bool(getattr(self, f"_{family}")())
+
+    # -- shared checks
+
+    def _dq_type(self, i: int) -> str | None:
+        return elem_type(self.graph, self.dq[i].input(0))
+
+    def _q_type(self, i: int) -> str | None:
+        return elem_type(self.graph, self.q[i].outputs[0] if self.q[i].outputs else "")
+
+    def _can_create(self) -> bool:
+        """``NodeGroup::CanCreateNodeGroup``: each DQ feeds only the target; Q-consumed outputs
+        are consumed only by Q nodes and are not graph outputs."""
+        t = self.e.pos_of_index[self.node.index]
+        for d in self.dq:
+            out = self.e.outputs[self.e.pos_of_index[d.index]]
+            if self.e.produces_graph_output(d) or len(out) != 1 or out[0][0] != t:
+                return False
+        if not self.q:
+            return True
+        producer = self.clip or self.node
+        kinds: dict[int, bool] = {}
+        for c, src, _ in self.e.outputs[self.e.pos_of_index[producer.index]]:
+            is_q = self.graph.nodes[c].op_type == Q_OP
+            if kinds.setdefault(src, is_q) != is_q:
+                return False
+        return not any(is_q and producer.outputs[src] in self.e.graph_outputs
+                       for src, is_q in kinds.items())
+
+    def _check_qdq_nodes(self, num_dq: int | None = None, empty_q_ok: bool = False) -> bool:
+        """``NodeGroupSelector::CheckQDQNodes``."""
+        if num_dq is None:
+            num_dq = sum(1 for i in self.node.inputs if i)
+        if num_dq != len(self.dq) or not self._can_create():
+            return False
+        if not self.q:
+            return empty_q_ok
+        num_outputs = sum(1 for o in self.node.outputs if o)
+        out_edges = len(self.e.outputs[self.e.pos_of_index[self.node.index]])
+        return (num_outputs == len(self.q) == out_edges
+                and not self.e.produces_graph_output(self.node))
+
+    def _same_io_type(self) -> bool:
+        return self._dq_type(0) == self._q_type(0)
+
+    # -- families
+
+    def _drop_qdq(self) -> bool:
+        if not self._check_qdq_nodes(1) or not self._same_io_type():
+            return False
+        return _qdq_pair_same_params(self.graph, self.q[0], self.dq[0])
+
+    def _drop_dq(self) -> bool:
+        if len(self.dq) != 1 or not self._can_create():
+            return False
+        d = self.dq[0]
+        scale_ok = _is_const_scalar(self.graph, d.input(1))
+        return scale_ok and bool(d.input(2)) and _is_const_scalar(self.graph, d.input(2))
+
+    def _unary(self) -> bool:
+        return self._check_qdq_nodes(1) and self._same_io_type()
+
+    def _clip(self) -> bool:
+        if not 1 <= len(self.dq) <= 3:
+            return False
+        return self._check_qdq_nodes(len(self.dq)) and self._same_io_type()
+
+    def _binary(self) -> bool:
+        if not self._check_qdq_nodes():
+            return False
+        return self._dq_type(0) == self._dq_type(1) == self._q_type(0)
+
+    def _variadic(self) -> bool:
+        if not self._check_qdq_nodes():
+            return False
+        dq_types = {self._dq_type(i) for i in range(len(self.dq))}
+        q_types = {self._q_type(i) for i in range(len(self.q))}
+        return len(dq_types) == 1 and dq_types == q_types
+
+    def _split(self) -> bool:
+        if not self._check_qdq_nodes(1):
+            return False
+        return all(self._q_type(i) == self._dq_type(0) for i in range(len(self.q)))
+
+    def _conv(self) -> bool:
+        if not self._check_qdq_nodes() or len(self.dq) < 2 or not self._same_io_type():
+            return False
+        x, w = self._dq_type(0), self._dq_type(1)
+        if x == "int8" and w != x:
+            return False
+        return len(self.dq) < 3 or self._dq_type(2) == "int32"
+
+    def _matmul(self) -> bool:
+        # Without a Q it could only become MatMulIntegerToFloat, which the shared selector
+        # manager does not allow (matmulintegertofloat_allowed defaults to false).
+        if len(self.dq) != 2 or not self.q:
+            return False
+        if self._dq_type(0) == "int8" and self._dq_type(1) != "int8":
+            return False
+        return self._check_qdq_nodes() and self._same_io_type()
+
+    def _gemm(self) -> bool:
+        if not self._check_qdq_nodes(empty_q_ok=True) or len(self.dq) < 2:
+            return False
+        a, b = self._dq_type(0), self._dq_type(1)
+        if a == "int8" and b != a:
+            return False
+        if self.q and self._q_type(0) != a:
+            return False
+        if len(self.dq) < 3:
+            return True
+        return float(self.node.attributes.get("beta", 1.0)) == 1.0 and self._dq_type(2) == "int32"
+
+    def _norm(self) -> bool:
+        if not self._check_qdq_nodes() or not self._same_io_type():
+            return False
+        return len(self.dq) <= 2 or self._dq_type(2) == "int32"
+
+    def _batchnorm(self) -> bool:
+        if not 3 <= len(self.dq) <= 5 or not self._check_qdq_nodes(len(self.dq)):
+            return False
+        if not self._same_io_type():
+            return False
+        return self._dq_type(0) != "int8" or self._dq_type(1) == "int8"
+
+    def _logical(self) -> bool:
+        return self._check_qdq_nodes(empty_q_ok=True) and self._dq_type(0) == self._dq_type(1)
+
+    def _where(self) -> bool:
+        if not self._check_qdq_nodes(2):
+            return False
+        return self._dq_type(0) == self._dq_type(1) == self._q_type(0)
+
+    def _pad(self) -> bool:
+        if not 1 <= len(self.dq) <= 2 or not self._check_qdq_nodes(len(self.dq)):
+            return False
+        return len({self._dq_type(i) for i in range(len(self.dq))} | {self._q_type(0)}) == 1
+
+    def _topk(self) -> bool:
+        if len(self.dq) != 1 or not self._can_create() or len(self.q) != 1:
+            return False
+        return self._same_io_type() and _qdq_pair_same_params(self.graph, self.q[0], self.dq[0])
+
+
+def _is_const_scalar(graph: Graph, name: str) -> bool:
+    if not name or not graph.is_constant(name):
+        return False
+    vt = graph.value_type(name)
+    return vt is not None and vt.shape is not None and (
+        len(vt.shape) == 0 or (len(vt.shape) == 1 and vt.shape[0] == 1))
+
+
+def _qdq_pair_same_params(graph: Graph, q: Node, dq: Node) -> bool:
+    """``IsQDQPairSupported``: both have constant scalar scale and zero point, and equal ones."""
+    names = (q.input(1), q.input(2), dq.input(1), dq.input(2))
+    if not all(_is_const_scalar(graph, n) for n in names):
+        return False
+    q_scale, q_zp, dq_scale, dq_zp = (_constant_values(graph, n) for n in names)
+    if q_zp.dtype != dq_zp.dtype or q_scale.dtype != dq_scale.dtype:
+        return False
+    same_zp = q_zp.reshape(-1)[0] == dq_zp.reshape(-1)[0]
+    return bool(same_zp) and bool(q_scale.reshape(-1)[0] == dq_scale.reshape(-1)[0])
+
+
+__all__ = [
+    "SELECTORS",
+    "NodeUnit",
+    "elem_type",
+    "form_partitions",
+    "implicit_inputs",
+    "node_units",
+    "partition_io",
+    "stop_set",
+    "topological_order",
+]
