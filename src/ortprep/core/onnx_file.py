@@ -374,6 +374,12 @@ def graph_view(
     return Graph(path, tuple(nodes), inputs, outputs, inits, values)
 
 
+def runtime_input_types(proto: onnx.ModelProto) -> tuple[ValueType, ...]:
+    """The inputs a caller feeds (declared inputs without an initializer), without a full view."""
+    inits = {t.name for t in proto.graph.initializer}
+    return tuple(_value_type(vi) for vi in proto.graph.input if vi.name not in inits)
+
+
 def model_view(proto: onnx.ModelProto, path: Path) -> Model:
     """The read-only view of a parsed, validated ONNX model."""
     opsets: dict[str, int] = {}
