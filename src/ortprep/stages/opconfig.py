@@ -562,7 +562,13 @@ def _analyse_ort(path: Path, type_reduction: bool, replay: bool = False) -> _Ort
 
     if not path.is_file():
         raise BadModelError(f"{path}: no such file")
-    produced = _replay_ops(path)  # also verifies the file
+    if replay:
+        produced = _replay_ops(path)  # also verifies the file
+    else:
+        from ortprep.core.ort_file import verify_ort
+
+        verify_ort(path)  # before ORT's unverifying processor touches it
+        produced = frozenset()
     required: dict[str, dict[int, set[str]]] = {}
     manager = OperatorTypeUsageManager() if type_reduction else None
     recorder = _NodeRecorder(manager)

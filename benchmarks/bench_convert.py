@@ -1,0 +1,71 @@
+"""Benchmark: ``ortprep convert --style both --type-reduction`` vs ORT's converter.
+
+Usage: python benchmarks/bench_convert.py [--runs 3]
+A folder of models (the bundled example plus the test fixtures) is converted by both tools with
+the same options (both styles, type reduction, target arm), as child processes, alternating.
+Then ortprep again with verification on, to report what verification costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _measure import measure, python  # noqa: E402
+
+
+def make_folder(folder: Path) -> None:
+    from models import attention_block, conv_bn_relu, dynamic_cnn, if_subgraph, qdq_cnn, save
+
+    from ortprep.core.inputs import example_model
+
+    shutil.copy(example_model(), folder / "text_orientation.onnx")
+    save(conv_bn_relu(channels=32, size=64), folder / "cnn.onnx")
+    save(qdq_cnn(), folder / "qdq.onnx")
+    save(dynamic_cnn(), folder / "dyn.onnx")
+    save(if_subgraph(), folder / "nested" / "if.onnx")
+    save(attention_block(seq=64, hidden=128), folder / "attention.onnx")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        models = root / "models"
+        models.mkdir()
+        make_folder(models)
+        results: dict[str, list[tuple[float, float, int]]] = {"ours": [], "theirs": [],
+                                                                 "verified": []}
+        for i in range(args.runs):
+            copy = root / f"copy{i}"  # ORT's converter writes a temp folder beside the models
+            shutil.copytree(models, copy)
+            results["theirs"].append(measure([
+                python(), "-m", "onnxruntime.tools.convert_onnx_models_to_ort", str(copy),
+                "--output_dir", str(root / f"theirs{i}"), "--enable_type_reduction",
+                "--target_platform", "arm"]))
+            results["ours"].append(measure([
+                python(), "-m", "ortprep", "convert", str(models), "-o", str(root / f"ours{i}"),
+                "--style", "both", "--type-reduction", "--no-verify"]))
+            results["verified"].append(measure([
+                python(), "-m", "ortprep", "convert", str(models), "-o", str(root / f"ver{i}"),
+                "--style", "both", "--type-reduction"]))
+            print(f"run {i + 1}: " + " | ".join(
+                f"{k} {v[-1][0]:.2f} s {v[-1][1]:.0f} MB exit {v[-1][2]}"
+                for k, v in results.items()))
+        med = {k: statistics.median(r[0] for r in v) for k, v in results.items()}
+        print(f"\nmedian wall: ortprep --no-verify {med['ours']:.2f} s, ORT's converter "
+              f"{med['theirs']:.2f} s (ratio {med['ours'] / med['theirs']:.2f}); with "
+              f"verification {med['verified']:.2f} s (+{med['verified'] - med['ours']:.2f} s)")
+
+
+if __name__ == "__main__":
+    main()
