@@ -456,7 +456,7 @@ def convert_model(
                     "fixed", options.level, options.target_platform, "apply",
                     options.custom_op_library, options.fix_dims))
                 config_sources[style].append(applied)
-            converted = read_ort(target)
+            converted = read_ort(target, verify=False)  # ORT wrote it just now
             records, fused, produced, notes, warnings = _explain_ort(
                 style, source, converted, options.target_platform)
             verification = (
@@ -512,7 +512,8 @@ def write_config(ort_files: list[Path], target: Path, type_reduction: bool) -> N
     """The reduced-build config for these ``.ort`` files, as ORT's converter writes it."""
     from ortprep.stages.opconfig import config_from_ort_files, format_config
 
-    text = format_config(config_from_ort_files(ort_files, type_reduction))
+    # the files are convert's own, written by ORT in this run
+    text = format_config(config_from_ort_files(ort_files, type_reduction, trusted=True))
     from ortprep.core.files import write_text
 
     write_text(target, text)

@@ -556,7 +556,8 @@ def _replay_ops(path: Path) -> frozenset[tuple[str, str, int]]:
     return frozenset(found)
 
 
-def _analyse_ort(path: Path, type_reduction: bool, replay: bool = False) -> _OrtNeeds:
+def _analyse_ort(path: Path, type_reduction: bool, replay: bool = False,
+                 trusted: bool = False) -> _OrtNeeds:
     """Ops and types of one ``.ort`` file, read by ORT's ``OrtFormatModelProcessor``."""
     from onnxruntime.tools.ort_format_model import OperatorTypeUsageManager, OrtFormatModelProcessor
 
@@ -564,6 +565,8 @@ def _analyse_ort(path: Path, type_reduction: bool, replay: bool = False) -> _Ort
         raise BadModelError(f"{path}: no such file")
     if replay:
         produced = _replay_ops(path)  # also verifies the file
+    elif trusted:  # written by ORT in this process (convert): nothing to guard against
+        produced = frozenset()
     else:
         from ortprep.core.ort_file import verify_ort
 
@@ -593,13 +596,14 @@ def _analyse_ort(path: Path, type_reduction: bool, replay: bool = False) -> _Ort
     )
 
 
-def config_from_ort_files(paths: Sequence[Path], type_reduction: bool) -> OpConfig:
+def config_from_ort_files(paths: Sequence[Path], type_reduction: bool,
+                          trusted: bool = False) -> OpConfig:
     """The config ORT's ``create_config_from_models`` writes for these ``.ort`` files.
 
     Uses ORT's ``OrtFormatModelProcessor`` and ``OperatorTypeUsageManager``; with
     ``type_reduction`` every op ORT has a type processor for carries its types as JSON.
     """
-    return _accumulate([_analyse_ort(p, type_reduction).config for p in paths])
+    return _accumulate([_analyse_ort(p, type_reduction, trusted=trusted).config for p in paths])
 
 
 def _convert_for_config(model: Path, workdir: Path, style: str, target_platform: str) -> list[Path]:
