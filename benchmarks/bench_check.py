@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _measure import measure, python  # noqa: E402
+from _measure import measure, python
 
 
 def main() -> None:
@@ -31,21 +31,29 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model = save(relu_chain(args.nodes), Path(tmp) / "chain.onnx")
         ours_cmd = [python(), "-m", "ortprep", "check", str(model), "--ep", "all", "--json"]
-        theirs_cmd = [python(), "-m", "onnxruntime.tools.check_onnx_model_mobile_usability",
-                      str(model)]
+        theirs_cmd = [
+            python(),
+            "-m",
+            "onnxruntime.tools.check_onnx_model_mobile_usability",
+            str(model),
+        ]
         ours, theirs = [], []
         for i in range(args.runs):
             theirs.append(measure(theirs_cmd))
             ours.append(measure(ours_cmd))
-            print(f"run {i + 1}: ortprep {ours[-1][0]:.2f} s {ours[-1][1]:.0f} MB (exit "
-                  f"{ours[-1][2]}) | ORT checker {theirs[-1][0]:.2f} s {theirs[-1][1]:.0f} MB "
-                  f"(exit {theirs[-1][2]})")
+            print(
+                f"run {i + 1}: ortprep {ours[-1][0]:.2f} s {ours[-1][1]:.0f} MB (exit "
+                f"{ours[-1][2]}) | ORT checker {theirs[-1][0]:.2f} s {theirs[-1][1]:.0f} MB "
+                f"(exit {theirs[-1][2]})"
+            )
         o_wall = statistics.median(r[0] for r in ours)
         t_wall = statistics.median(r[0] for r in theirs)
         o_mem = statistics.median(r[1] for r in ours)
         t_mem = statistics.median(r[1] for r in theirs)
-        print(f"\nmedian: ortprep {o_wall:.2f} s, {o_mem:.0f} MB | ORT's checker {t_wall:.2f} s, "
-              f"{t_mem:.0f} MB | ratio {o_wall / t_wall:.2f}")
+        print(
+            f"\nmedian: ortprep {o_wall:.2f} s, {o_mem:.0f} MB | ORT's checker {t_wall:.2f} s, "
+            f"{t_mem:.0f} MB | ratio {o_wall / t_wall:.2f}"
+        )
 
         print("\nwhere ortprep's time goes (in-process profile, top 15 by cumulative time):")
         from ortprep.stages import check

@@ -18,12 +18,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _measure import measure, python  # noqa: E402
+from _measure import measure, python
 
 
 def make_folder(folder: Path) -> None:
     from models import attention_block, conv_bn_relu, dynamic_cnn, if_subgraph, qdq_cnn, save
-
     from ortprep.core.inputs import example_model
 
     shutil.copy(example_model(), folder / "text_orientation.onnx")
@@ -43,28 +42,75 @@ def main() -> None:
         models = root / "models"
         models.mkdir()
         make_folder(models)
-        results: dict[str, list[tuple[float, float, int]]] = {"ours": [], "theirs": [],
-                                                                 "verified": []}
+        results: dict[str, list[tuple[float, float, int]]] = {
+            "ours": [],
+            "theirs": [],
+            "verified": [],
+        }
         for i in range(args.runs):
             copy = root / f"copy{i}"  # ORT's converter writes a temp folder beside the models
             shutil.copytree(models, copy)
-            results["theirs"].append(measure([
-                python(), "-m", "onnxruntime.tools.convert_onnx_models_to_ort", str(copy),
-                "--output_dir", str(root / f"theirs{i}"), "--enable_type_reduction",
-                "--target_platform", "arm"]))
-            results["ours"].append(measure([
-                python(), "-m", "ortprep", "convert", str(models), "-o", str(root / f"ours{i}"),
-                "--style", "both", "--type-reduction", "--no-verify"]))
-            results["verified"].append(measure([
-                python(), "-m", "ortprep", "convert", str(models), "-o", str(root / f"ver{i}"),
-                "--style", "both", "--type-reduction"]))
-            print(f"run {i + 1}: " + " | ".join(
-                f"{k} {v[-1][0]:.2f} s {v[-1][1]:.0f} MB exit {v[-1][2]}"
-                for k, v in results.items()))
+            results["theirs"].append(
+                measure(
+                    [
+                        python(),
+                        "-m",
+                        "onnxruntime.tools.convert_onnx_models_to_ort",
+                        str(copy),
+                        "--output_dir",
+                        str(root / f"theirs{i}"),
+                        "--enable_type_reduction",
+                        "--target_platform",
+                        "arm",
+                    ]
+                )
+            )
+            results["ours"].append(
+                measure(
+                    [
+                        python(),
+                        "-m",
+                        "ortprep",
+                        "convert",
+                        str(models),
+                        "-o",
+                        str(root / f"ours{i}"),
+                        "--style",
+                        "both",
+                        "--type-reduction",
+                        "--no-verify",
+                    ]
+                )
+            )
+            results["verified"].append(
+                measure(
+                    [
+                        python(),
+                        "-m",
+                        "ortprep",
+                        "convert",
+                        str(models),
+                        "-o",
+                        str(root / f"ver{i}"),
+                        "--style",
+                        "both",
+                        "--type-reduction",
+                    ]
+                )
+            )
+            print(
+                f"run {i + 1}: "
+                + " | ".join(
+                    f"{k} {v[-1][0]:.2f} s {v[-1][1]:.0f} MB exit {v[-1][2]}"
+                    for k, v in results.items()
+                )
+            )
         med = {k: statistics.median(r[0] for r in v) for k, v in results.items()}
-        print(f"\nmedian wall: ortprep --no-verify {med['ours']:.2f} s, ORT's converter "
-              f"{med['theirs']:.2f} s (ratio {med['ours'] / med['theirs']:.2f}); with "
-              f"verification {med['verified']:.2f} s (+{med['verified'] - med['ours']:.2f} s)")
+        print(
+            f"\nmedian wall: ortprep --no-verify {med['ours']:.2f} s, ORT's converter "
+            f"{med['theirs']:.2f} s (ratio {med['ours'] / med['theirs']:.2f}); with "
+            f"verification {med['verified']:.2f} s (+{med['verified'] - med['ours']:.2f} s)"
+        )
 
 
 if __name__ == "__main__":

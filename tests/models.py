@@ -59,7 +59,9 @@ def conv_bn_relu(seed: int = 0, channels: int = 8, size: int = 32) -> onnx.Model
     nodes = [
         helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
         helper.make_node(
-            "BatchNormalization", ["c1", "bn_scale", "bn_bias", "bn_mean", "bn_var"], ["bn1"],
+            "BatchNormalization",
+            ["c1", "bn_scale", "bn_bias", "bn_mean", "bn_var"],
+            ["bn1"],
             name="bn1",
         ),
         helper.make_node("Relu", ["bn1"], ["r1"], name="relu1"),
@@ -68,8 +70,9 @@ def conv_bn_relu(seed: int = 0, channels: int = 8, size: int = 32) -> onnx.Model
         helper.make_node("Conv", ["r2", "w3", "b3"], ["c3"], name="conv3"),
         helper.make_node("Add", ["c3", "r1"], ["a3"], name="add3"),
         helper.make_node("Relu", ["a3"], ["r3"], name="relu3"),
-        helper.make_node("MaxPool", ["r3"], ["p3"], name="pool3", kernel_shape=[2, 2],
-                         strides=[2, 2]),
+        helper.make_node(
+            "MaxPool", ["r3"], ["p3"], name="pool3", kernel_shape=[2, 2], strides=[2, 2]
+        ),
         helper.make_node("GlobalAveragePool", ["p3"], ["gap"], name="gap"),
         helper.make_node("Flatten", ["gap"], ["flat"], name="flatten"),
         helper.make_node("Gemm", ["flat", "fc_w", "fc_b"], ["logits"], name="fc"),
@@ -194,10 +197,14 @@ def attention_block(seed: int = 3, seq: int = 8, hidden: int = 16) -> onnx.Model
         return _const(name, (r.standard_normal(shape) * 0.2).astype(np.float32))
 
     inits = [
-        weight("wq", hidden, hidden), weight("bq", hidden),
-        weight("wk", hidden, hidden), weight("bk", hidden),
-        weight("wv", hidden, hidden), weight("bv", hidden),
-        weight("wo", hidden, hidden), weight("bo", hidden),
+        weight("wq", hidden, hidden),
+        weight("bq", hidden),
+        weight("wk", hidden, hidden),
+        weight("bk", hidden),
+        weight("wv", hidden, hidden),
+        weight("bv", hidden),
+        weight("wo", hidden, hidden),
+        weight("bo", hidden),
         _const("scale", np.array(1.0 / np.sqrt(hidden), np.float32)),
         _const("ln_g", np.ones(hidden, np.float32)),
         _const("ln_b", np.zeros(hidden, np.float32)),
@@ -246,8 +253,14 @@ def external_data(folder: Path, seed: int = 4, name: str = "ext.onnx") -> Path:
     model = _model(graph)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
-    onnx.save(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
-              location="weights.bin", size_threshold=0)
+    onnx.save(
+        model,
+        str(path),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="weights.bin",
+        size_threshold=0,
+    )
     return path
 
 

@@ -20,8 +20,9 @@ def to_ort(src: Path, dst: Path) -> Path:
     so.optimized_model_filepath = str(dst)
     so.add_session_config_entry("session.save_model_format", "ORT")
     so.add_session_config_entry("session.qdqisint8allowed", "1")
-    ort.InferenceSession(str(src), so, providers=["CPUExecutionProvider"],
-                         disabled_optimizers=["NchwcTransformer"])
+    ort.InferenceSession(
+        str(src), so, providers=["CPUExecutionProvider"], disabled_optimizers=["NchwcTransformer"]
+    )
     return dst
 
 
@@ -49,8 +50,9 @@ def needs_conversion() -> None:
 # -------------------------------------------------------------------------------------- build
 
 
-def test_build_from_ort_files_writes_orts_config_and_touches_no_input(cli, models, tmp_path,
-                                                                      hashes):
+def test_build_from_ort_files_writes_orts_config_and_touches_no_input(
+    cli, models, tmp_path, hashes
+):
     from onnxruntime.tools.ort_format_model import create_config_from_models
 
     before = hashes(models["ort"])
@@ -78,10 +80,23 @@ def test_build_from_onnx_folder_equals_orts_converter(cli, models, tmp_path):
     needs_conversion()
     copy = tmp_path / "copy"
     shutil.copytree(models["onnx"], copy)
-    subprocess.run([sys.executable, "-m", "onnxruntime.tools.convert_onnx_models_to_ort", copy,
-                    "--output_dir", tmp_path / "ref", "--optimization_style", "Runtime",
-                    "--enable_type_reduction", "--target_platform", "arm"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "onnxruntime.tools.convert_onnx_models_to_ort",
+            copy,
+            "--output_dir",
+            tmp_path / "ref",
+            "--optimization_style",
+            "Runtime",
+            "--enable_type_reduction",
+            "--target_platform",
+            "arm",
+        ],
+        check=True,
+        capture_output=True,
+    )
     out = tmp_path / "mine.config"
     r = cli("config", "build", models["onnx"], "-o", out, "--type-reduction", "--style", "runtime")
     assert r.code == 0, r.stderr
@@ -125,8 +140,18 @@ def test_merge_writes_the_sorted_union(cli, models, tmp_path):
     assert cli("config", "build", models["ort"] / "cnn.ort", "-o", a, "--type-reduction").code == 0
     assert cli("config", "build", models["ort"] / "qdq.ort", "-o", b, "--type-reduction").code == 0
     both = tmp_path / "both.config"
-    assert cli("config", "build", models["ort"] / "cnn.ort", models["ort"] / "qdq.ort", "-o", both,
-               "--type-reduction").code == 0
+    assert (
+        cli(
+            "config",
+            "build",
+            models["ort"] / "cnn.ort",
+            models["ort"] / "qdq.ort",
+            "-o",
+            both,
+            "--type-reduction",
+        ).code
+        == 0
+    )
     merged = tmp_path / "merged.config"
     r = cli("config", "merge", a, b, "-o", merged, "--json")
     assert r.code == 0, r.stderr
@@ -166,9 +191,12 @@ def test_check_passes_for_every_model_of_the_folder(cli, models, folder_config):
 def test_check_without_one_op_exits_1_and_names_it(cli, models, folder_config, tmp_path):
     lines = folder_config.read_text().splitlines()
     trimmed = tmp_path / "trimmed.config"
-    trimmed.write_text("\n".join(
-        ln.replace("Relu", "Sigmoid") if ln.startswith("ai.onnx;14;") else ln for ln in lines
-    ) + "\n")
+    trimmed.write_text(
+        "\n".join(
+            ln.replace("Relu", "Sigmoid") if ln.startswith("ai.onnx;14;") else ln for ln in lines
+        )
+        + "\n"
+    )
     r = cli("config", "check", "--config", trimmed, models["ort"])
     assert r.code == 1
     assert "ai.onnx Relu opset 14" in r.stdout
@@ -176,7 +204,11 @@ def test_check_without_one_op_exits_1_and_names_it(cli, models, folder_config, t
     missing = {Path(m["model"]).name: m["missing_ops"] for m in doc["models"] if not m["ok"]}
     assert list(missing) == ["branch.ort"]
     assert missing["branch.ort"][0] | {"reason": ""} == {
-        "domain": "ai.onnx", "op": "Relu", "opset": 14, "listed_opsets": [], "replay": False,
+        "domain": "ai.onnx",
+        "op": "Relu",
+        "opset": 14,
+        "listed_opsets": [],
+        "replay": False,
         "reason": "",
     }
 
@@ -226,8 +258,17 @@ def test_build_command_prints_the_command_with_reasons(cli, folder_config, targe
 
 
 def test_build_command_json_says_extended_and_why(cli, folder_config):
-    r = cli("config", "build-command", "--config", folder_config, "--target", "android",
-            "--ep", "nnapi", "--json")
+    r = cli(
+        "config",
+        "build-command",
+        "--config",
+        folder_config,
+        "--target",
+        "android",
+        "--ep",
+        "nnapi",
+        "--json",
+    )
     assert r.code == 0, r.stderr
     doc = r.json()
     assert doc["build"] == "extended-minimal"
@@ -237,8 +278,9 @@ def test_build_command_json_says_extended_and_why(cli, folder_config):
 
 def test_build_command_bad_target_or_ep_is_exit_2(cli, folder_config):
     assert cli("config", "build-command", "--config", folder_config, "--target", "wasm").code == 2
-    r = cli("config", "build-command", "--config", folder_config, "--target", "ios", "--ep",
-            "nnapi")
+    r = cli(
+        "config", "build-command", "--config", folder_config, "--target", "ios", "--ep", "nnapi"
+    )
     assert r.code == 2 and "not available" in r.stderr
 
 

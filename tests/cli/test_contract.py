@@ -26,8 +26,9 @@ def test_help_lists_the_commands(cli):
 
 
 def test_python_dash_m_runs_the_cli():
-    out = subprocess.run([sys.executable, "-m", "ortprep", "--version"], capture_output=True,
-                         text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "ortprep", "--version"], capture_output=True, text=True
+    )
     assert out.returncode == 0
     assert out.stdout.startswith("ortprep ")
 

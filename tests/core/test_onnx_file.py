@@ -6,8 +6,8 @@ import os
 
 import onnx
 import pytest
-from models import bad_inputs, conv_bn_relu, external_data, save
 
+from models import bad_inputs, conv_bn_relu, external_data, save
 from ortprep.core.errors import BadModelError
 from ortprep.core.inputs import open_model, resolve_inputs
 
@@ -23,8 +23,17 @@ def test_external_data_is_checked_not_loaded(tmp_path):
     assert init.numpy().shape == (128, 128)
 
 
-@pytest.mark.parametrize("kind", ["empty.onnx", "random.onnx", "truncated.onnx", "text.onnx",
-                                  "missing_external", "escaping_external"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "empty.onnx",
+        "random.onnx",
+        "truncated.onnx",
+        "text.onnx",
+        "missing_external",
+        "escaping_external",
+    ],
+)
 def test_bad_input_raises_a_one_line_error(tmp_path, kind):
     path, expect = bad_inputs(tmp_path)[kind]
     with pytest.raises(BadModelError) as info:

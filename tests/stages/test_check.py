@@ -1,4 +1,4 @@
-"""check: the contract's JSON, dynamic shapes and the what-if, .ort input, ORT's checker compared."""
+"""check: the contract's JSON, dynamic shapes and the what-if, .ort input, ORT's checker."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from models import attention_block, conv_bn_relu, dynamic_cnn, if_subgraph, qdq_cnn, save
 from onnx import TensorProto, helper, numpy_helper
 
+from models import attention_block, conv_bn_relu, dynamic_cnn, if_subgraph, qdq_cnn, save
 from ortprep.core.runtime import SessionRecipe, create_session
 
 
@@ -24,10 +24,21 @@ def test_check_json_follows_the_contract(cli, tmp_path):
     doc = r.json()
     assert doc["analyzed"] == "basic-optimized"
     assert [e["ep"] for e in doc["eps"]] == [
-        "nnapi", "coreml-mlprogram", "coreml-neuralnetwork", "xnnpack"]
+        "nnapi",
+        "coreml-mlprogram",
+        "coreml-neuralnetwork",
+        "xnnpack",
+    ]
     nnapi = _ep(doc, "nnapi")
-    for key in ("nodes_total", "nodes_supported", "partitions", "verdict", "summary", "nodes",
-                "if_shapes_fixed"):
+    for key in (
+        "nodes_total",
+        "nodes_supported",
+        "partitions",
+        "verdict",
+        "summary",
+        "nodes",
+        "if_shapes_fixed",
+    ):
         assert key in nnapi
     # the basic optimizations folded BatchNormalization into the Conv, as ORT does before EPs
     assert nnapi["nodes_total"] == 12
@@ -52,8 +63,19 @@ def test_check_dynamic_shapes_refused_by_nnapi_and_what_if_fixes_them(cli, tmp_p
 
 def test_check_applies_fix_dim(cli, tmp_path):
     src = save(dynamic_cnn(), tmp_path / "dyn.onnx")
-    doc = cli("check", src, "--json", "--ep", "nnapi", "--fix-dim", "N=1", "--fix-dim", "H=64",
-              "--fix-dim", "W=64").json()
+    doc = cli(
+        "check",
+        src,
+        "--json",
+        "--ep",
+        "nnapi",
+        "--fix-dim",
+        "N=1",
+        "--fix-dim",
+        "H=64",
+        "--fix-dim",
+        "W=64",
+    ).json()
     nnapi = _ep(doc, "nnapi")
     assert nnapi["verdict"] == "yes" and nnapi["nodes_supported"] == nnapi["nodes_total"]
     assert nnapi["if_shapes_fixed"] is None
@@ -63,8 +85,9 @@ def test_fix_shapes_writes_a_loadable_fixed_copy(cli, tmp_path, hashes):
     src = save(dynamic_cnn(), tmp_path / "in" / "dyn.onnx")
     before = hashes(tmp_path / "in")
     out = tmp_path / "fixed.onnx"
-    r = cli("fix-shapes", src, "-o", out, "--fix-dim", "N=1", "--fix-input", "x=1,3,64,64",
-            "--json")
+    r = cli(
+        "fix-shapes", src, "-o", out, "--fix-dim", "N=1", "--fix-input", "x=1,3,64,64", "--json"
+    )
     assert r.code == 0, r.stderr
     doc = r.json()
     assert doc["inputs_after"][0]["shape"] == [1, 3, 64, 64]
@@ -88,8 +111,15 @@ def test_fix_shapes_rejects_unknown_dim_and_contradicting_shape(cli, tmp_path):
 
 
 def _to_ort(src: Path, dst: Path, runtime: bool) -> Path:
-    create_session(src, SessionRecipe(level="all", save_to=dst, save_format="ORT",
-                                      minimal_build_optimizations="save" if runtime else None))
+    create_session(
+        src,
+        SessionRecipe(
+            level="all",
+            save_to=dst,
+            save_format="ORT",
+            minimal_build_optimizations="save" if runtime else None,
+        ),
+    )
     return dst
 
 
@@ -154,15 +184,18 @@ def _ort_checker(model_path: Path, ep: str):
     model = onnx.shape_inference.infer_shapes(onnx.load(str(opt)))
     if ep == "nnapi":
         return uc.check_nnapi_partitions(model, True)
-    name = {"coreml-mlprogram": "coreml_supported_mlprogram_ops.md",
-            "coreml-neuralnetwork": "coreml_supported_neuralnetwork_ops.md"}[ep]
+    name = {
+        "coreml-mlprogram": "coreml_supported_mlprogram_ops.md",
+        "coreml-neuralnetwork": "coreml_supported_neuralnetwork_ops.md",
+    }[ep]
     return uc.check_coreml_partitions(model, True, name)
 
 
 @pytest.mark.parametrize("builder", [conv_bn_relu, attention_block])
 @pytest.mark.parametrize("ep", ["nnapi", "coreml-mlprogram"])
-def test_check_agrees_with_orts_checker_where_its_list_matches_the_source(cli, tmp_path,
-                                                                         builder, ep):
+def test_check_agrees_with_orts_checker_where_its_list_matches_the_source(
+    cli, tmp_path, builder, ep
+):
     src = save(builder(), tmp_path / "m.onnx")
     ours = _ep(cli("check", src, "--json", "--ep", ep).json(), ep)
     theirs = _ort_checker(src, ep)
@@ -175,10 +208,13 @@ def _bn_model() -> onnx.ModelProto:
     """Relu -> BatchNormalization (not foldable into a Conv) -> Pad: MLProgram takes all three."""
     r = np.random.default_rng(0)
     c = 4
-    inits = [numpy_helper.from_array((1 + 0.1 * r.random(c)).astype(np.float32), n)
-             for n in ("s", "var")]
-    inits += [numpy_helper.from_array((0.1 * r.standard_normal(c)).astype(np.float32), n)
-              for n in ("b", "mean")]
+    inits = [
+        numpy_helper.from_array((1 + 0.1 * r.random(c)).astype(np.float32), n) for n in ("s", "var")
+    ]
+    inits += [
+        numpy_helper.from_array((0.1 * r.standard_normal(c)).astype(np.float32), n)
+        for n in ("b", "mean")
+    ]
     inits.append(numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "pads"))
     nodes = [
         helper.make_node("Relu", ["x"], ["r"], name="relu"),
@@ -186,8 +222,12 @@ def _bn_model() -> onnx.ModelProto:
         helper.make_node("Pad", ["bn", "pads"], ["y"], name="pad", mode="constant"),
     ]
     graph = helper.make_graph(
-        nodes, "bn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, c, 8, 8])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, c, 10, 10])], inits)
+        nodes,
+        "bn",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, c, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, c, 10, 10])],
+        inits,
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
@@ -214,7 +254,8 @@ def test_conditions_orts_checker_ignores_are_refused(cli, tmp_path):
     assert any("conditions its checker does not test" in note for note in nnapi["notes"])
 
     att = save(attention_block(), tmp_path / "att.onnx")
-    nn = _ep(cli("check", att, "--json", "--ep", "coreml-neuralnetwork").json(),
-             "coreml-neuralnetwork")
+    nn = _ep(
+        cli("check", att, "--json", "--ep", "coreml-neuralnetwork").json(), "coreml-neuralnetwork"
+    )
     refused = {n["name"]: n["reason"] for n in nn["nodes"] if not n["supported"]}
     assert "not a constant initializer" in refused["scores"]

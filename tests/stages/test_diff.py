@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from models import conv_bn_relu, if_subgraph, qdq_cnn, save
-
 from ortprep.core.runtime import SessionRecipe, create_session
 
 

@@ -7,6 +7,7 @@ from collections import Counter
 import numpy as np
 import onnx
 import pytest
+
 from models import (
     attention_block,
     bad_inputs,
@@ -17,7 +18,6 @@ from models import (
     qdq_cnn,
     save,
 )
-
 from ortprep.core.inputs import example_model
 
 BUILDERS = {
@@ -129,3 +129,85 @@ def test_qdq_fixture_is_int8_qdq():
     assert ops["QuantizeLinear"] > 0 and ops["DequantizeLinear"] > 0
     zp = [t for t in m.graph.initializer if t.name.endswith("zero_point")]
     assert any(onnx.numpy_helper.to_array(t).dtype == np.int8 for t in zp)
+
+
+# ----------------------------------------------------------------- .ort files
+
+
+def _ort(src, dst, runtime: bool, platform: str = "arm"):
+    from ortprep.core.runtime import SessionRecipe, create_session
+
+    create_session(
+        src,
+        SessionRecipe(
+            level="all",
+            target_platform=platform,
+            save_to=dst,
+            save_format="ORT",
+            minimal_build_optimizations="save" if runtime else None,
+        ),
+    )
+    return dst
+
+
+def test_inspect_ort_fixed_shows_fused_ops_runtime_shows_records(cli, tmp_path):
+    src = save(conv_bn_relu(), tmp_path / "cnn.onnx")
+    fixed = cli("inspect", _ort(src, tmp_path / "cnn.ort", False), "--json").json()
+    runtime = cli(
+        "inspect", _ort(src, tmp_path / "cnn.with_runtime_opt.ort", True), "--json"
+    ).json()
+    assert fixed["format"] == "ort" and fixed["ort_format_version"] == "6"
+    assert {"domain": "com.microsoft", "op": "FusedConv", "opset": 1, "count": 3} in fixed["ops"]
+    assert fixed["runtime_optimizations"] == []
+    assert fixed["needs"]["build"] == "minimal" and fixed["needs"]["session_options"] == {}
+    recs = {r["optimizer"]: r for r in runtime["runtime_optimizations"]}
+    conv_act = recs["ConvActivationFusion"]
+    assert conv_act["records"] == 2 and conv_act["produces"] == ["com.microsoft:FusedConv"]
+    assert conv_act["fusions"][0]["nodes"][0] == "conv1"
+    needs = runtime["needs"]
+    assert needs["build"] == "extended-minimal"
+    assert needs["session_options"] == {"session.enable_saved_runtime_optimizations": "1"}
+    assert any("trust" in n for n in needs["notes"])
+    assert "minimal" in needs["optimization_level_effect"]
+    assert "1.16" in needs["loadable_by"]
+
+
+def test_inspect_ort_qdq_records_and_the_amd64_explanation(cli, tmp_path):
+    src = save(qdq_cnn(), tmp_path / "qdq.onnx")
+    arm = cli("inspect", _ort(src, tmp_path / "arm.with_runtime_opt.ort", True), "--json").json()
+    qdq = {r["optimizer"]: r for r in arm["runtime_optimizations"]}["QDQSelectorActionTransformer"]
+    assert "ai.onnx:QLinearConv" in qdq["produces"]
+    amd = cli(
+        "inspect", _ort(src, tmp_path / "amd.with_runtime_opt.ort", True, "amd64"), "--json"
+    ).json()
+    notes = " ".join(amd["needs"]["notes"])
+    assert "int8 QDQ groups saved no record (3 Conv)" in notes and "arm" in notes
+
+
+def test_inspect_ort_ops_agree_with_orts_own_processor(cli, tmp_path):
+    from onnxruntime.tools.ort_format_model import OperatorTypeUsageManager, OrtFormatModelProcessor
+
+    for name, builder in BUILDERS.items():
+        src = save(builder(), tmp_path / f"{name}.onnx")
+        for runtime in (False, True):
+            path = _ort(src, tmp_path / f"{name}.{int(runtime)}.ort", runtime)
+            required: dict = {}
+            OrtFormatModelProcessor(str(path), required, OperatorTypeUsageManager()).process()
+            theirs = {
+                (d or "ai.onnx", v, op)
+                for d, by in required.items()
+                for v, ops in by.items()
+                for op in ops
+            }
+            doc = cli("inspect", path, "--json").json()
+            ours = {(o["domain"], o["opset"], o["op"]) for o in doc["ops"]}
+            assert ours == theirs, (name, runtime)
+
+
+def test_inspect_corrupt_ort_is_exit_2(cli, tmp_path):
+    src = save(conv_bn_relu(), tmp_path / "cnn.onnx")
+    data = bytearray(_ort(src, tmp_path / "cnn.ort", False).read_bytes())
+    bad = tmp_path / "bad.ort"
+    bad.write_bytes(bytes(data[: len(data) // 3]))
+    r = cli("inspect", bad)
+    assert r.code == 2 and "not a valid ORT-format file" in r.stderr

@@ -37,21 +37,32 @@ def types_zoo() -> onnx.ModelProto:
         helper.make_node("Where", ["cond", "g", "x"], ["w"], name="where"),
         helper.make_node("OneHot", ["idx", "depth", "values"], ["oh"], axis=-1, name="onehot"),
         helper.make_node("Shape", ["x"], ["s"], name="shape"),
-        helper.make_node("ConstantOfShape", ["s"], ["z"], name="zeros",
-                         value=numpy_helper.from_array(np.array([1], np.int32))),
+        helper.make_node(
+            "ConstantOfShape",
+            ["s"],
+            ["z"],
+            name="zeros",
+            value=numpy_helper.from_array(np.array([1], np.int32)),
+        ),
         helper.make_node("Cast", ["z"], ["zf"], to=TensorProto.FLOAT, name="to_float"),
         helper.make_node("Add", ["w", "zf"], ["y"], name="add"),
     ]
     graph = helper.make_graph(
         nodes,
         "types_zoo",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3]),
-         helper.make_tensor_value_info("idx", TensorProto.INT64, ["N"]),
-         helper.make_tensor_value_info("cond", TensorProto.BOOL, ["N", 3])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3]),
-         helper.make_tensor_value_info("oh", TensorProto.FLOAT, ["N", 4])],
-        [numpy_helper.from_array(np.array(4, np.int64), "depth"),
-         numpy_helper.from_array(np.array([0, 1], np.float32), "values")],
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3]),
+            helper.make_tensor_value_info("idx", TensorProto.INT64, ["N"]),
+            helper.make_tensor_value_info("cond", TensorProto.BOOL, ["N", 3]),
+        ],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3]),
+            helper.make_tensor_value_info("oh", TensorProto.FLOAT, ["N", 4]),
+        ],
+        [
+            numpy_helper.from_array(np.array(4, np.int64), "depth"),
+            numpy_helper.from_array(np.array([0, 1], np.float32), "values"),
+        ],
     )
     m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     m.ir_version = 8
@@ -82,8 +93,9 @@ def to_ort(src: Path, dst: Path, mode: str | None = None) -> Path:
     so.add_session_config_entry("session.qdqisint8allowed", "1")
     if mode:
         so.add_session_config_entry("optimization.minimal_build_optimizations", mode)
-    ort.InferenceSession(str(src), so, providers=["CPUExecutionProvider"],
-                         disabled_optimizers=["NchwcTransformer"])
+    ort.InferenceSession(
+        str(src), so, providers=["CPUExecutionProvider"], disabled_optimizers=["NchwcTransformer"]
+    )
     return dst
 
 
@@ -92,15 +104,25 @@ def op_lines(text: str) -> list[str]:
     return [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
 
 
-def ort_reference_config(models_dir: Path, tmp: Path, style: str, type_reduction: bool,
-                         platform: str = "arm") -> str:
+def ort_reference_config(
+    models_dir: Path, tmp: Path, style: str, type_reduction: bool, platform: str = "arm"
+) -> str:
     """The config ORT's converter writes, run on a copy (it writes next to its input)."""
     src = tmp / "copy"
     shutil.copytree(models_dir, src)
     out = tmp / "ort_out"
-    args = [sys.executable, "-m", "onnxruntime.tools.convert_onnx_models_to_ort", str(src),
-            "--output_dir", str(out), "--optimization_style", style.capitalize(),
-            "--target_platform", platform]
+    args = [
+        sys.executable,
+        "-m",
+        "onnxruntime.tools.convert_onnx_models_to_ort",
+        str(src),
+        "--output_dir",
+        str(out),
+        "--optimization_style",
+        style.capitalize(),
+        "--target_platform",
+        platform,
+    ]
     if type_reduction:
         args.append("--enable_type_reduction")
     subprocess.run(args, check=True, capture_output=True)
@@ -163,8 +185,9 @@ def test_config_from_ort_files_writes_what_orts_create_config_from_models_writes
     assert len(op_lines(reference)) >= 7
 
 
-@pytest.mark.parametrize(("style", "type_reduction"),
-                         [("fixed", False), ("fixed", True), ("runtime", True)])
+@pytest.mark.parametrize(
+    ("style", "type_reduction"), [("fixed", False), ("fixed", True), ("runtime", True)]
+)
 def test_round_trip_of_a_config_written_by_orts_converter_is_exact(
     onnx_dir, tmp_path, style, type_reduction
 ):
@@ -218,19 +241,25 @@ def test_type_json_keeps_index_order_and_onehot_triples():
     assert OpTypes.from_json("{}").to_json() == "{}"
 
 
-@pytest.mark.parametrize(("text", "fragment"), [
-    ('ai.onnx;13;Conv{"inputs": {"0": ["float"]}}\nai.onnx;11;Conv{"inputs": {"0": ["double"]}}',
-     "different type info"),
-    ('!globally_allowed_types;float\nai.onnx;13;Conv{"inputs": {"0": ["float"]}}', "together"),
-    ("!globally_allowed_types;float16", "invalid globally allowed type"),
-    ("!globally_allowed_types;float\n!globally_allowed_types;bool", "already specified"),
-    ("!include_everything", "unknown directive"),
-    ("ai.onnx;thirteen;Add", "must be integers"),
-    ("ai.onnx;13", "expected DOMAIN;OPSETS;OPS"),
-    ('ai.onnx;13;Conv{"inputs": {"0": ["float"]}', "mismatched"),
-    ('ai.onnx;13;Conv{"inputs": [1]}', "must map index strings"),
-    ("ai.onnx;13;Add,,Relu", "not an operator name"),
-])
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        (
+            'ai.onnx;13;Conv{"inputs": {"0": ["float"]}}\n'
+            'ai.onnx;11;Conv{"inputs": {"0": ["double"]}}',
+            "different type info",
+        ),
+        ('!globally_allowed_types;float\nai.onnx;13;Conv{"inputs": {"0": ["float"]}}', "together"),
+        ("!globally_allowed_types;float16", "invalid globally allowed type"),
+        ("!globally_allowed_types;float\n!globally_allowed_types;bool", "already specified"),
+        ("!include_everything", "unknown directive"),
+        ("ai.onnx;thirteen;Add", "must be integers"),
+        ("ai.onnx;13", "expected DOMAIN;OPSETS;OPS"),
+        ('ai.onnx;13;Conv{"inputs": {"0": ["float"]}', "mismatched"),
+        ('ai.onnx;13;Conv{"inputs": [1]}', "must map index strings"),
+        ("ai.onnx;13;Add,,Relu", "not an operator name"),
+    ],
+)
 def test_bad_configs_are_refused_with_the_line(text, fragment):
     with pytest.raises(ConfigError) as info:
         oc.parse_config(text, "x.config")
@@ -239,8 +268,10 @@ def test_bad_configs_are_refused_with_the_line(text, fragment):
 
 def test_config_file_names_follow_orts_converter():
     assert oc.config_file_name(False) == "required_operators.config"
-    assert (oc.config_file_name(True, "runtime")
-            == "required_operators_and_types.with_runtime_opt.config")
+    assert (
+        oc.config_file_name(True, "runtime")
+        == "required_operators_and_types.with_runtime_opt.config"
+    )
     assert oc.config_file_name(False, "fixed", "det") == "det.required_operators.config"
 
 
@@ -304,8 +335,10 @@ def test_each_model_is_covered_by_the_config_of_all_of_them(ort_files, typed_con
 
 
 def test_check_names_a_removed_op(ort_dir, typed_config):
-    result = oc.check_coverage(typed_config.without("ai.onnx", "Relu"),
-                               [ort_dir / "if_subgraph.ort", ort_dir / "dynamic_cnn.ort"])
+    result = oc.check_coverage(
+        typed_config.without("ai.onnx", "Relu"),
+        [ort_dir / "if_subgraph.ort", ort_dir / "dynamic_cnn.ort"],
+    )
     assert not result.ok
     by_name = {Path(m.path).name: m for m in result.models}
     assert by_name["dynamic_cnn.ort"].ok  # its Relu was fused away
@@ -322,8 +355,9 @@ def test_check_catches_an_opset_beyond_the_configs(ort_dir):
     assert missing[("Add", 14)].listed_opsets == (13,)
     assert "registered for opset 14 and later" in missing[("Add", 14)].reason
     # the model's own opset import (17) covers every op of it: the same registration range
-    assert oc.check_coverage(oc.parse_config("ai.onnx;17;Abs,Add,Mul,Relu,Sigmoid,If"),
-                             [ort_dir / "if_subgraph.ort"]).ok
+    assert oc.check_coverage(
+        oc.parse_config("ai.onnx;17;Abs,Add,Mul,Relu,Sigmoid,If"), [ort_dir / "if_subgraph.ort"]
+    ).ok
 
 
 def test_check_follows_kernel_registration_ranges_not_schema_versions(tmp_path):
@@ -338,11 +372,14 @@ def test_check_follows_kernel_registration_ranges_not_schema_versions(tmp_path):
 
 
 def test_check_catches_a_missing_type(ort_dir, typed_config):
-    narrowed = OpConfig(tuple(
-        OpEntry(e.domain, e.opset, e.op, OpTypes(inputs=((0, ("float",)),)))
-        if e.op == "MaxPool" else e
-        for e in typed_config.entries
-    ))
+    narrowed = OpConfig(
+        tuple(
+            OpEntry(e.domain, e.opset, e.op, OpTypes(inputs=((0, ("float",)),)))
+            if e.op == "MaxPool"
+            else e
+            for e in typed_config.entries
+        )
+    )
     result = oc.check_coverage(narrowed, [ort_dir / "qdq_cnn.ort", ort_dir / "conv_bn_relu.ort"])
     by_name = {Path(m.path).name: m for m in result.models}
     assert by_name["conv_bn_relu.ort"].ok
@@ -402,16 +439,21 @@ def test_a_single_bad_model_raises_and_one_of_several_is_reported(ort_dir, tmp_p
 # ------------------------------------------------------------------- .onnx inputs (conversion)
 
 
-@pytest.mark.parametrize(("style", "type_reduction", "platform"), [
-    ("fixed", False, "arm"), ("fixed", True, "amd64"), ("runtime", True, "arm"),
-])
-def test_build_from_onnx_equals_orts_converter(onnx_dir, tmp_path, style, type_reduction,
-                                               platform):
+@pytest.mark.parametrize(
+    ("style", "type_reduction", "platform"),
+    [
+        ("fixed", False, "arm"),
+        ("fixed", True, "amd64"),
+        ("runtime", True, "arm"),
+    ],
+)
+def test_build_from_onnx_equals_orts_converter(onnx_dir, tmp_path, style, type_reduction, platform):
     needs_conversion()
     reference = ort_reference_config(onnx_dir, tmp_path, style, type_reduction, platform)
     out = tmp_path / "mine.config"
-    result = oc.run_build([onnx_dir], out, type_reduction=type_reduction, style=style,
-                          target_platform=platform)
+    result = oc.run_build(
+        [onnx_dir], out, type_reduction=type_reduction, style=style, target_platform=platform
+    )
     assert result.ok
     assert op_lines(out.read_text()) == op_lines(reference)
 
@@ -467,12 +509,21 @@ def test_build_command_for_each_target(target):
     assert cmd.build == "minimal" and flags["--minimal_build"] == ()
     assert flags["--include_ops_by_config"] == ("ops.config",)
     assert flags["--config"] == ("MinSizeRel",)
-    for size_flag in ("--disable_ml_ops", "--disable_exceptions", "--disable_rtti",
-                      "--disable_contrib_ops", "--skip_tests"):
+    for size_flag in (
+        "--disable_ml_ops",
+        "--disable_exceptions",
+        "--disable_rtti",
+        "--disable_contrib_ops",
+        "--skip_tests",
+    ):
         assert size_flag in flags
     assert "--enable_reduced_operator_type_support" not in flags
-    expected = {"android": "--android", "ios": "--ios", "linux-arm": "--build_shared_lib",
-                "linux-x86": "--build_shared_lib"}[target]
+    expected = {
+        "android": "--android",
+        "ios": "--ios",
+        "linux-arm": "--build_shared_lib",
+        "linux-x86": "--build_shared_lib",
+    }[target]
     assert expected in flags
     if target == "android":
         assert flags["--android_abi"] == ("arm64-v8a",)
@@ -486,18 +537,19 @@ def test_build_command_for_each_target(target):
     for f in cmd.flags:
         assert f.flag in script
     # the command line parses back into the argv (placeholders aside)
-    assert shlex.split(cmd.command.replace("\\\n", " "))[2:] == [
-        t.strip('"') for t in cmd.argv[2:]
-    ]
+    assert shlex.split(cmd.command.replace("\\\n", " "))[2:] == [t.strip('"') for t in cmd.argv[2:]]
 
 
-@pytest.mark.parametrize(("target", "eps", "replay", "extended", "driver"), [
-    ("android", ["nnapi"], False, False, "NNAPI"),
-    ("ios", ["coreml"], False, False, "CoreML"),
-    ("linux-arm", ["xnnpack"], False, False, "XNNPACK"),
-    ("linux-x86", [], True, False, "replay"),
-    ("android", [], False, True, "--extended"),
-])
+@pytest.mark.parametrize(
+    ("target", "eps", "replay", "extended", "driver"),
+    [
+        ("android", ["nnapi"], False, False, "NNAPI"),
+        ("ios", ["coreml"], False, False, "CoreML"),
+        ("linux-arm", ["xnnpack"], False, False, "XNNPACK"),
+        ("linux-x86", [], True, False, "replay"),
+        ("android", [], False, True, "--extended"),
+    ],
+)
 def test_build_command_picks_extended_minimal_and_says_why(target, eps, replay, extended, driver):
     cmd = oc.build_command(TYPED, target, eps, replay, extended)
     assert cmd.build == "extended-minimal"

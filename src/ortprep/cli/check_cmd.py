@@ -30,8 +30,10 @@ def check(
     path: PathArg = None,
     example: ExampleOpt = False,
     ep: Annotated[
-        str, typer.Option(help="all, or a comma list of nnapi, coreml-mlprogram, "
-                          "coreml-neuralnetwork, xnnpack.")
+        str,
+        typer.Option(
+            help="all, or a comma list of nnapi, coreml-mlprogram, coreml-neuralnetwork, xnnpack."
+        ),
     ] = "all",
     fix_dim: FixDimOpt = None,
     fix_input: FixInputOpt = None,
@@ -58,7 +60,9 @@ def check(
         from ortprep.stages.fix_shapes import parse_input_shape
 
         if path is not None and path.is_dir():
-            raise UsageError(f"{path}: check takes one model file", "run it per model, or use prepare")
+            raise UsageError(
+                f"{path}: check takes one model file", "run it per model, or use prepare"
+            )
         (model,) = resolve_inputs(path, example, suffixes=(".onnx", ".ort"))[:1]
         options = stage.CheckOptions(
             eps=stage.parse_eps(ep),
@@ -81,8 +85,9 @@ def _render(result: Any) -> None:
     render.out.print(f"[bold]{escape(result.model)}[/] (analysed: {result.analyzed})")
     for v in result.inputs:
         if v.dynamic:
-            render.out.print(f"  input {escape(v.name)} has dynamic shape "
-                             f"{list(v.shape) if v.shape else '?'}")
+            render.out.print(
+                f"  input {escape(v.name)} has dynamic shape {list(v.shape) if v.shape else '?'}"
+            )
     table = Table(title_justify="left")
     for col in ("EP", "nodes taken", "partitions", "largest", "verdict", "if shapes fixed"):
         table.add_column(col)
@@ -94,21 +99,31 @@ def _render(result: Any) -> None:
         if r.if_shapes_fixed is not None:
             f = r.if_shapes_fixed
             fixed = f"{f.nodes_taken} nodes, {len(f.partitions)} part., {f.verdict}"
-        table.add_row(r.ep, f"{o.nodes_taken}/{o.nodes_total}", str(len(o.partitions)),
-                      str(largest), f"[{colour}]{o.verdict}[/]", fixed)
+        table.add_row(
+            r.ep,
+            f"{o.nodes_taken}/{o.nodes_total}",
+            str(len(o.partitions)),
+            str(largest),
+            f"[{colour}]{o.verdict}[/]",
+            fixed,
+        )
     render.out.print(table)
     for r in result.eps:
-        render.out.print(f"\n[bold]{r.ep}[/] (rules follow ORT {r.ort_source_version}): "
-                         f"{escape(r.summary)}")
+        render.out.print(
+            f"\n[bold]{r.ep}[/] (rules follow ORT {r.ort_source_version}): {escape(r.summary)}"
+        )
         for g in r.top_reasons:
             o = r.outcome
             gain = ""
             if (g.nodes_taken_if_supported, g.partitions_if_supported) != (
-                o.nodes_taken, len(o.partitions)
+                o.nodes_taken,
+                len(o.partitions),
             ):
-                gain = (f" [dim](accepting these: {g.nodes_taken_if_supported} nodes in "
-                        f"{g.partitions_if_supported} partitions, now {o.nodes_taken} in "
-                        f"{len(o.partitions)})[/]")
+                gain = (
+                    f" [dim](accepting these: {g.nodes_taken_if_supported} nodes in "
+                    f"{g.partitions_if_supported} partitions, now {o.nodes_taken} in "
+                    f"{len(o.partitions)})[/]"
+                )
             render.out.print(f"  {g.nodes} x {escape(g.op)}: {escape(g.reason)}{gain}")
         for note in r.notes:
             render.out.print(f"  [dim]note:[/] {escape(note)}")

@@ -32,8 +32,9 @@ ExampleOpt = Annotated[
 ]
 PathArg = Annotated[
     Path | None,
-    typer.Argument(help="A model file, or a folder of models (every .onnx below it).",
-                   show_default=False),
+    typer.Argument(
+        help="A model file, or a folder of models (every .onnx below it).", show_default=False
+    ),
 ]
 OutOpt = Annotated[Path, typer.Option("-o", "--out", help="Output folder (created if missing).")]
 FixDimOpt = Annotated[
@@ -94,7 +95,9 @@ def parse_fix_dims(values: list[str] | None) -> dict[str, int]:
     for item in values or []:
         name, sep, value = item.partition("=")
         if not sep or not name or not value.strip().isdigit() or int(value) <= 0:
-            raise UsageError(f"--fix-dim {item!r}: expected NAME=VALUE with VALUE a positive integer",
-                             "example: --fix-dim batch=1")
+            raise UsageError(
+                f"--fix-dim {item!r}: expected NAME=VALUE with VALUE a positive integer",
+                "example: --fix-dim batch=1",
+            )
         dims[name.strip()] = int(value)
     return dims

@@ -24,21 +24,29 @@ config_app = typer.Typer(
 
 PathsArg = Annotated[
     list[Path] | None,
-    typer.Argument(help="Model files (.onnx or .ort) or folders (every .onnx below them; a folder "
-                        "without .onnx files gives its .ort files).", show_default=False),
+    typer.Argument(
+        help="Model files (.onnx or .ort) or folders (every .onnx below them; a folder "
+        "without .onnx files gives its .ort files).",
+        show_default=False,
+    ),
 ]
 ConfigFileOpt = Annotated[
     Path, typer.Option("--config", help="A required_operators*.config file.", show_default=False)
 ]
 StyleOpt = Annotated[
     str,
-    typer.Option("--style", help="How .onnx models are converted first: fixed or runtime (as ORT's "
-                                 "converter's --optimization_style)."),
+    typer.Option(
+        "--style",
+        help="How .onnx models are converted first: fixed or runtime (as ORT's "
+        "converter's --optimization_style).",
+    ),
 ]
 PlatformOpt = Annotated[
     str,
-    typer.Option("--target-platform", help="CPU the conversion targets: arm or amd64 (as ORT's "
-                                           "converter's --target_platform)."),
+    typer.Option(
+        "--target-platform",
+        help="CPU the conversion targets: arm or amd64 (as ORT's converter's --target_platform).",
+    ),
 ]
 
 
@@ -53,14 +61,23 @@ def register(app: typer.Typer) -> None:
     "--type-reduction --style runtime",
 )
 def build(
-    out: Annotated[Path, typer.Option("-o", "--out", help="Config file to write (a folder: ORT's "
-                                                          "file name inside it).",
-                                      show_default=False)],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "-o",
+            "--out",
+            help="Config file to write (a folder: ORT's file name inside it).",
+            show_default=False,
+        ),
+    ],
     paths: PathsArg = None,
-    type_reduction: Annotated[bool, typer.Option(
-        "--type-reduction",
-        help="Add per-op type info (for build.py --enable_reduced_operator_type_support).",
-    )] = False,
+    type_reduction: Annotated[
+        bool,
+        typer.Option(
+            "--type-reduction",
+            help="Add per-op type info (for build.py --enable_reduced_operator_type_support).",
+        ),
+    ] = False,
     style: StyleOpt = "fixed",
     target_platform: PlatformOpt = "arm",
     example: ExampleOpt = False,
@@ -76,9 +93,15 @@ def build(
     def work(progress: Any) -> Any:
         from ortprep.stages import opconfig
 
-        return opconfig.run_build(list(paths or []), out, type_reduction=type_reduction,
-                                  style=style, target_platform=target_platform, example=example,
-                                  progress=progress)
+        return opconfig.run_build(
+            list(paths or []),
+            out,
+            type_reduction=type_reduction,
+            style=style,
+            target_platform=target_platform,
+            example=example,
+            progress=progress,
+        )
 
     execute(work, _render_build, json_=json_, debug=debug)
 
@@ -89,8 +112,9 @@ def build(
 )
 def merge(
     files: Annotated[list[Path], typer.Argument(help="Config files to merge.", show_default=False)],
-    out: Annotated[Path, typer.Option("-o", "--out", help="Merged config file to write.",
-                                      show_default=False)],
+    out: Annotated[
+        Path, typer.Option("-o", "--out", help="Merged config file to write.", show_default=False)
+    ],
     json_: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -126,9 +150,14 @@ def check(
     def work(progress: Any) -> Any:
         from ortprep.stages import opconfig
 
-        return opconfig.run_check(config, list(paths or []), style=style,
-                                  target_platform=target_platform, example=example,
-                                  progress=progress)
+        return opconfig.run_check(
+            config,
+            list(paths or []),
+            style=style,
+            target_platform=target_platform,
+            example=example,
+            progress=progress,
+        )
 
     execute(work, _render_check, json_=json_, debug=debug)
 
@@ -140,18 +169,27 @@ def check(
 )
 def build_command(
     config: ConfigFileOpt,
-    target: Annotated[str, typer.Option("--target", help="android, ios, linux-arm or linux-x86.",
-                                        show_default=False)],
-    ep: Annotated[list[str] | None, typer.Option(
-        "--ep", help="EP to build in: nnapi (android), coreml (ios), xnnpack (repeatable or "
-                     "comma-separated)."
-    )] = None,
-    replay: Annotated[bool, typer.Option(
-        "--replay-runtime-optimizations", help="The app replays saved runtime optimizations."
-    )] = False,
-    extended: Annotated[bool, typer.Option(
-        "--extended", help="Extended minimal build even when nothing needs it."
-    )] = False,
+    target: Annotated[
+        str,
+        typer.Option("--target", help="android, ios, linux-arm or linux-x86.", show_default=False),
+    ],
+    ep: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--ep",
+            help="EP to build in: nnapi (android), coreml (ios), xnnpack (repeatable or "
+            "comma-separated).",
+        ),
+    ] = None,
+    replay: Annotated[
+        bool,
+        typer.Option(
+            "--replay-runtime-optimizations", help="The app replays saved runtime optimizations."
+        ),
+    ] = False,
+    extended: Annotated[
+        bool, typer.Option("--extended", help="Extended minimal build even when nothing needs it.")
+    ] = False,
     json_: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -171,8 +209,10 @@ def build_command(
 
 
 def _summary_line(summary: dict[str, Any]) -> str:
-    return (f"{summary['kind']}: {summary['ops']} ops in {summary['domains']} domain(s), "
-            f"{summary['entries']} (domain, opset, op) entries")
+    return (
+        f"{summary['kind']}: {summary['ops']} ops in {summary['domains']} domain(s), "
+        f"{summary['entries']} (domain, opset, op) entries"
+    )
 
 
 def _render_build(result: Any) -> None:
@@ -185,15 +225,19 @@ def _render_build(result: Any) -> None:
         for note in m.notes:
             render.warning(f"{m.path}: {note}")
     if result.output:
-        render.out.print(f"wrote {_esc(result.output)}  ({_summary_line(doc['summary'])}; "
-                         f"style {result.style}, target platform {result.target_platform})")
+        render.out.print(
+            f"wrote {_esc(result.output)}  ({_summary_line(doc['summary'])}; "
+            f"style {result.style}, target platform {result.target_platform})"
+        )
     else:
         render.out.print("[red]no config written: no model could be analysed[/]")
 
 
 def _render_merge(result: Any) -> None:
-    render.out.print(f"merged {len(result.inputs)} configs into {_esc(result.output)}  "
-                     f"({_summary_line(result.to_dict()['summary'])})")
+    render.out.print(
+        f"merged {len(result.inputs)} configs into {_esc(result.output)}  "
+        f"({_summary_line(result.to_dict()['summary'])})"
+    )
 
 
 def _render_check(result: Any) -> None:
@@ -202,20 +246,28 @@ def _render_check(result: Any) -> None:
             render.out.print(f"[red]error[/]   {_esc(m.path)}: {_esc(m.error)}")
             continue
         if m.ok:
-            render.out.print(f"[green]covered[/] {_esc(m.path)}  [dim]({m.ops_checked} ops "
-                             "checked)[/]")
+            render.out.print(
+                f"[green]covered[/] {_esc(m.path)}  [dim]({m.ops_checked} ops checked)[/]"
+            )
             continue
-        render.out.print(f"[red]missing[/] {_esc(m.path)}: {len(m.missing_ops)} op(s), "
-                         f"{len(m.missing_types)} type(s)")
+        render.out.print(
+            f"[red]missing[/] {_esc(m.path)}: {len(m.missing_ops)} op(s), "
+            f"{len(m.missing_types)} type(s)"
+        )
         for op in m.missing_ops:
             render.out.print(f"  op   {op.domain} {op.op} opset {op.opset}: {_esc(op.reason)}")
         for t in m.missing_types:
             render.out.print(f"  type {t.domain} {t.op}: {_esc(t.reason)}")
     bad = sum(1 for m in result.models if not m.ok)
-    verdict = ("[green]every model is covered[/]" if result.ok
-               else f"[red]{bad} of {len(result.models)} model(s) not covered[/]")
-    render.out.print(f"{verdict} by {_esc(result.config)} ({result.kind}; .onnx converted with "
-                     f"style {result.style}, target platform {result.target_platform})")
+    verdict = (
+        "[green]every model is covered[/]"
+        if result.ok
+        else f"[red]{bad} of {len(result.models)} model(s) not covered[/]"
+    )
+    render.out.print(
+        f"{verdict} by {_esc(result.config)} ({result.kind}; .onnx converted with "
+        f"style {result.style}, target platform {result.target_platform})"
+    )
 
 
 def _render_build_command(result: Any) -> None:
@@ -232,20 +284,30 @@ def render_config_info(info: Any) -> None:
     head.add_row("file", f"{_esc(doc['path'])} (config, {doc['size_bytes']} B)")
     head.add_row("kind", doc["kind"])
     counts = doc["counts"]
-    head.add_row("counts", f"{counts['domains']} domain(s), {counts['opsets']} (domain, opset) "
-                           f"pair(s), {counts['ops']} op(s), {counts['ops_with_types']} with types")
+    head.add_row(
+        "counts",
+        f"{counts['domains']} domain(s), {counts['opsets']} (domain, opset) "
+        f"pair(s), {counts['ops']} op(s), {counts['ops_with_types']} with types",
+    )
     if doc["globally_allowed_types"] is not None:
         head.add_row("globally allowed types", ", ".join(doc["globally_allowed_types"]))
     if doc["no_ops_specified_means_all_ops_are_required"]:
-        head.add_row("directive", "no ops specified means all ops are required"
-                     + (" (no op listed: every op is kept)" if doc["requires_all_ops"] else ""))
+        head.add_row(
+            "directive",
+            "no ops specified means all ops are required"
+            + (" (no op listed: every op is kept)" if doc["requires_all_ops"] else ""),
+        )
     render.out.print(head)
     ops = Table(title="operators", title_justify="left")
     for col in ("domain", "op", "opsets", "types"):
         ops.add_column(col)
     for row in doc["ops"]:
-        ops.add_row(row["domain"], row["op"], ", ".join(str(v) for v in row["opsets"]),
-                    _esc(_types_text(row["types"])))
+        ops.add_row(
+            row["domain"],
+            row["op"],
+            ", ".join(str(v) for v in row["opsets"]),
+            _esc(_types_text(row["types"])),
+        )
     render.out.print(ops)
 
 

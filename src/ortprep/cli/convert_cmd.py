@@ -103,8 +103,9 @@ def _size(n: int) -> str:
 def _render(result: Any) -> None:
     from rich.table import Table
 
-    table = Table(title=f"converted with onnxruntime {result.onnxruntime_version}",
-                  title_justify="left")
+    table = Table(
+        title=f"converted with onnxruntime {result.onnxruntime_version}", title_justify="left"
+    )
     for col in ("model", "artifact", "style", "size", "nodes", "saved records", "verified"):
         table.add_column(col, justify="right" if col in ("size", "nodes") else "left")
     for m in result.models:
@@ -117,8 +118,15 @@ def _render(result: Any) -> None:
                 "none" if a.kind == "ort" and a.style == "runtime" else "-"
             )
             verified = {True: "[green]yes[/]", False: "[red]NO[/]", None: "skipped"}[a.verified]
-            table.add_row(name, Path(a.path).name, a.style, _size(a.size_bytes),
-                          "-" if a.nodes is None else str(a.nodes), records, verified)
+            table.add_row(
+                name,
+                Path(a.path).name,
+                a.style,
+                _size(a.size_bytes),
+                "-" if a.nodes is None else str(a.nodes),
+                records,
+                verified,
+            )
     render.out.print(table)
     for m in result.models:
         for a in m.artifacts:
@@ -130,7 +138,8 @@ def _render(result: Any) -> None:
                 if not v.passed:
                     why = v.load_error or ", ".join(
                         f"{o.name}: {o.mismatches} mismatches (max abs {o.max_abs:.3g})"
-                        for o in v.outputs if not o.passed
+                        for o in v.outputs
+                        if not o.passed
                     )
                     render.warning(f"{Path(a.path).name} ({v.session}): {why}")
         if m.error and m.hint:

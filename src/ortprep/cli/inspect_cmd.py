@@ -18,7 +18,10 @@ def register(app: typer.Typer) -> None:
 
 
 def inspect(
-    path: PathArg = None, example: ExampleOpt = False, json_: JsonOpt = False, debug: DebugOpt = False
+    path: PathArg = None,
+    example: ExampleOpt = False,
+    json_: JsonOpt = False,
+    debug: DebugOpt = False,
 ) -> None:
     """Show what a model holds: ops, types, shapes, weights, format version, what it needs to run.
 
@@ -68,9 +71,7 @@ def _render(result: Any) -> None:
     head.add_row("IR version", str(r.ir_version))
     head.add_row("opsets", ", ".join(f"{d} {v}" for d, v in sorted(r.opsets.items())))
     head.add_row("nodes", str(r.nodes_total))
-    head.add_row(
-        "initializers", f"{r.initializer_count} ({_human_bytes(r.initializer_bytes)})"
-    )
+    head.add_row("initializers", f"{r.initializer_count} ({_human_bytes(r.initializer_bytes)})")
     if r.external_data_files:
         head.add_row("external data", ", ".join(r.external_data_files))
     for s in r.subgraphs:

@@ -18,14 +18,18 @@ def register(app: typer.Typer) -> None:
 def verify(
     reference: Annotated[Path, typer.Argument(help="The model to trust (usually the .onnx).")],
     candidate: Annotated[Path, typer.Argument(help="The model to check (.onnx or .ort).")],
-    inputs: Annotated[Path | None, typer.Option(help="Inputs (.npz, arrays named as inputs).")] = None,
+    inputs: Annotated[
+        Path | None, typer.Option(help="Inputs (.npz, arrays named as inputs).")
+    ] = None,
     fix_dim: FixDimOpt = None,
     rtol: Annotated[float, typer.Option(help="Relative tolerance for float outputs.")] = 1e-3,
     atol: Annotated[float, typer.Option(help="Absolute tolerance for float outputs.")] = 1e-4,
     replay_runtime_optimizations: Annotated[
         bool,
-        typer.Option("--replay-runtime-optimizations",
-                     help="Load the candidate with session.enable_saved_runtime_optimizations=1."),
+        typer.Option(
+            "--replay-runtime-optimizations",
+            help="Load the candidate with session.enable_saved_runtime_optimizations=1.",
+        ),
     ] = False,
     json_: JsonOpt = False,
     debug: DebugOpt = False,
@@ -40,7 +44,10 @@ def verify(
         from ortprep.stages import verify as stage
 
         options = stage.VerifyOptions(
-            inputs=inputs, fix_dims=parse_fix_dims(fix_dim), rtol=rtol, atol=atol,
+            inputs=inputs,
+            fix_dims=parse_fix_dims(fix_dim),
+            rtol=rtol,
+            atol=atol,
             replay_runtime_optimizations=replay_runtime_optimizations,
         )
         return stage.run(reference, candidate, options)
@@ -58,7 +65,12 @@ def _render(result: Any) -> None:
     for col in ("output", "max abs", "max rel", "mismatches", "passed"):
         table.add_column(col)
     for o in result.outputs:
-        table.add_row(o.name, f"{o.max_abs:.3g}", f"{o.max_rel:.3g}", str(o.mismatches),
-                      "[green]yes[/]" if o.passed else f"[red]NO[/] {o.note}")
+        table.add_row(
+            o.name,
+            f"{o.max_abs:.3g}",
+            f"{o.max_rel:.3g}",
+            str(o.mismatches),
+            "[green]yes[/]" if o.passed else f"[red]NO[/] {o.note}",
+        )
     render.out.print(table)
     render.out.print("[green]outputs match[/]" if result.passed else "[red]outputs differ[/]")

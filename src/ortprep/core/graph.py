@@ -1,10 +1,10 @@
 """The read-only graph view shared by every stage, whatever file it came from.
 
 Both ``.onnx`` (protobuf) and ``.ort`` (flatbuffer) files are opened into these frozen
-dataclasses (see :mod:`ortprep.core.onnx_file` and :mod:`ortprep.core.ort_file`). Tensor data is
-never copied into the view: an :class:`Initializer` knows its type, dims and byte size, and reads its
-values only when :meth:`Initializer.numpy` is called (rules that need a constant's value, such as a
-Pad's pads, ask for it; nothing else does).
+dataclasses (see :mod:`ortprep.core.onnx_file` and :mod:`ortprep.core.ort_file`). Tensor data
+is never copied into the view: an :class:`Initializer` knows its type, dims and byte size, and
+reads its values only when :meth:`Initializer.numpy` is called (rules that need a constant's
+value, such as a Pad's pads, ask for it; nothing else does).
 
 Domains are normalized: the default ONNX domain is ``"ai.onnx"`` everywhere.
 """
@@ -189,7 +189,8 @@ class OrtFormatInfo:
     format_version: str
     runtime_optimizations: Mapping[str, tuple[RuntimeOptimizationRecord, ...]]
     kernel_type_str_resolver: Mapping[str, Mapping[str, tuple[tuple[bool, int], ...]]]
-    """op id (``domain:op_type:since_version``) -> type-constraint name -> ((is_input, index), ...)"""
+    """op id (``domain:op_type:since_version``) -> type-constraint name ->
+    ((is_input, index), ...)"""
 
 
 @dataclass(frozen=True)

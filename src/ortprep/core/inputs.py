@@ -45,8 +45,10 @@ def resolve_inputs(
     if path is None:
         raise UsageError("missing PATH", "pass a model file or folder, or --example")
     if not path.exists():
-        raise UsageError(f"{path}: no such file or folder", "check the path (relative paths start "
-                         "from the current folder)")
+        raise UsageError(
+            f"{path}: no such file or folder",
+            "check the path (relative paths start from the current folder)",
+        )
     if path.is_file():
         return [ModelInput(path, Path(path.name))]
     found = sorted(
@@ -83,7 +85,9 @@ def open_model(path: Path) -> Model:
     if path.is_dir():
         raise BadModelError(f"{path}: is a folder, expected a model file")
     if path.stat().st_size == 0:
-        raise BadModelError(f"{path}: the file is empty", "check that the copy or download finished")
+        raise BadModelError(
+            f"{path}: the file is empty", "check that the copy or download finished"
+        )
     kind = file_kind(path)
     if kind == "ort":
         from ortprep.core.ort_file import read_ort

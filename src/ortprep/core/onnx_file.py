@@ -212,7 +212,11 @@ def _value_type(vi: onnx.ValueInfoProto) -> ValueType:
             for d in tt.shape.dim:
                 kind = d.WhichOneof("value")
                 dims.append(
-                    d.dim_value if kind == "dim_value" else d.dim_param if kind == "dim_param" else None
+                    d.dim_value
+                    if kind == "dim_value"
+                    else d.dim_param
+                    if kind == "dim_param"
+                    else None
                 )
             shape = tuple(dims)
         kind = "tensor" if which == "tensor_type" else "sparse_tensor"
@@ -268,8 +272,9 @@ def _initializer(t: onnx.TensorProto, base: Path) -> Initializer:
             return numpy_helper.to_array(copy)
         return numpy_helper.to_array(t)
 
-    return Initializer(t.name, dtype_name(t.data_type), tuple(t.dims), _tensor_nbytes(t),
-                       external, load)
+    return Initializer(
+        t.name, dtype_name(t.data_type), tuple(t.dims), _tensor_nbytes(t), external, load
+    )
 
 
 def _attribute_value(attr: onnx.AttributeProto, base: Path) -> Any:
@@ -310,7 +315,9 @@ class _SinceVersions:
             version = None
             if opset is not None:
                 try:
-                    schema = onnx.defs.get_schema(op_type, opset, "" if domain == "ai.onnx" else domain)
+                    schema = onnx.defs.get_schema(
+                        op_type, opset, "" if domain == "ai.onnx" else domain
+                    )
                     version = int(schema.since_version)
                 except Exception:  # noqa: BLE001 -- contrib/custom ops have no onnx schema
                     version = None

@@ -47,7 +47,9 @@ def level_enum(level: str) -> ort.GraphOptimizationLevel:
         "all": "ORT_ENABLE_ALL",
     }
     if level not in names:
-        raise UsageError(f"unknown optimization level {level!r}", f"choose one of {', '.join(LEVELS)}")
+        raise UsageError(
+            f"unknown optimization level {level!r}", f"choose one of {', '.join(LEVELS)}"
+        )
     value = getattr(ort.GraphOptimizationLevel, names[level], None)
     if value is None:  # ORT before 1.23 has no layout level
         raise UsageError(f"this onnxruntime ({ort.__version__}) has no {level!r} level")
@@ -104,14 +106,15 @@ def session_options(recipe: SessionRecipe) -> ort.SessionOptions:
         so.optimized_model_filepath = str(recipe.save_to)
     for key, value in recipe.config_entries().items():
         so.add_session_config_entry(key, value)
-    for name, value in (recipe.free_dims or {}).items():
-        so.add_free_dimension_override_by_name(name, value)
+    for dim, size in (recipe.free_dims or {}).items():
+        so.add_free_dimension_override_by_name(dim, size)
     if recipe.custom_op_library is not None:
         try:
             so.register_custom_ops_library(str(recipe.custom_op_library))
         except Exception as exc:  # noqa: BLE001 -- ORT raises plain RuntimeError/Fail
             raise BadModelError(
-                f"{recipe.custom_op_library}: cannot load the custom op library ({_first_line(exc)})",
+                f"{recipe.custom_op_library}: cannot load the custom op library "
+                f"({_first_line(exc)})",
                 "pass the shared library built for this onnxruntime version and platform",
             ) from None
     return so
@@ -154,7 +157,7 @@ def _is_batch_like(name: str, position: int) -> bool:
 
 
 def input_shape(shape: tuple[Any, ...] | None, fix_dims: Mapping[str, int]) -> tuple[int, ...]:
-    """A concrete shape for an input: fixed dims kept, symbolic ones from ``fix_dims`` or defaults."""
+    """A concrete shape: fixed dims kept, symbolic ones from ``fix_dims`` or the defaults."""
     if shape is None:
         return ()
     dims = []

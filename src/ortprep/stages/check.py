@@ -8,6 +8,7 @@ not re-run level 1 on ORT-format models, ort-internals §2.6).
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections import Counter
 from collections.abc import Mapping
@@ -93,8 +94,12 @@ class Partition:
     nodes: tuple[str, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "graph": self.graph, "size": len(self.nodes),
-                "nodes": list(self.nodes)}
+        return {
+            "id": self.id,
+            "graph": self.graph,
+            "size": len(self.nodes),
+            "nodes": list(self.nodes),
+        }
 
 
 @dataclass(frozen=True)
@@ -108,9 +113,13 @@ class ReasonGroup:
     nodes_taken_if_supported: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"op": self.op, "reason": self.reason, "nodes": self.nodes,
-                "partitions_if_supported": self.partitions_if_supported,
-                "nodes_taken_if_supported": self.nodes_taken_if_supported}
+        return {
+            "op": self.op,
+            "reason": self.reason,
+            "nodes": self.nodes,
+            "partitions_if_supported": self.partitions_if_supported,
+            "nodes_taken_if_supported": self.nodes_taken_if_supported,
+        }
 
 
 @dataclass(frozen=True)
@@ -124,8 +133,12 @@ class Outcome:
     verdict: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"nodes_supported": self.nodes_supported, "nodes_taken": self.nodes_taken,
-                "partitions": len(self.partitions), "verdict": self.verdict}
+        return {
+            "nodes_supported": self.nodes_supported,
+            "nodes_taken": self.nodes_taken,
+            "partitions": len(self.partitions),
+            "verdict": self.verdict,
+        }
 
 
 @dataclass(frozen=True)
@@ -155,7 +168,8 @@ class EpReport:
             "notes": list(self.notes),
             "next_step": self.next_step,
             "nodes": [n.to_dict() for n in self.nodes],
-            "if_shapes_fixed": None if self.if_shapes_fixed is None
+            "if_shapes_fixed": None
+            if self.if_shapes_fixed is None
             else self.if_shapes_fixed.to_dict(),
         }
 
@@ -186,8 +200,13 @@ class CheckResult:
 # --------------------------------------------------------------------------- graph to analyse
 
 
-def basic_optimized(path: Path, workdir: Path, dims: Mapping[str, int],
-                    inputs: Mapping[str, tuple[int, ...]], external: bool = False) -> Model:
+def basic_optimized(
+    path: Path,
+    workdir: Path,
+    dims: Mapping[str, int],
+    inputs: Mapping[str, tuple[int, ...]],
+    external: bool = False,
+) -> Model:
     """The graph ORT hands to EPs: level-1 optimized by ORT itself, shapes inferred."""
     import onnx
 
@@ -201,30 +220,48 @@ def basic_optimized(path: Path, workdir: Path, dims: Mapping[str, int],
         proto = load_proto(path)
         onnx.load_external_data_for_model(proto, str(path.parent))
         source = workdir / "fixed.onnx"
-        onnx.save(fixed_proto(proto, FixShapesOptions(dims, inputs)), str(source),
-                  save_as_external_data=proto.ByteSize() > 1 << 30)
+        onnx.save(
+            fixed_proto(proto, FixShapesOptions(dims, inputs)),
+            str(source),
+            save_as_external_data=proto.ByteSize() > 1 << 30,
+        )
     target = workdir / f"{path.stem}.basic.onnx"
     # Only a model near protobuf's 2 GiB limit is saved with external initializers: external
     # data is itself a refusal reason for some EPs (CoreML), and the user's model has none.
     big = source.stat().st_size > 1 << 30 or external
-    extra = {"session.optimized_model_external_initializers_file_name":
-             f"{path.stem}.basic.data"} if big else {}
+    extra = (
+        {"session.optimized_model_external_initializers_file_name": f"{path.stem}.basic.data"}
+        if big
+        else {}
+    )
     try:
-        create_session(source, SessionRecipe(
-            level="basic", save_to=target, save_format="ONNX", extra=extra,
-        ))
+        create_session(
+            source,
+            SessionRecipe(
+                level="basic",
+                save_to=target,
+                save_format="ONNX",
+                extra=extra,
+            ),
+        )
     except Exception as exc:  # noqa: BLE001 -- ORT's refusal to load is a bad model
-        raise BadModelError(f"{path}: ONNX Runtime cannot load the model "
-                            f"({describe_ort_error(exc)})") from None
+        raise BadModelError(
+            f"{path}: ONNX Runtime cannot load the model ({describe_ort_error(exc)})"
+        ) from None
     proto = onnx.load(str(target), load_external_data=False)
-    try:
+    with contextlib.suppress(Exception):  # keep ORT's value_info when onnx cannot infer
         proto = onnx.shape_inference.infer_shapes(proto, strict_mode=False)
-    except Exception:  # noqa: BLE001 -- keep ORT's own value_info when onnx cannot infer
-        pass
     view = model_view(proto, target)
-    return Model(path=path, format="onnx", ir_version=view.ir_version,
-                 producer_name=view.producer_name, producer_version=view.producer_version,
-                 opsets=view.opsets, graph=view.graph, size_bytes=path.stat().st_size)
+    return Model(
+        path=path,
+        format="onnx",
+        ir_version=view.ir_version,
+        producer_name=view.producer_name,
+        producer_version=view.producer_version,
+        opsets=view.opsets,
+        graph=view.graph,
+        size_bytes=path.stat().st_size,
+    )
 
 
 def symbolic_dims(graph: Graph) -> list[tuple[str, int, str]]:
@@ -269,8 +306,9 @@ def _units(graph: Graph, spec: EpSpec) -> list[Any]:
     return [partition.NodeUnit(n) for n in graph.nodes]
 
 
-def _unit_reason(unit: Any, graph: Graph, spec: EpSpec, module: Any,
-                 options: EpOptions) -> str | None:
+def _unit_reason(
+    unit: Any, graph: Graph, spec: EpSpec, module: Any, options: EpOptions
+) -> str | None:
     check_unit = getattr(module, "check_unit", None)
     if check_unit is not None:
         return check_unit(unit, graph, options)
@@ -291,8 +329,9 @@ class _GraphEval:
     discarded: dict[int, str]
 
 
-def _partition(graph: Graph, units: list[Any], reasons: dict[int, str | None],
-               excluded: set[int], spec: EpSpec) -> tuple[list[list[Node]], dict[int, str]]:
+def _partition(
+    graph: Graph, units: list[Any], reasons: dict[int, str | None], excluded: set[int], spec: EpSpec
+) -> tuple[list[list[Node]], dict[int, str]]:
     from ortprep.eps import partition
 
     ok_units = {id(u) for u in units if all(reasons[n.index] is None for n in u.nodes)}
@@ -330,33 +369,35 @@ def _graphs(model: Model) -> list[Graph]:
     return found
 
 
-def _outcome(evals: list[_GraphEval], total: int, subgraph_refusal: str | None,
-             compiles: bool = True) -> tuple[Outcome, list[NodeResult]]:
+def _outcome(
+    evals: list[_GraphEval], total: int, subgraph_refusal: str | None, compiles: bool = True
+) -> tuple[Outcome, list[NodeResult]]:
     results: list[NodeResult] = []
     partitions: list[Partition] = []
-    supported = 0
+    supported: int = 0
     for ev in evals:
         where: dict[int, int] = {}
         for nodes in ev.partitions:
-            pid = len(partitions)
-            partitions.append(Partition(pid, ev.graph.path, tuple(n.name for n in nodes)))
+            new_id = len(partitions)
+            partitions.append(Partition(new_id, ev.graph.path, tuple(n.name for n in nodes)))
             for n in nodes:
-                where[n.index] = pid
+                where[n.index] = new_id
         for n in ev.graph.nodes:
             reason = ev.reasons.get(n.index)
             if ev.graph.path != "main" and subgraph_refusal:
                 reason = subgraph_refusal
             ok = reason is None
-            supported += ok
+            supported += int(ok)
             pid = where.get(n.index) if ok else None
             if ok and pid is None:
                 reason = ev.discarded.get(n.index) or (
-                    "downstream of a stop op (stays on CPU)" if n.index in ev.excluded
-                    else "supported, but not placed in a partition")
+                    "downstream of a stop op (stays on CPU)"
+                    if n.index in ev.excluded
+                    else "supported, but not placed in a partition"
+                )
                 if ev.discarded.get(n.index):
                     reason = f"supported, but its partition is discarded: {reason}"
-            results.append(NodeResult(n.name, n.op_type, n.domain, ev.graph.path, ok, pid,
-                                      reason))
+            results.append(NodeResult(n.name, n.op_type, n.domain, ev.graph.path, ok, pid, reason))
     taken = sum(len(p.nodes) for p in partitions)
     v = verdict(partitions, total) if compiles else share_verdict(taken, total)
     return Outcome(total, supported, taken, tuple(partitions), v), results
@@ -383,15 +424,24 @@ def share_verdict(taken: int, total: int) -> str:
     return "yes" if share > YES_SINGLE else "maybe" if share > MAYBE_SINGLE else "no"
 
 
-def evaluate(model: Model, ep_id: str, options: EpOptions) -> tuple[Outcome, list[NodeResult],
-                                                                      list[_GraphEval], EpSpec]:
+def evaluate(
+    model: Model, ep_id: str, options: EpOptions
+) -> tuple[Outcome, list[NodeResult], list[_GraphEval], EpSpec]:
     spec, module = ep_spec(ep_id)
     graphs = _graphs(model)
     evals = []
     for g in graphs:
         if g.path != "main" and not spec.takes_subgraph_nodes:
-            evals.append(_GraphEval(g, dict.fromkeys((n.index for n in g.nodes),
-                                                     spec.subgraph_policy), [], set(), [], {}))
+            evals.append(
+                _GraphEval(
+                    g,
+                    dict.fromkeys((n.index for n in g.nodes), spec.subgraph_policy),
+                    [],
+                    set(),
+                    [],
+                    {},
+                )
+            )
             continue
         evals.append(_evaluate_graph(g, spec, module, options))
     total = sum(len(g.nodes) for g in graphs)
@@ -399,8 +449,9 @@ def evaluate(model: Model, ep_id: str, options: EpOptions) -> tuple[Outcome, lis
     return outcome, nodes, evals, spec
 
 
-def _reason_groups(evals: list[_GraphEval], nodes: list[NodeResult], spec: EpSpec,
-                   outcome: Outcome, limit: int = 5) -> tuple[ReasonGroup, ...]:
+def _reason_groups(
+    evals: list[_GraphEval], nodes: list[NodeResult], spec: EpSpec, outcome: Outcome, limit: int = 5
+) -> tuple[ReasonGroup, ...]:
     """Refusals grouped by rule (value names taken out), ranked by what supporting them gains:
     more nodes taken first, then fewer partitions."""
     groups: Counter[str] = Counter()
@@ -418,8 +469,13 @@ def _reason_groups(evals: list[_GraphEval], nodes: list[NodeResult], spec: EpSpe
         reason = example[generic] if count == 1 else generic
         op_list = ", ".join(op for op, _ in ops[generic].most_common(3))
         ranked.append(ReasonGroup(reason, op_list, count, parts, taken))
-    ranked.sort(key=lambda g: (-(g.nodes_taken_if_supported - outcome.nodes_taken),
-                               g.partitions_if_supported, -g.nodes))
+    ranked.sort(
+        key=lambda g: (
+            -(g.nodes_taken_if_supported - outcome.nodes_taken),
+            g.partitions_if_supported,
+            -g.nodes,
+        )
+    )
     return tuple(ranked[:limit])
 
 
@@ -429,8 +485,10 @@ def _if_supported(evals: list[_GraphEval], spec: EpSpec, generic: str) -> tuple[
     for ev in evals:
         if not ev.units:
             continue
-        reasons = {i: (None if (r is not None and _generic(r) == generic) else r)
-                   for i, r in ev.reasons.items()}
+        reasons = {
+            i: (None if (r is not None and _generic(r) == generic) else r)
+            for i, r in ev.reasons.items()
+        }
         kept, _ = _partition(ev.graph, ev.units, reasons, ev.excluded, spec)
         parts += len(kept)
         taken += sum(len(p) for p in kept)
@@ -457,23 +515,30 @@ def _summary(ep: str, o: Outcome, compiles: bool = True) -> str:
     biggest = max((len(p.nodes) for p in o.partitions), default=0)
     share = 100.0 * o.nodes_taken / o.nodes_total if o.nodes_total else 0.0
     if not compiles:
-        return (f"{ep} would run {o.nodes_taken} of {o.nodes_total} nodes ({share:.0f}%) with its "
-                f"own kernels, node by node (nothing is compiled; the {len(o.partitions)} groups "
-                f"shown are runs of neighbouring nodes): verdict {o.verdict}")
-    return (f"{ep} would take {o.nodes_taken} of {o.nodes_total} nodes ({share:.0f}%) in "
-            f"{len(o.partitions)} partition(s), the largest {biggest} nodes: verdict {o.verdict}")
+        return (
+            f"{ep} would run {o.nodes_taken} of {o.nodes_total} nodes ({share:.0f}%) with its "
+            f"own kernels, node by node (nothing is compiled; the {len(o.partitions)} groups "
+            f"shown are runs of neighbouring nodes): verdict {o.verdict}"
+        )
+    return (
+        f"{ep} would take {o.nodes_taken} of {o.nodes_total} nodes ({share:.0f}%) in "
+        f"{len(o.partitions)} partition(s), the largest {biggest} nodes: verdict {o.verdict}"
+    )
 
 
 def _contrib_note(model: Model, spec: EpSpec) -> str | None:
-    contrib = Counter(n.op_type for _, n in model.all_nodes()
-                      if n.domain.startswith("com.microsoft"))
+    contrib = Counter(
+        n.op_type for _, n in model.all_nodes() if n.domain.startswith("com.microsoft")
+    )
     if not contrib or not spec.compiles or model.format != "ort":
         return None
     ops = ", ".join(f"{c} {op}" for op, c in contrib.most_common(5))
-    return (f"this .ort file holds contrib ops from extended optimizations ({ops}); "
-            f"{spec.display_name} cannot take them. A Runtime-style file "
-            "(.with_runtime_opt.ort) keeps the original ops for the EP and replays the fusions "
-            "only on nodes left to the CPU")
+    return (
+        f"this .ort file holds contrib ops from extended optimizations ({ops}); "
+        f"{spec.display_name} cannot take them. A Runtime-style file "
+        "(.with_runtime_opt.ort) keeps the original ops for the EP and replays the fusions "
+        "only on nodes left to the CPU"
+    )
 
 
 # ORT's own checker matches op types against these lists (onnxruntime/tools/mobile_helpers/).
@@ -510,15 +575,19 @@ def compare_with_ort_checker(ep: str, nodes: list[NodeResult]) -> list[str]:
     if listed is None:
         return []
     notes = []
-    taken_unlisted = sorted({f"{n.domain}:{n.op}" for n in nodes
-                             if n.supported and f"{n.domain}:{n.op}" not in listed})
+    taken_unlisted = sorted(
+        {f"{n.domain}:{n.op}" for n in nodes if n.supported and f"{n.domain}:{n.op}" not in listed}
+    )
     if taken_unlisted:
         notes.append(
             f"ORT's own checker ({ORT_CHECKER_LISTS[ep]}) does not list "
             f"{', '.join(taken_unlisted)}, which the EP's source takes: ortprep follows the source"
         )
-    refused_listed = Counter(n.op for n in nodes if not n.supported and n.graph == "main"
-                             and f"{n.domain}:{n.op}" in listed)
+    refused_listed = Counter(
+        n.op
+        for n in nodes
+        if not n.supported and n.graph == "main" and f"{n.domain}:{n.op}" in listed
+    )
     if refused_listed:
         ops = ", ".join(f"{c} {op}" for op, c in refused_listed.most_common(4))
         notes.append(
@@ -528,19 +597,27 @@ def compare_with_ort_checker(ep: str, nodes: list[NodeResult]) -> list[str]:
     return notes
 
 
-def _next_step(spec: EpSpec, o: Outcome, fixed: Outcome | None, model: Model,
-               fix_command: str | None) -> str:
+def _next_step(
+    spec: EpSpec, o: Outcome, fixed: Outcome | None, model: Model, fix_command: str | None
+) -> str:
     if o.verdict == "yes":
         return f"try {spec.display_name}: it should take most of this model"
     if fixed is not None and fixed.nodes_taken > o.nodes_taken and fix_command:
-        return (f"fix the dynamic input shapes ({fixed.nodes_taken} nodes, verdict "
-                f"{fixed.verdict} when fixed): {fix_command}")
-    if model.format == "ort" and any(n.domain.startswith("com.microsoft")
-                                     for _, n in model.all_nodes()) and spec.compiles:
+        return (
+            f"fix the dynamic input shapes ({fixed.nodes_taken} nodes, verdict "
+            f"{fixed.verdict} when fixed): {fix_command}"
+        )
+    if (
+        model.format == "ort"
+        and any(n.domain.startswith("com.microsoft") for _, n in model.all_nodes())
+        and spec.compiles
+    ):
         return "ship the Runtime-style file (.with_runtime_opt.ort) and check it again"
     if o.verdict == "maybe":
-        return (f"measure {spec.display_name} against the CPU EP on the device; "
-                "see the top refusal reasons")
+        return (
+            f"measure {spec.display_name} against the CPU EP on the device; "
+            "see the top refusal reasons"
+        )
     return "stay on the CPU EP (or rewrite the refused ops listed above)"
 
 
@@ -566,8 +643,10 @@ def run(path: Path, options: CheckOptions, progress: ProgressFn = no_progress) -
         else:
             external = False
             if options.fix_dims or options.fix_inputs:
-                raise UsageError("--fix-dim/--fix-input apply to .onnx models",
-                                 "fix the shapes of the .onnx, then convert it again")
+                raise UsageError(
+                    "--fix-dim/--fix-input apply to .onnx models",
+                    "fix the shapes of the .onnx, then convert it again",
+                )
             model = open_model(path)
             inputs = model.graph.runtime_inputs
             analyzed = "ort-file"
@@ -582,27 +661,34 @@ def run(path: Path, options: CheckOptions, progress: ProgressFn = no_progress) -
             (work / "what-if").mkdir()
             fixed_model = basic_optimized(path, work / "what-if", dims, fixed_inputs, external)
             parts = [f"--fix-dim {k}={v}" for k, v in dims.items()]
-            parts += [f"--fix-input {k}={','.join(map(str, s))}"
-                      for k, s in fixed_inputs.items()]
+            parts += [f"--fix-input {k}={','.join(map(str, s))}" for k, s in fixed_inputs.items()]
             fix_command = f"ortprep fix-shapes {path} -o {path.stem}.fixed.onnx {' '.join(parts)}"
         reports = []
         for i, ep in enumerate(options.eps):
             progress("checking EPs", i, len(options.eps))
             outcome, nodes, evals, spec = evaluate(model, ep, options.ep_options)
             fixed = evaluate(fixed_model, ep, options.ep_options)[0] if fixed_model else None
-            notes = [n for n in (_contrib_note(model, spec), spec.subgraph_policy
-                                 if len(_graphs(model)) > 1 else None) if n]
+            notes = [
+                n
+                for n in (
+                    _contrib_note(model, spec),
+                    spec.subgraph_policy if len(_graphs(model)) > 1 else None,
+                )
+                if n
+            ]
             notes += compare_with_ort_checker(ep, nodes)
-            reports.append(EpReport(
-                ep=ep,
-                ort_source_version=spec.ort_source_version,
-                outcome=outcome,
-                summary=_summary(spec.display_name, outcome, spec.compiles),
-                nodes=tuple(nodes),
-                top_reasons=_reason_groups(evals, nodes, spec, outcome),
-                notes=tuple(notes),
-                next_step=_next_step(spec, outcome, fixed, model, fix_command),
-                if_shapes_fixed=fixed,
-            ))
+            reports.append(
+                EpReport(
+                    ep=ep,
+                    ort_source_version=spec.ort_source_version,
+                    outcome=outcome,
+                    summary=_summary(spec.display_name, outcome, spec.compiles),
+                    nodes=tuple(nodes),
+                    top_reasons=_reason_groups(evals, nodes, spec, outcome),
+                    notes=tuple(notes),
+                    next_step=_next_step(spec, outcome, fixed, model, fix_command),
+                    if_shapes_fixed=fixed,
+                )
+            )
         progress("checking EPs", len(options.eps), len(options.eps))
     return CheckResult(str(path), analyzed, inputs, assumed, tuple(reports))

@@ -20,7 +20,13 @@ from ortprep.core.errors import BadModelError, OrtprepError, UsageError
 from ortprep.core.files import atomic_path
 from ortprep.core.inputs import ModelInput
 from ortprep.core.progress import ProgressFn, no_progress
-from ortprep.core.runtime import LEVELS, PLATFORMS, SessionRecipe, create_session, describe_ort_error
+from ortprep.core.runtime import (
+    LEVELS,
+    PLATFORMS,
+    SessionRecipe,
+    create_session,
+    describe_ort_error,
+)
 from ortprep.stages.verify import VerifyResult
 
 STYLES = ("fixed", "runtime")
@@ -45,15 +51,18 @@ class ConvertOptions:
         if self.level not in LEVELS or self.level == "disable":
             raise UsageError(f"unknown level {self.level!r}", "use basic, extended, layout or all")
         if self.target_platform not in PLATFORMS:
-            raise UsageError(f"unknown target platform {self.target_platform!r}",
-                             "use arm or amd64")
+            raise UsageError(
+                f"unknown target platform {self.target_platform!r}", "use arm or amd64"
+            )
         if self.custom_op_library is not None and not self.custom_op_library.is_file():
             raise UsageError(f"{self.custom_op_library}: custom op library not found")
 
 
 def suffix(level: str, style: str, ext: str) -> str:
     """ORT's converter's naming: ``[.LEVEL][.with_runtime_opt]EXT`` (LEVEL omitted for all)."""
-    return f"{'' if level == 'all' else '.' + level}{'.with_runtime_opt' if style == 'runtime' else ''}{ext}"
+    level_part = "" if level == "all" else f".{level}"
+    style_part = ".with_runtime_opt" if style == "runtime" else ""
+    return f"{level_part}{style_part}{ext}"
 
 
 def config_name(level: str, style: str, type_reduction: bool) -> str:
@@ -179,9 +188,14 @@ def write_with_ort(model: Path, target: Path, recipe: SessionRecipe) -> None:
             ) from None
 
 
-def ort_recipe(style: str, level: str, target_platform: str, mode: str | None = None,
-               custom_op_library: Path | None = None,
-               free_dims: Mapping[str, int] | None = None) -> SessionRecipe:
+def ort_recipe(
+    style: str,
+    level: str,
+    target_platform: str,
+    mode: str | None = None,
+    custom_op_library: Path | None = None,
+    free_dims: Mapping[str, int] | None = None,
+) -> SessionRecipe:
     """The session recipe for one ORT-format conversion (``mode`` overrides save/apply)."""
     if mode is None:
         mode = "save" if style == "runtime" else None
@@ -237,54 +251,6 @@ def _record_summary(model: Any) -> tuple[dict[str, int], tuple[str, ...]]:
     return records, tuple(sorted(produced))
 
 
-# Target ops of QDQSelectorActionTransformer's fusing actions (ort-internals §2.3,
-# qdq_selector_action_transformer.cc); "drop" actions are left out: they produce no kernel.
-QDQ_FUSED_TARGETS = frozenset({
-    "Conv", "MatMul", "Gemm", "Add", "Mul", "AveragePool", "LeakyRelu", "GlobalAveragePool",
-    "Sigmoid", "Softmax", "Concat", "Where",
-})
-
-
-def _int8_qdq_targets(model: Any) -> Counter[str]:
-    """Ops fed by a DequantizeLinear of int8 data and feeding a QuantizeLinear (QDQ targets)."""
-    found: Counter[str] = Counter()
-    for g, n in model.all_nodes():
-        if n.op_type not in QDQ_FUSED_TARGETS:
-            continue
-        fed = [g.producers.get(v) for v in n.inputs if v]
-        int8_in = any(
-            p is not None and p.op_type == "DequantizeLinear"
-            and (g.value_type(p.input(0)) or _NO_TYPE).dtype == "int8"
-            for p in fed
-        )
-        to_q = any(c.op_type == "QuantizeLinear" for v in n.outputs
-                   for c in g.consumers.get(v, []))
-        if int8_in and to_q:
-            found[n.op_type] += 1
-    return found
-
-
-class _NoType:
-    dtype = None
-
-
-_NO_TYPE = _NoType()
-
-
-def _recorded_targets(converted: Any) -> Counter[str]:
-    """Op types of the target nodes of the saved QDQ records."""
-    by_index = {n.index: n for n in converted.graph.nodes}
-    found: Counter[str] = Counter()
-    if converted.ort is None:
-        return found
-    for rec in converted.ort.runtime_optimizations.get("QDQSelectorActionTransformer", ()):
-        if rec.num_inputs < len(rec.node_indices):
-            target = by_index.get(rec.node_indices[rec.num_inputs])
-            if target is not None:
-                found[target.op_type] += 1
-    return found
-
-
 def why_records_missing(source: Any, converted: Any, target_platform: str) -> str | None:
     """Explain what the Runtime style could not record (ort-internals §2.3, §2.9).
 
@@ -294,30 +260,24 @@ def why_records_missing(source: Any, converted: Any, target_platform: str) -> st
     take int8, e.g. QLinearAdd and QGemm; ort-internals §2.9 says "no records" for the whole
     model, which the 1.32 binary contradicts.)
     """
-    ops = {n.op_type for _, n in source.all_nodes()}
+    from ortprep.stages.ort_needs import unrecorded_int8_qdq, unrecorded_int8_qdq_note
+
     records = sum(len(r) for r in converted.ort.runtime_optimizations.values())
-    if "DequantizeLinear" in ops:
-        missing = _int8_qdq_targets(converted) - _recorded_targets(converted)
-        if missing and target_platform == "amd64":
-            groups = ", ".join(f"{c} {op}" for op, c in sorted(missing.items()))
-            return (
-                f"int8 QDQ groups saved no record ({groups}): converted for amd64, "
-                "session.qdqisint8allowed=0 makes ORT rewrite int8 to uint8 first "
-                "(QDQS8ToU8Transformer), a step that cannot be recorded; convert with "
-                "--target-platform arm to save these QDQ fusions"
-            )
+    missing = unrecorded_int8_qdq(converted)
+    if missing and target_platform == "amd64":
+        return unrecorded_int8_qdq_note(missing, "converted for amd64")
     if records:
         return None
     return (
-        "no runtime optimizations were saved: only QDQ node groups, Conv followed by an activation, "
-        "and DequantizeLinear(int4)+MatMul can be recorded, and none of them occurs in this model "
-        "after the basic optimizations"
+        "no runtime optimizations were saved: only QDQ node groups, Conv followed by an "
+        "activation, and DequantizeLinear(int4)+MatMul can be recorded, and none of them occurs "
+        "in this model after the basic optimizations"
     )
 
 
-def _explain_ort(style: str, source: Any, converted: Any, target_platform: str
-                 ) -> tuple[dict[str, int], dict[str, int], tuple[str, ...], tuple[str, ...],
-                            tuple[str, ...]]:
+def _explain_ort(
+    style: str, source: Any, converted: Any, target_platform: str
+) -> tuple[dict[str, int], dict[str, int], tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     before = _op_counts(source)
     after = _op_counts(converted)
     fused = {op: c for op, c in after.items() if op not in before}
@@ -350,7 +310,11 @@ def _explain_ort(style: str, source: Any, converted: Any, target_platform: str
 
 def _out_path(out_dir: Path, item: ModelInput, ext_suffix: str) -> Path:
     rel = item.relative
-    return out_dir / rel.parent / f"{rel.name[: -len(rel.suffix)] if rel.suffix else rel.name}{ext_suffix}"
+    return (
+        out_dir
+        / rel.parent
+        / f"{rel.name[: -len(rel.suffix)] if rel.suffix else rel.name}{ext_suffix}"
+    )
 
 
 @dataclass(frozen=True)
@@ -364,7 +328,11 @@ class _Reference:
 
 
 def _verify_artifact(
-    item: ModelInput, path: Path, style: str, reference: _Reference, options: ConvertOptions,
+    item: ModelInput,
+    path: Path,
+    style: str,
+    reference: _Reference,
+    options: ConvertOptions,
 ) -> tuple[VerifyResult, ...]:
     from functools import partial
 
@@ -376,26 +344,54 @@ def _verify_artifact(
     expected, feeds, shapes = r.expected, r.feeds, r.shapes
     if style == "runtime" and path.suffix == ".ort":
         return (
-            check_candidate(ref, path, expected, feeds,
-                            SessionRecipe(level="extended", free_dims=options.fix_dims,
-                                          custom_op_library=options.custom_op_library),
-                            shapes, "without replay"),
-            check_candidate(ref, path, expected, feeds,
-                            SessionRecipe(level="extended", replay_saved=True,
-                                          free_dims=options.fix_dims,
-                                          custom_op_library=options.custom_op_library),
-                            shapes, "with replay (session.enable_saved_runtime_optimizations=1)"),
+            check_candidate(
+                ref,
+                path,
+                expected,
+                feeds,
+                SessionRecipe(
+                    level="extended",
+                    free_dims=options.fix_dims,
+                    custom_op_library=options.custom_op_library,
+                ),
+                shapes,
+                "without replay",
+            ),
+            check_candidate(
+                ref,
+                path,
+                expected,
+                feeds,
+                SessionRecipe(
+                    level="extended",
+                    replay_saved=True,
+                    free_dims=options.fix_dims,
+                    custom_op_library=options.custom_op_library,
+                ),
+                shapes,
+                "with replay (session.enable_saved_runtime_optimizations=1)",
+            ),
         )
     return (
-        check_candidate(ref, path, expected, feeds,
-                        SessionRecipe(level="all", free_dims=options.fix_dims,
-                                      custom_op_library=options.custom_op_library),
-                        shapes, "default session"),
+        check_candidate(
+            ref,
+            path,
+            expected,
+            feeds,
+            SessionRecipe(
+                level="all", free_dims=options.fix_dims, custom_op_library=options.custom_op_library
+            ),
+            shapes,
+            "default session",
+        ),
     )
 
 
 def convert_model(
-    item: ModelInput, out_dir: Path, options: ConvertOptions, workdir: Path,
+    item: ModelInput,
+    out_dir: Path,
+    options: ConvertOptions,
+    workdir: Path,
     progress: ProgressFn = no_progress,
 ) -> tuple[ModelResult, dict[str, list[Path]]]:
     """Convert one model; returns its result and, per style, the ``.ort`` files for its config.
@@ -420,64 +416,100 @@ def convert_model(
 
             ref = reference_session(item.path, options.fix_dims)
             feeds, shapes = make_feeds(ref, options.inputs, options.fix_dims)
-            reference = _Reference(run_session(ref, feeds), feeds, shapes,
-                                   quantization_steps(source))
+            reference = _Reference(
+                run_session(ref, feeds), feeds, shapes, quantization_steps(source)
+            )
             del ref
         artifacts: list[Artifact] = []
         config_sources: dict[str, list[Path]] = {s: [] for s in options.styles}
         for style in options.styles:
-            recipe = ort_recipe(style, options.level, options.target_platform,
-                                custom_op_library=options.custom_op_library,
-                                free_dims=options.fix_dims)
+            recipe = ort_recipe(
+                style,
+                options.level,
+                options.target_platform,
+                custom_op_library=options.custom_op_library,
+                free_dims=options.fix_dims,
+            )
             if options.save_optimized_onnx:
-                onnx_target = _out_path(out_dir, item, suffix(options.level, style, ".optimized.onnx"))
+                onnx_target = _out_path(
+                    out_dir, item, suffix(options.level, style, ".optimized.onnx")
+                )
                 onnx_recipe = SessionRecipe(
-                    level=options.level, target_platform=options.target_platform,
+                    level=options.level,
+                    target_platform=options.target_platform,
                     save_format="ONNX",
                     minimal_build_optimizations="apply" if style == "runtime" else None,
-                    custom_op_library=options.custom_op_library, free_dims=options.fix_dims,
+                    custom_op_library=options.custom_op_library,
+                    free_dims=options.fix_dims,
                 )
                 write_with_ort(item.path, onnx_target, onnx_recipe)
                 verification = (
                     _verify_artifact(item, onnx_target, "fixed", reference, options)
-                    if options.verify else ()
+                    if options.verify
+                    else ()
                 )
-                artifacts.append(Artifact(
-                    "optimized-onnx", style, str(onnx_target), onnx_target.stat().st_size,
-                    verified=all(v.passed for v in verification) if verification else None,
-                    verification=verification,
-                ))
+                artifacts.append(
+                    Artifact(
+                        "optimized-onnx",
+                        style,
+                        str(onnx_target),
+                        onnx_target.stat().st_size,
+                        verified=all(v.passed for v in verification) if verification else None,
+                        verification=verification,
+                    )
+                )
             target = _out_path(out_dir, item, suffix(options.level, style, ".ort"))
             write_with_ort(item.path, target, recipe)
             config_sources[style].append(target)
             if style == "runtime":
                 applied = workdir / f"{len(list(workdir.iterdir()))}.apply.ort"
-                write_with_ort(item.path, applied, ort_recipe(
-                    "fixed", options.level, options.target_platform, "apply",
-                    options.custom_op_library, options.fix_dims))
+                write_with_ort(
+                    item.path,
+                    applied,
+                    ort_recipe(
+                        "fixed",
+                        options.level,
+                        options.target_platform,
+                        "apply",
+                        options.custom_op_library,
+                        options.fix_dims,
+                    ),
+                )
                 config_sources[style].append(applied)
             converted = read_ort(target, verify=False)  # ORT wrote it just now
             records, fused, produced, notes, warnings = _explain_ort(
-                style, source, converted, options.target_platform)
-            verification = (
-                _verify_artifact(item, target, style, reference, options)
-                if options.verify else ()
+                style, source, converted, options.target_platform
             )
-            artifacts.append(Artifact(
-                "ort", style, str(target), target.stat().st_size,
-                nodes=sum(1 for _ in converted.all_nodes()),
-                records=records, produced_ops=produced, fused_ops=fused,
-                verified=all(v.passed for v in verification) if verification else None,
-                verification=verification, notes=notes, warnings=warnings,
-            ))
+            verification = (
+                _verify_artifact(item, target, style, reference, options) if options.verify else ()
+            )
+            artifacts.append(
+                Artifact(
+                    "ort",
+                    style,
+                    str(target),
+                    target.stat().st_size,
+                    nodes=sum(1 for _ in converted.all_nodes()),
+                    records=records,
+                    produced_ops=produced,
+                    fused_ops=fused,
+                    verified=all(v.passed for v in verification) if verification else None,
+                    verification=verification,
+                    notes=notes,
+                    warnings=warnings,
+                )
+            )
         return ModelResult(str(item.path), tuple(artifacts)), config_sources
     except OrtprepError as exc:
         return ModelResult(str(item.path), error=exc.message, hint=exc.hint), {}
 
 
 def run(
-    inputs: list[ModelInput], out_dir: Path, options: ConvertOptions,
-    progress: ProgressFn = no_progress, folder_input: bool = False,
+    inputs: list[ModelInput],
+    out_dir: Path,
+    options: ConvertOptions,
+    progress: ProgressFn = no_progress,
+    folder_input: bool = False,
 ) -> ConvertResult:
     """Convert every model; write configs; one failing model never loses the others."""
     from ortprep.core.runtime import ort_version

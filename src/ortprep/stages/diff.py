@@ -71,8 +71,14 @@ def _graphs(model: Model) -> dict[str, Graph]:
     return found
 
 
-def _absorbed(inputs: set[str], outputs: list[str], a: Graph, gone: set[str],
-              keep: set[str], claimed: set[str]) -> list[Node]:
+def _absorbed(
+    inputs: set[str],
+    outputs: list[str],
+    a: Graph,
+    gone: set[str],
+    keep: set[str],
+    claimed: set[str],
+) -> list[Node]:
     """A nodes between ``inputs`` and ``outputs`` (by value name) that B no longer has.
 
     ``keep`` names B nodes that also exist in A (e.g. the Conv that absorbed a BatchNormalization).
@@ -146,9 +152,11 @@ def _graph_diff(a: Graph, b: Graph) -> tuple[Counter[str], Counter[str], Counter
         names = {n.name for n in unit}
         produced = {v for n in unit for v in n.outputs}
         inputs = {v for n in unit for v in (*n.inputs, *n.implicit_inputs)} - produced
-        outputs = [v for v in produced
-                   if v in b.output_names or any(c.name not in names
-                                                 for c in b.consumers.get(v, []))]
+        outputs = [
+            v
+            for v in produced
+            if v in b.output_names or any(c.name not in names for c in b.consumers.get(v, []))
+        ]
         keep = {n.name for n in unit if (n.name, n.op_type) in a_keys}
         taken = _absorbed(inputs, outputs, a, gone, keep, claimed)
         absorbed_gone = [n for n in taken if n.name in gone]
@@ -172,8 +180,9 @@ def diff_models(a: Model, b: Model) -> DiffResult:
     """Compare two opened models."""
     ops_a = Counter(n.op_id for _, n in a.all_nodes())
     ops_b = Counter(n.op_id for _, n in b.all_nodes())
-    changed = {op: (ops_a[op], ops_b[op]) for op in ops_a.keys() | ops_b.keys()
-               if ops_a[op] != ops_b[op]}
+    changed = {
+        op: (ops_a[op], ops_b[op]) for op in ops_a.keys() | ops_b.keys() if ops_a[op] != ops_b[op]
+    }
     fusions: Counter[str] = Counter()
     examples: dict[str, list[str]] = {}
     removed: Counter[str] = Counter()
@@ -193,9 +202,7 @@ def diff_models(a: Model, b: Model) -> DiffResult:
     # ORT writes every domain it knows into opset_import; only domains nodes use matter.
     used = _used_domains(a) | _used_domains(b)
     opsets = {
-        d: (a.opsets.get(d), b.opsets.get(d))
-        for d in used
-        if a.opsets.get(d) != b.opsets.get(d)
+        d: (a.opsets.get(d), b.opsets.get(d)) for d in used if a.opsets.get(d) != b.opsets.get(d)
     }
     return DiffResult(
         a=str(a.path),

@@ -59,8 +59,10 @@ def parse_input_shape(item: str) -> tuple[str, tuple[int, ...]]:
     except ValueError:
         shape = ()
     if not sep or not name or not shape or any(d <= 0 for d in shape):
-        raise UsageError(f"--fix-input {item!r}: expected NAME=D0,D1,... with positive integers",
-                         "example: --fix-input x=1,3,224,224")
+        raise UsageError(
+            f"--fix-input {item!r}: expected NAME=D0,D1,... with positive integers",
+            "example: --fix-input x=1,3,224,224",
+        )
     return name, shape
 
 
@@ -72,19 +74,25 @@ def fixed_proto(proto: onnx.ModelProto, options: FixShapesOptions) -> onnx.Model
     model = onnx.ModelProto()
     model.CopyFrom(proto)
     graph = model.graph
-    params = {d.dim_param for vi in graph.input for d in vi.type.tensor_type.shape.dim
-              if d.HasField("dim_param")}
+    params = {
+        d.dim_param
+        for vi in graph.input
+        for d in vi.type.tensor_type.shape.dim
+        if d.HasField("dim_param")
+    }
     for name, value in options.dims.items():
         if name not in params:
             known = ", ".join(sorted(params)) or "none"
-            raise UsageError(f"--fix-dim {name}: no input has a dimension named {name!r}",
-                             f"symbolic input dims of this model: {known}")
+            raise UsageError(
+                f"--fix-dim {name}: no input has a dimension named {name!r}",
+                f"symbolic input dims of this model: {known}",
+            )
         utils.make_dim_param_fixed(graph, name, value)
-    for name, shape in options.inputs.items():
-        try:
+    try:
+        for name, shape in options.inputs.items():
             utils.make_input_shape_fixed(graph, name, list(shape))
-        except ValueError as exc:
-            raise UsageError(f"--fix-input {name}: {exc}") from None
+    except ValueError as exc:
+        raise UsageError(f"--fix-input: {exc}") from None
     del model.graph.value_info[:]  # stale symbolic shapes would survive inference otherwise
     try:
         inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
@@ -113,13 +121,16 @@ def run(path: Path, out: Path, options: FixShapesOptions) -> FixShapesResult:
     from ortprep.core.runtime import SessionRecipe, create_session, describe_ort_error
 
     if not options.dims and not options.inputs:
-        raise UsageError("nothing to fix", "pass --fix-dim NAME=VALUE or --fix-input NAME=D0,D1,...")
+        raise UsageError(
+            "nothing to fix", "pass --fix-dim NAME=VALUE or --fix-input NAME=D0,D1,..."
+        )
     if out.suffix != ".onnx":
         raise UsageError(f"{out}: the output must be an .onnx file")
     before = open_model(path)
     if before.format != "onnx":
-        raise UsageError(f"{path}: fix-shapes takes an .onnx model",
-                         "fix shapes before converting to ORT format")
+        raise UsageError(
+            f"{path}: fix-shapes takes an .onnx model", "fix shapes before converting to ORT format"
+        )
     if out.resolve() == path.resolve():
         raise UsageError("the output would overwrite the input", "choose another -o path")
     proto = load_proto(path)
@@ -142,5 +153,12 @@ def run(path: Path, out: Path, options: FixShapesOptions) -> FixShapesResult:
             ) from None
     after = model_view(fixed, out)
     still = tuple(v.name for v in after.graph.runtime_inputs if v.dynamic)
-    return FixShapesResult(str(path), str(out), before.graph.runtime_inputs,
-                           after.graph.runtime_inputs, after.graph.outputs, still, True)
+    return FixShapesResult(
+        str(path),
+        str(out),
+        before.graph.runtime_inputs,
+        after.graph.runtime_inputs,
+        after.graph.outputs,
+        still,
+        True,
+    )

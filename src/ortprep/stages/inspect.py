@@ -103,11 +103,11 @@ def since_version(op_type: str, domain: str, opset: int | None) -> int | None:
 
 
 def _subgraphs(model: Model) -> tuple[SubgraphInfo, ...]:
-    found = []
-    for _, node in model.all_nodes():
-        for sub in node.subgraphs.values():
-            found.append(SubgraphInfo(sub.path, len(sub.nodes)))
-    return tuple(found)
+    return tuple(
+        SubgraphInfo(sub.path, len(sub.nodes))
+        for _, node in model.all_nodes()
+        for sub in node.subgraphs.values()
+    )
 
 
 def inspect_model(model: Model) -> InspectResult:

@@ -124,8 +124,10 @@ class OpTypes:
             raise ConfigError(f"type info {text!r} must be a JSON object")
         unknown = set(doc) - {"inputs", "outputs", "custom"}
         if unknown:
-            raise ConfigError(f"type info {text!r}: unknown key(s) {sorted(unknown)}",
-                              'expected "inputs", "outputs" or "custom"')
+            raise ConfigError(
+                f"type info {text!r}: unknown key(s) {sorted(unknown)}",
+                'expected "inputs", "outputs" or "custom"',
+            )
 
         def index_map(key: str) -> IndexTypes:
             value = doc.get(key, {})
@@ -134,8 +136,9 @@ class OpTypes:
                 for k, v in value.items()
             )
             if not ok:
-                raise ConfigError(f'type info {text!r}: "{key}" must map index strings to lists '
-                                  "of type names")
+                raise ConfigError(
+                    f'type info {text!r}: "{key}" must map index strings to lists of type names'
+                )
             return tuple((int(k), tuple(v)) for k, v in value.items())
 
         custom = doc.get("custom", [])
@@ -187,8 +190,12 @@ class OpEntry:
     types: OpTypes | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"domain": self.domain, "opset": self.opset, "op": self.op,
-                "types": None if self.types is None else self.types.to_dict()}
+        return {
+            "domain": self.domain,
+            "opset": self.opset,
+            "op": self.op,
+            "types": None if self.types is None else self.types.to_dict(),
+        }
 
 
 @dataclass(frozen=True)
@@ -281,17 +288,24 @@ class OpConfig:
         """A copy with every entry of ``op`` removed (for what-if checks and tests)."""
         return OpConfig(
             tuple(e for e in self.entries if (e.domain, e.op) != (domain, op)),
-            self.globally_allowed_types, self.all_ops_when_none_listed, self.comments,
+            self.globally_allowed_types,
+            self.all_ops_when_none_listed,
+            self.comments,
         )
 
     def with_comments(self, comments: Iterable[str]) -> OpConfig:
-        return OpConfig(self.entries, self.globally_allowed_types, self.all_ops_when_none_listed,
-                        tuple(comments))
+        return OpConfig(
+            self.entries,
+            self.globally_allowed_types,
+            self.all_ops_when_none_listed,
+            tuple(comments),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
-            "globally_allowed_types": None if self.globally_allowed_types is None
+            "globally_allowed_types": None
+            if self.globally_allowed_types is None
             else list(self.globally_allowed_types),
             "no_ops_specified_means_all_ops_are_required": self.all_ops_when_none_listed,
             "entries": [e.to_dict() for e in self.entries],
@@ -380,8 +394,10 @@ def parse_config(text: str, source: str = "config") -> OpConfig:
             raise ConfigError(f"{where}: unknown directive {line.split(';')[0]!r}")
         parts = [p.strip() for p in line.split(";")]
         if len(parts) != 3:
-            raise ConfigError(f"{where}: expected DOMAIN;OPSETS;OPS, got {line[:60]!r}",
-                              "example: ai.onnx;13;Add,Conv")
+            raise ConfigError(
+                f"{where}: expected DOMAIN;OPSETS;OPS, got {line[:60]!r}",
+                "example: ai.onnx;13;Add,Conv",
+            )
         domain, opsets_text, ops_text = parts
         if not domain:
             raise ConfigError(f"{where}: missing domain")
@@ -431,8 +447,9 @@ def format_config(cfg: OpConfig) -> str:
     return "".join(line + "\n" for line in lines)
 
 
-def config_file_name(type_reduction: bool, style: str = "fixed", model_stem: str | None = None,
-                     level: str = "all") -> str:
+def config_file_name(
+    type_reduction: bool, style: str = "fixed", model_stem: str | None = None, level: str = "all"
+) -> str:
     """ORT's converter's config file name (ARCHITECTURE.md "File names")."""
     name = "required_operators_and_types" if type_reduction else "required_operators"
     name += "" if level == "all" else f".{level}"
@@ -453,8 +470,11 @@ def _accumulate(configs: Sequence[OpConfig]) -> OpConfig:
             if e.types is not None:
                 key = (e.domain, e.op)
                 types[key] = types[key].union(e.types) if key in types else e.types
-    entries = [OpEntry(e.domain, e.opset, e.op, types.get((e.domain, e.op)))
-               for cfg in configs for e in cfg.entries]
+    entries = [
+        OpEntry(e.domain, e.opset, e.op, types.get((e.domain, e.op)))
+        for cfg in configs
+        for e in cfg.entries
+    ]
     return OpConfig(tuple(entries))
 
 
@@ -491,8 +511,11 @@ def merge(configs: Sequence[OpConfig], comments: Iterable[str] = ()) -> OpConfig
             else:
                 prev = types[key]
                 types[key] = None if prev is None or mine is None else prev.union(mine)
-    entries = [OpEntry(e.domain, e.opset, e.op, types[(e.domain, e.op)])
-               for cfg in configs for e in cfg.entries]
+    entries = [
+        OpEntry(e.domain, e.opset, e.op, types[(e.domain, e.op)])
+        for cfg in configs
+        for e in cfg.entries
+    ]
     all_ops = any(c.all_ops_when_none_listed for c in configs)
     return OpConfig(tuple(entries), globally, all_ops, tuple(comments))
 
@@ -533,7 +556,7 @@ class _NodeRecorder:
         key = (node.Domain().decode() or "ai.onnx", node.OpType().decode())
         try:
             type_str = value_name_to_typestr(node.Inputs(0), value_name_to_typeinfo)
-        except Exception:  # map-typed or untyped value: nothing to record
+        except Exception:  # noqa: BLE001 -- map-typed or untyped value: nothing to record
             return
         self.first_input_types.setdefault(key, set()).add(type_str)
 
@@ -548,7 +571,7 @@ def _replay_ops(path: Path) -> frozenset[tuple[str, str, int]]:
 
     model = read_ort(path)
     found: set[tuple[str, str, int]] = set()
-    for records in (model.ort.runtime_optimizations.values() if model.ort else ()):
+    for records in model.ort.runtime_optimizations.values() if model.ort else ():
         for record in records:
             for op_id in record.produced_op_ids:
                 domain, op, since = op_id.split(":")
@@ -556,8 +579,9 @@ def _replay_ops(path: Path) -> frozenset[tuple[str, str, int]]:
     return frozenset(found)
 
 
-def _analyse_ort(path: Path, type_reduction: bool, replay: bool = False,
-                 trusted: bool = False) -> _OrtNeeds:
+def _analyse_ort(
+    path: Path, type_reduction: bool, replay: bool = False, trusted: bool = False
+) -> _OrtNeeds:
     """Ops and types of one ``.ort`` file, read by ORT's ``OrtFormatModelProcessor``."""
     from onnxruntime.tools.ort_format_model import OperatorTypeUsageManager, OrtFormatModelProcessor
 
@@ -577,7 +601,7 @@ def _analyse_ort(path: Path, type_reduction: bool, replay: bool = False,
     recorder = _NodeRecorder(manager)
     try:
         OrtFormatModelProcessor(str(path), required, recorder).process()
-    except Exception as exc:  # flatbuffers raise anything on a damaged file
+    except Exception as exc:  # noqa: BLE001 -- flatbuffers raise anything on a damaged file
         raise BadModelError(
             f"{path}: not a readable ORT-format model ({type(exc).__name__}: {exc})",
             "re-create it with ortprep convert or ORT's converter",
@@ -596,8 +620,9 @@ def _analyse_ort(path: Path, type_reduction: bool, replay: bool = False,
     )
 
 
-def config_from_ort_files(paths: Sequence[Path], type_reduction: bool,
-                          trusted: bool = False) -> OpConfig:
+def config_from_ort_files(
+    paths: Sequence[Path], type_reduction: bool, trusted: bool = False
+) -> OpConfig:
     """The config ORT's ``create_config_from_models`` writes for these ``.ort`` files.
 
     Uses ORT's ``OrtFormatModelProcessor`` and ``OperatorTypeUsageManager``; with
@@ -610,8 +635,11 @@ def _convert_for_config(model: Path, workdir: Path, style: str, target_platform:
     """The ``.ort`` file(s) whose union is ORT's config for ``model`` (conversion stage)."""
     from ortprep.stages.convert import ort_files_for_config
 
-    return list(ort_files_for_config(model, workdir, style=style, level="all",
-                                     target_platform=target_platform))
+    return list(
+        ort_files_for_config(
+            model, workdir, style=style, level="all", target_platform=target_platform
+        )
+    )
 
 
 def _is_ort_file(path: Path) -> bool:
@@ -620,8 +648,9 @@ def _is_ort_file(path: Path) -> bool:
     return path.is_file() and path.stat().st_size > 0 and file_kind(path) == "ort"
 
 
-def _model_needs(path: Path, workdir: Path, style: str, target_platform: str,
-                 type_reduction: bool, replay: bool) -> tuple[_OrtNeeds, tuple[str, ...]]:
+def _model_needs(
+    path: Path, workdir: Path, style: str, target_platform: str, type_reduction: bool, replay: bool
+) -> tuple[_OrtNeeds, tuple[str, ...]]:
     """Needs of one model (``.ort`` as is, ``.onnx`` converted) and what was analysed."""
     if not path.exists():
         raise BadModelError(f"{path}: no such file")
@@ -663,8 +692,11 @@ def _model_paths(paths: Sequence[Path], example: bool = False) -> list[Path]:
     found: list[Path] = []
     for p in paths:
         if p.is_dir():
-            onnx = [m.path for m in resolve_inputs(p, suffixes=(".onnx", ".ort"))
-                    if m.path.suffix == ".onnx"]
+            onnx = [
+                m.path
+                for m in resolve_inputs(p, suffixes=(".onnx", ".ort"))
+                if m.path.suffix == ".onnx"
+            ]
             found.extend(onnx or [m.path for m in resolve_inputs(p, suffixes=(".ort",))])
         else:
             found.extend(m.path for m in resolve_inputs(p, suffixes=(".onnx", ".ort")))
@@ -691,8 +723,13 @@ class ModelStatus:
         return self.error is None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.path, "ok": self.ok, "analysed": list(self.analysed),
-                "error": self.error, "notes": list(self.notes)}
+        return {
+            "model": self.path,
+            "ok": self.ok,
+            "analysed": list(self.analysed),
+            "error": self.error,
+            "notes": list(self.notes),
+        }
 
 
 def _summary(cfg: OpConfig) -> dict[str, Any]:
@@ -745,12 +782,14 @@ def _check_options(style: str, target_platform: str) -> None:
     if style not in STYLES:
         raise UsageError(f"--style {style!r}: expected one of {', '.join(STYLES)}")
     if target_platform not in PLATFORMS:
-        raise UsageError(f"--target-platform {target_platform!r}: expected one of "
-                         f"{', '.join(PLATFORMS)}")
+        raise UsageError(
+            f"--target-platform {target_platform!r}: expected one of {', '.join(PLATFORMS)}"
+        )
 
 
-def _output_path(out: Path, inputs: Sequence[Path], type_reduction: bool, style: str,
-                 single_stem: str | None) -> Path:
+def _output_path(
+    out: Path, inputs: Sequence[Path], type_reduction: bool, style: str, single_stem: str | None
+) -> Path:
     """``-o FILE``, or ORT's file name inside ``-o FOLDER``; never an input file."""
     target = out
     if out.is_dir():
@@ -791,8 +830,9 @@ def run_build(
         for done, model in enumerate(models):
             progress("analysing models", done, len(models))
             try:
-                needs, analysed = _model_needs(model, Path(tmp), style, target_platform,
-                                               type_reduction, replay=True)
+                needs, analysed = _model_needs(
+                    model, Path(tmp), style, target_platform, type_reduction, replay=True
+                )
             except OrtprepError as exc:
                 if len(models) == 1:
                     raise
@@ -803,9 +843,11 @@ def run_build(
             unlisted = sorted(f"{d}:{o}:{v}" for d, o, v in needs.replay_ops - listed)
             if unlisted:
                 names = ", ".join(unlisted)
-                notes = (f"has saved runtime optimizations producing {names}; they are not in "
-                         "its graph, so not in this config: build from the .onnx with --style "
-                         "runtime to cover replay",)
+                notes = (
+                    f"has saved runtime optimizations producing {names}; they are not in "
+                    "its graph, so not in this config: build from the .onnx with --style "
+                    "runtime to cover replay",
+                )
             configs.append(needs.config)
             statuses.append(ModelStatus(str(model), analysed, None, notes))
         progress("analysing models", len(models), len(models))
@@ -819,8 +861,15 @@ def run_build(
     cfg = _accumulate(configs).with_comments(header)
     if configs:
         write_text(target, format_config(cfg))
-    return BuildResult(str(target) if configs else "", cfg, style, target_platform,
-                       type_reduction, tuple(statuses), version)
+    return BuildResult(
+        str(target) if configs else "",
+        cfg,
+        style,
+        target_platform,
+        type_reduction,
+        tuple(statuses),
+        version,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -837,8 +886,12 @@ class MergeResult:
     config: OpConfig
 
     def to_dict(self) -> dict[str, Any]:
-        return {"output": self.output, "inputs": list(self.inputs),
-                "summary": _summary(self.config), "config": self.config.to_dict()}
+        return {
+            "output": self.output,
+            "inputs": list(self.inputs),
+            "summary": _summary(self.config),
+            "config": self.config.to_dict(),
+        }
 
 
 def run_merge(files: Sequence[Path], out: Path) -> MergeResult:
@@ -913,7 +966,7 @@ def _schema_since(domain: str, op: str, opset: int) -> int | None:
         try:
             d = "" if domain == "ai.onnx" else domain
             return int(onnx.defs.get_schema(op, opset, d).since_version)
-        except Exception:  # unknown op, or no version at that opset
+        except Exception:  # noqa: BLE001 -- unknown op, or no version at that opset
             return None
     versions = [v for v in _ort_schema_versions().get((domain, op), ()) if v <= opset]
     return versions[-1] if versions else None
@@ -930,8 +983,7 @@ def _covers(domain: str, op: str, since: int, listed: Iterable[int]) -> bool:
 
 def _typed_registrations(domain: str, op: str, since: int) -> bool:
     """Whether the CPU kernel for this version is registered once per type (typed registration)."""
-    return any(a <= since <= b and n > 1
-               for a, b, n in _cpu_kernel_ranges().get((domain, op), ()))
+    return any(a <= since <= b and n > 1 for a, b, n in _cpu_kernel_ranges().get((domain, op), ()))
 
 
 def _kernel_range(domain: str, op: str, since: int) -> tuple[int, int] | None:
@@ -953,9 +1005,14 @@ class MissingOp:
     replay: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"domain": self.domain, "op": self.op, "opset": self.opset,
-                "listed_opsets": list(self.listed_opsets), "replay": self.replay,
-                "reason": self.reason}
+        return {
+            "domain": self.domain,
+            "op": self.op,
+            "opset": self.opset,
+            "listed_opsets": list(self.listed_opsets),
+            "replay": self.replay,
+            "reason": self.reason,
+        }
 
 
 @dataclass(frozen=True)
@@ -971,8 +1028,15 @@ class MissingType:
     reason: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"domain": self.domain, "op": self.op, "kind": self.kind, "index": self.index,
-                "type": self.type, "allowed": list(self.allowed), "reason": self.reason}
+        return {
+            "domain": self.domain,
+            "op": self.op,
+            "kind": self.kind,
+            "index": self.index,
+            "type": self.type,
+            "allowed": list(self.allowed),
+            "reason": self.reason,
+        }
 
 
 @dataclass(frozen=True)
@@ -991,11 +1055,15 @@ class ModelCoverage:
         return self.error is None and not self.missing_ops and not self.missing_types
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.path, "ok": self.ok, "analysed": list(self.analysed),
-                "ops_checked": self.ops_checked,
-                "missing_ops": [m.to_dict() for m in self.missing_ops],
-                "missing_types": [m.to_dict() for m in self.missing_types],
-                "error": self.error}
+        return {
+            "model": self.path,
+            "ok": self.ok,
+            "analysed": list(self.analysed),
+            "ops_checked": self.ops_checked,
+            "missing_ops": [m.to_dict() for m in self.missing_ops],
+            "missing_types": [m.to_dict() for m in self.missing_types],
+            "error": self.error,
+        }
 
 
 @dataclass(frozen=True)
@@ -1014,10 +1082,15 @@ class CoverageResult:
         return all(m.ok for m in self.models)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"config": self.config, "kind": self.kind, "style": self.style,
-                "target_platform": self.target_platform,
-                "onnxruntime_version": self.onnxruntime_version, "ok": self.ok,
-                "models": [m.to_dict() for m in self.models]}
+        return {
+            "config": self.config,
+            "kind": self.kind,
+            "style": self.style,
+            "target_platform": self.target_platform,
+            "onnxruntime_version": self.onnxruntime_version,
+            "ok": self.ok,
+            "models": [m.to_dict() for m in self.models],
+        }
 
 
 def _ort_reading(cfg: OpConfig) -> tuple[dict | None, Any]:
@@ -1029,7 +1102,7 @@ def _ort_reading(cfg: OpConfig) -> tuple[dict | None, Any]:
         path.write_text(format_config(cfg), encoding="utf-8")
         try:
             return ort_parse_config(str(path), enable_type_reduction=True)
-        except Exception as exc:  # ORT's parser raises plain errors
+        except Exception as exc:  # noqa: BLE001 -- ORT's parser raises plain errors
             raise ConfigError(f"ORT's config parser rejects this config: {exc}") from None
 
 
@@ -1050,27 +1123,44 @@ _PRIMARY = {
 def _needed(type_filter: Any, domain: str, op: str, registration: str) -> bool:
     try:
         return bool(type_filter.is_typed_registration_needed(domain, op, registration))
-    except Exception:  # ORT's processor cannot judge this registration
+    except Exception:  # noqa: BLE001 -- ORT's processor cannot judge this registration
         return False
 
 
-def _type_gaps(cfg: OpConfig, type_filter: Any, domain: str, op: str, since: int,
-               used: OpTypes | None, first_inputs: frozenset[str]) -> list[MissingType]:
+def _type_gaps(
+    cfg: OpConfig,
+    type_filter: Any,
+    domain: str,
+    op: str,
+    since: int,
+    used: OpTypes | None,
+    first_inputs: frozenset[str],
+) -> list[MissingType]:
     """Types ``op`` uses that the config's type info would drop (ORT's filter semantics)."""
     global_ = cfg.globally_allowed_types
     listed = None if global_ is not None else cfg.effective_types(domain, op)
     if global_ is None and listed is None:
         return []  # no type info for this op: ORT keeps all its types
-    allowed_note = ("the globally allowed types" if global_ is not None
-                    else "the config's type list for this op")
+    allowed_note = (
+        "the globally allowed types"
+        if global_ is not None
+        else "the config's type list for this op"
+    )
     gaps: list[MissingType] = []
     if used is None:
         # No type processor for this op: only globally allowed types restrict it, through its
         # typed registrations (keyed by the first input's type).
         if global_ is not None and _typed_registrations(domain, op, since):
             gaps.extend(
-                MissingType(domain, op, "input", 0, t, tuple(global_),
-                            f"{op} input 0 is {t}, not among {allowed_note}")
+                MissingType(
+                    domain,
+                    op,
+                    "input",
+                    0,
+                    t,
+                    tuple(global_),
+                    f"{op} input 0 is {t}, not among {allowed_note}",
+                )
                 for t in sorted(first_inputs)
                 if not _needed(type_filter, domain, op, _reg(t))
             )
@@ -1079,8 +1169,11 @@ def _type_gaps(cfg: OpConfig, type_filter: Any, domain: str, op: str, since: int
     typed = _typed_registrations(domain, op, since)
     for kind, groups in (("inputs", used.inputs), ("outputs", used.outputs)):
         for index, types in groups:
-            restricted = global_ if global_ is not None else (
-                listed.types_at(kind, index) if listed is not None else None)
+            restricted = (
+                global_
+                if global_ is not None
+                else (listed.types_at(kind, index) if listed is not None else None)
+            )
             if (kind, index) == primary and typed:
                 # Typed registrations: ORT's filter decides, always-kept types included
                 # (int32_t/int64_t for Add, int8_t/uint8_t/int32_t for DequantizeLinear).
@@ -1092,24 +1185,43 @@ def _type_gaps(cfg: OpConfig, type_filter: Any, domain: str, op: str, since: int
                 # build writes into op_kernel_type_control_overrides.inc restrict it.
                 bad = [t for t in types if t not in restricted]
             gaps.extend(
-                MissingType(domain, op, kind[:-1], index, t, tuple(restricted or ()),
-                            f"{op} {kind[:-1]} {index} is {t}, not among {allowed_note}")
+                MissingType(
+                    domain,
+                    op,
+                    kind[:-1],
+                    index,
+                    t,
+                    tuple(restricted or ()),
+                    f"{op} {kind[:-1]} {index} is {t}, not among {allowed_note}",
+                )
                 for t in bad
             )
     for triple in used.custom:
         registration = "_".join(_reg(t) for t in triple)
         if not _needed(type_filter, domain, op, registration):
             allowed_triples = tuple("/".join(t) for t in (listed.custom if listed else ()))
-            gaps.append(MissingType(
-                domain, op, "types", None, "/".join(triple),
-                tuple(global_) if global_ is not None else allowed_triples,
-                f"{op} uses the type combination {'/'.join(triple)}, not among {allowed_note}",
-            ))
+            gaps.append(
+                MissingType(
+                    domain,
+                    op,
+                    "types",
+                    None,
+                    "/".join(triple),
+                    tuple(global_) if global_ is not None else allowed_triples,
+                    f"{op} uses the type combination {'/'.join(triple)}, not among {allowed_note}",
+                )
+            )
     return gaps
 
 
-def _coverage_of(cfg: OpConfig, required: dict | None, type_filter: Any, needs: _OrtNeeds,
-                 path: str, analysed: tuple[str, ...]) -> ModelCoverage:
+def _coverage_of(
+    cfg: OpConfig,
+    required: dict | None,
+    type_filter: Any,
+    needs: _OrtNeeds,
+    path: str,
+    analysed: tuple[str, ...],
+) -> ModelCoverage:
     missing_ops: list[MissingOp] = []
     missing_types: list[MissingType] = []
     wanted = {(e.domain, e.op, e.opset): False for e in needs.config.entries}
@@ -1119,24 +1231,43 @@ def _coverage_of(cfg: OpConfig, required: dict | None, type_filter: Any, needs: 
         if required is not None:
             listed = tuple(sorted(v for v, ops in required.get(domain, {}).items() if op in ops))
             if not _covers(domain, op, since, listed):
-                missing_ops.append(MissingOp(domain, op, since, listed,
-                                             _missing_reason(domain, op, since, listed, replay),
-                                             replay))
+                missing_ops.append(
+                    MissingOp(
+                        domain,
+                        op,
+                        since,
+                        listed,
+                        _missing_reason(domain, op, since, listed, replay),
+                        replay,
+                    )
+                )
                 continue
         if type_filter is not None and not replay:
-            missing_types.extend(_type_gaps(
-                cfg, type_filter, domain, op, since, needs.config.effective_types(domain, op),
-                needs.first_input_types.get((domain, op), frozenset()),
-            ))
+            missing_types.extend(
+                _type_gaps(
+                    cfg,
+                    type_filter,
+                    domain,
+                    op,
+                    since,
+                    needs.config.effective_types(domain, op),
+                    needs.first_input_types.get((domain, op), frozenset()),
+                )
+            )
     unique_types = tuple(dict.fromkeys(missing_types))
     return ModelCoverage(path, analysed, len(wanted), tuple(missing_ops), unique_types)
 
 
-def _missing_reason(domain: str, op: str, since: int, listed: tuple[int, ...],
-                    replay: bool) -> str:
+def _missing_reason(domain: str, op: str, since: int, listed: tuple[int, ...], replay: bool) -> str:
     """Why the op is missing, in plain words (the op itself is named by the caller)."""
-    why = ("produced when the model's saved runtime optimizations are replayed "
-           "(session.enable_saved_runtime_optimizations=1); ") if replay else ""
+    why = (
+        (
+            "produced when the model's saved runtime optimizations are replayed "
+            "(session.enable_saved_runtime_optimizations=1); "
+        )
+        if replay
+        else ""
+    )
     if not listed:
         return f"{why}not in the config"
     at = ", ".join(str(v) for v in listed)
@@ -1178,18 +1309,19 @@ def check_coverage(
         for done, model in enumerate(models):
             progress("checking models", done, len(models))
             try:
-                needs, analysed = _model_needs(model, Path(tmp), style, target_platform,
-                                               type_reduction=True, replay=True)
+                needs, analysed = _model_needs(
+                    model, Path(tmp), style, target_platform, type_reduction=True, replay=True
+                )
             except OrtprepError as exc:
                 if len(models) == 1:
                     raise
                 results.append(ModelCoverage(str(model), error=exc.message))
                 continue
-            results.append(_coverage_of(config, required, type_filter, needs, str(model),
-                                        analysed))
+            results.append(_coverage_of(config, required, type_filter, needs, str(model), analysed))
         progress("checking models", len(models), len(models))
-    return CoverageResult(config_name, config.kind, style, target_platform, tuple(results),
-                          _ort_version())
+    return CoverageResult(
+        config_name, config.kind, style, target_platform, tuple(results), _ort_version()
+    )
 
 
 def run_check(
@@ -1204,8 +1336,14 @@ def run_check(
     """``config check``: read the config, find the models, check each."""
     cfg = read_config(config_path)
     models = _model_paths(paths, example)
-    return check_coverage(cfg, models, style=style, target_platform=target_platform,
-                          config_name=str(config_path), progress=progress)
+    return check_coverage(
+        cfg,
+        models,
+        style=style,
+        target_platform=target_platform,
+        config_name=str(config_path),
+        progress=progress,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -1230,27 +1368,42 @@ class ConfigInfo:
         rows = []
         for domain, op in self.config.ops():
             types = self.config.effective_types(domain, op)
-            rows.append({"domain": domain, "op": op,
-                         "opsets": list(self.config.opsets_for(domain, op)),
-                         "types": None if types is None else types.to_dict()})
+            rows.append(
+                {
+                    "domain": domain,
+                    "op": op,
+                    "opsets": list(self.config.opsets_for(domain, op)),
+                    "types": None if types is None else types.to_dict(),
+                }
+            )
         return rows
 
     def to_dict(self) -> dict[str, Any]:
         cfg = self.config
         domains = []
         for domain, by_opset in sorted(cfg.domains().items()):
-            domains.append({"domain": domain, "opsets": sorted(by_opset),
-                            "ops": len({op for ops in by_opset.values() for op in ops})})
+            domains.append(
+                {
+                    "domain": domain,
+                    "opsets": sorted(by_opset),
+                    "ops": len({op for ops in by_opset.values() for op in ops}),
+                }
+            )
         return {
             "path": self.path,
             "format": self.format,
             "kind": self.kind,
             "size_bytes": self.size_bytes,
-            "counts": _summary(cfg) | {"ops_with_types": sum(
-                1 for d, o in cfg.ops() if cfg.effective_types(d, o) is not None)},
+            "counts": _summary(cfg)
+            | {
+                "ops_with_types": sum(
+                    1 for d, o in cfg.ops() if cfg.effective_types(d, o) is not None
+                )
+            },
             "domains": domains,
             "ops": self.ops(),
-            "globally_allowed_types": None if cfg.globally_allowed_types is None
+            "globally_allowed_types": None
+            if cfg.globally_allowed_types is None
             else list(cfg.globally_allowed_types),
             "no_ops_specified_means_all_ops_are_required": cfg.all_ops_when_none_listed,
             "requires_all_ops": cfg.requires_all_ops,
@@ -1382,24 +1535,34 @@ def build_command(
     coreml = any(e.startswith("coreml") for e in eps)
     reasons: list[str] = []
     if "nnapi" in eps:
-        reasons.append("NNAPI compiles the nodes it takes when the model loads; runtime "
-                       "partitioning for compiling EPs exists only in an extended minimal build.")
+        reasons.append(
+            "NNAPI compiles the nodes it takes when the model loads; runtime "
+            "partitioning for compiling EPs exists only in an extended minimal build."
+        )
     if coreml:
-        reasons.append("CoreML compiles the nodes it takes when the model loads; runtime "
-                       "partitioning for compiling EPs exists only in an extended minimal build.")
+        reasons.append(
+            "CoreML compiles the nodes it takes when the model loads; runtime "
+            "partitioning for compiling EPs exists only in an extended minimal build."
+        )
     if "xnnpack" in eps:
-        reasons.append("XNNPACK claims nodes when the model loads and moves them to NHWC layout; "
-                       "runtime partitioning and layout transformation exist only in an extended "
-                       "minimal build (graph_partitioner.cc).")
+        reasons.append(
+            "XNNPACK claims nodes when the model loads and moves them to NHWC layout; "
+            "runtime partitioning and layout transformation exist only in an extended "
+            "minimal build (graph_partitioner.cc)."
+        )
     if replay:
-        reasons.append("Replaying saved runtime optimizations needs the optimizer code an "
-                       "extended minimal build keeps (ORT 1.11 and later).")
+        reasons.append(
+            "Replaying saved runtime optimizations needs the optimizer code an "
+            "extended minimal build keeps (ORT 1.11 and later)."
+        )
     if extended and not reasons:
         reasons.append("Asked for with --extended.")
     is_extended = bool(reasons)
     if not is_extended:
-        reasons.append("No compiling EP and no replay of saved runtime optimizations: a basic "
-                       "minimal build (ORT-format models, CPU EP) is the smallest.")
+        reasons.append(
+            "No compiling EP and no replay of saved runtime optimizations: a basic "
+            "minimal build (ORT-format models, CPU EP) is the smallest."
+        )
 
     flags: list[BuildFlag] = [
         BuildFlag("--build_dir", (f"build/{target}",), "where build.py puts the build"),
@@ -1408,91 +1571,153 @@ def build_command(
         BuildFlag("--skip_tests", (), "tests cannot run against a reduced op set"),
     ]
     if is_extended:
-        drivers = [name for name, on in (("NNAPI", "nnapi" in eps), ("CoreML", coreml),
-                                         ("XNNPACK", "xnnpack" in eps),
-                                         ("replay of saved runtime optimizations", replay),
-                                         ("--extended", extended)) if on]
-        flags.append(BuildFlag("--minimal_build", ("extended",),
-                               "extended minimal build, for " + ", ".join(drivers)))
+        drivers = [
+            name
+            for name, on in (
+                ("NNAPI", "nnapi" in eps),
+                ("CoreML", coreml),
+                ("XNNPACK", "xnnpack" in eps),
+                ("replay of saved runtime optimizations", replay),
+                ("--extended", extended),
+            )
+            if on
+        ]
+        flags.append(
+            BuildFlag(
+                "--minimal_build",
+                ("extended",),
+                "extended minimal build, for " + ", ".join(drivers),
+            )
+        )
     else:
-        flags.append(BuildFlag("--minimal_build", (), "ORT-format models only, no graph "
-                                                      "optimizers: the smallest runtime"))
-    flags.append(BuildFlag("--include_ops_by_config", (config_path,),
-                           "keep only the kernels the config lists"))
+        flags.append(
+            BuildFlag(
+                "--minimal_build",
+                (),
+                "ORT-format models only, no graph optimizers: the smallest runtime",
+            )
+        )
+    flags.append(
+        BuildFlag(
+            "--include_ops_by_config", (config_path,), "keep only the kernels the config lists"
+        )
+    )
     if config.has_types:
-        flags.append(BuildFlag("--enable_reduced_operator_type_support", (),
-                               "the config carries type info: keep only those types"))
+        flags.append(
+            BuildFlag(
+                "--enable_reduced_operator_type_support",
+                (),
+                "the config carries type info: keep only those types",
+            )
+        )
     domains = {e.domain for e in config.entries}
     if not any(d.startswith("ai.onnx.ml") for d in domains) and not config.requires_all_ops:
-        flags.append(BuildFlag("--disable_ml_ops", (),
-                               "the config lists no ai.onnx.ml op: drop ML ops and map types"))
+        flags.append(
+            BuildFlag(
+                "--disable_ml_ops",
+                (),
+                "the config lists no ai.onnx.ml op: drop ML ops and map types",
+            )
+        )
     contrib = any(d.startswith("com.microsoft") for d in domains)
     if not contrib and "xnnpack" not in eps and not config.requires_all_ops:
-        flags.append(BuildFlag("--disable_contrib_ops", (),
-                               "the config lists no com.microsoft op"))
-    flags.append(BuildFlag("--disable_exceptions", (),
-                           "abort instead of throw: smaller (valid in minimal builds; not with "
-                           "Python bindings)"))
+        flags.append(BuildFlag("--disable_contrib_ops", (), "the config lists no com.microsoft op"))
+    flags.append(
+        BuildFlag(
+            "--disable_exceptions",
+            (),
+            "abort instead of throw: smaller (valid in minimal builds; not with Python bindings)",
+        )
+    )
     flags.append(BuildFlag("--disable_rtti", (), "no run-time type information: smaller"))
     optional_ops = {"Optional", "OptionalHasElement", "OptionalGetElement"}
     if not config.requires_all_ops and not any(e.op in optional_ops for e in config.entries):
-        flags.append(BuildFlag("--disable_types", ("optional",),
-                               "the config lists no Optional op"))
+        flags.append(BuildFlag("--disable_types", ("optional",), "the config lists no Optional op"))
 
     notes: list[str] = []
     if target == "android":
-        flags.extend([
-            BuildFlag("--android", (), "cross-compile for Android"),
-            BuildFlag("--android_sdk_path", ('"$ANDROID_HOME"',), "your Android SDK"),
-            BuildFlag("--android_ndk_path", ('"$ANDROID_NDK_HOME"',), "your Android NDK"),
-            BuildFlag("--android_abi", ("arm64-v8a",), "64-bit ARM phones"),
-            BuildFlag("--android_api", ("24",),
-                      "ORT's own Android packages' minimum SDK; raise to your app's minSdk"),
-            BuildFlag("--build_shared_lib", (), "libonnxruntime.so for your app to load"),
-        ])
-        notes.append("for an AAR, pass the same flags as build_params to "
-                     "tools/android_custom_build/build_custom_android_package.py")
+        flags.extend(
+            [
+                BuildFlag("--android", (), "cross-compile for Android"),
+                BuildFlag("--android_sdk_path", ('"$ANDROID_HOME"',), "your Android SDK"),
+                BuildFlag("--android_ndk_path", ('"$ANDROID_NDK_HOME"',), "your Android NDK"),
+                BuildFlag("--android_abi", ("arm64-v8a",), "64-bit ARM phones"),
+                BuildFlag(
+                    "--android_api",
+                    ("24",),
+                    "ORT's own Android packages' minimum SDK; raise to your app's minSdk",
+                ),
+                BuildFlag("--build_shared_lib", (), "libonnxruntime.so for your app to load"),
+            ]
+        )
+        notes.append(
+            "for an AAR, pass the same flags as build_params to "
+            "tools/android_custom_build/build_custom_android_package.py"
+        )
     elif target == "ios":
-        flags.extend([
-            BuildFlag("--ios", (), "cross-compile for iOS"),
-            BuildFlag("--use_xcode", (), "Xcode generator, as ORT's iOS packages use"),
-            BuildFlag("--apple_sysroot", ("iphoneos",), "device SDK (iphonesimulator for the "
-                                                        "simulator)"),
-            BuildFlag("--osx_arch", ("arm64",), "iPhone CPUs"),
-            BuildFlag("--apple_deploy_target", ("15.1",),
-                      "the iOS version ORT's own iOS packages are built for"),
-            BuildFlag("--build_apple_framework", (), "onnxruntime.framework for your app"),
-        ])
-        notes.append("runs on macOS only; for pods use "
-                     "tools/ci_build/github/apple/build_and_assemble_apple_pods.py")
+        flags.extend(
+            [
+                BuildFlag("--ios", (), "cross-compile for iOS"),
+                BuildFlag("--use_xcode", (), "Xcode generator, as ORT's iOS packages use"),
+                BuildFlag(
+                    "--apple_sysroot",
+                    ("iphoneos",),
+                    "device SDK (iphonesimulator for the simulator)",
+                ),
+                BuildFlag("--osx_arch", ("arm64",), "iPhone CPUs"),
+                BuildFlag(
+                    "--apple_deploy_target",
+                    ("15.1",),
+                    "the iOS version ORT's own iOS packages are built for",
+                ),
+                BuildFlag("--build_apple_framework", (), "onnxruntime.framework for your app"),
+            ]
+        )
+        notes.append(
+            "runs on macOS only; for pods use "
+            "tools/ci_build/github/apple/build_and_assemble_apple_pods.py"
+        )
     else:
         flags.append(BuildFlag("--build_shared_lib", (), "libonnxruntime.so for your app to link"))
         if target == "linux-arm":
-            notes.append("build on an aarch64 Linux machine (build.py has no Linux cross-compile "
-                         "switch) or add --cmake_extra_defines "
-                         "CMAKE_TOOLCHAIN_FILE=<your aarch64 toolchain file>")
+            notes.append(
+                "build on an aarch64 Linux machine (build.py has no Linux cross-compile "
+                "switch) or add --cmake_extra_defines "
+                "CMAKE_TOOLCHAIN_FILE=<your aarch64 toolchain file>"
+            )
     if "nnapi" in eps:
         flags.append(BuildFlag("--use_nnapi", (), "the NNAPI EP (Android API 27+ at run time)"))
     if coreml:
         flags.append(BuildFlag("--use_coreml", (), "the CoreML EP (NeuralNetwork and ML Program)"))
     if "xnnpack" in eps:
-        flags.append(BuildFlag("--use_xnnpack", (),
-                               "the XNNPACK EP (needs contrib ops: its NHWC kernels are internal "
-                               "contrib ops)"))
+        flags.append(
+            BuildFlag(
+                "--use_xnnpack",
+                (),
+                "the XNNPACK EP (needs contrib ops: its NHWC kernels are internal contrib ops)",
+            )
+        )
 
     runtime_config = "with_runtime_opt" in Path(config_path).name or any(
-        "style=runtime" in c for c in config.comments)
+        "style=runtime" in c for c in config.comments
+    )
     if (eps or replay) and not runtime_config:
-        notes.append("with NNAPI, CoreML, XNNPACK or replay, build the config from Runtime-style "
-                     "conversions (ortprep config build --style runtime) so it lists the ops "
-                     "both with and without the saved optimizations applied")
+        notes.append(
+            "with NNAPI, CoreML, XNNPACK or replay, build the config from Runtime-style "
+            "conversions (ortprep config build --style runtime) so it lists the ops "
+            "both with and without the saved optimizations applied"
+        )
     if replay:
-        notes.append("the app must set session.enable_saved_runtime_optimizations=1 (trusted "
-                     "models only) and a graph optimization level of at least extended")
+        notes.append(
+            "the app must set session.enable_saved_runtime_optimizations=1 (trusted "
+            "models only) and a graph optimization level of at least extended"
+        )
     notes.append("remove --disable_exceptions if you also build Python bindings (--build_wheel)")
     if config.requires_all_ops:
-        notes.append("the config keeps every op (no op listed and "
-                     "!no_ops_specified_means_all_ops_are_required)")
+        notes.append(
+            "the config keeps every op (no op listed and "
+            "!no_ops_specified_means_all_ops_are_required)"
+        )
     return BuildCommand(
         target=target,
         eps=eps,

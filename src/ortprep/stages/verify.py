@@ -115,7 +115,11 @@ def quantization_steps(model: Any) -> dict[str, float]:
 
 
 def compare_arrays(
-    name: str, ref: np.ndarray, got: np.ndarray, rtol: float = RTOL, atol: float = ATOL,
+    name: str,
+    ref: np.ndarray,
+    got: np.ndarray,
+    rtol: float = RTOL,
+    atol: float = ATOL,
     step: float = 0.0,
 ) -> OutputComparison:
     """Compare one output under the contract's tolerances (``step``: a dequantized output's
@@ -125,11 +129,23 @@ def compare_arrays(
     ref = np.asarray(ref)
     got = np.asarray(got)
     if ref.shape != got.shape:
-        return OutputComparison(name, float("inf"), float("inf"), max(ref.size, got.size), False,
-                                f"shape {list(got.shape)} != reference {list(ref.shape)}")
+        return OutputComparison(
+            name,
+            float("inf"),
+            float("inf"),
+            max(ref.size, got.size),
+            False,
+            f"shape {list(got.shape)} != reference {list(ref.shape)}",
+        )
     if ref.dtype != got.dtype:
-        return OutputComparison(name, float("inf"), float("inf"), ref.size, False,
-                                f"type {got.dtype} != reference {ref.dtype}")
+        return OutputComparison(
+            name,
+            float("inf"),
+            float("inf"),
+            ref.size,
+            False,
+            f"type {got.dtype} != reference {ref.dtype}",
+        )
     if ref.size == 0:
         return OutputComparison(name, 0.0, 0.0, 0, True)
     if ref.dtype.kind in "OSU":
@@ -170,23 +186,30 @@ def reference_session(path: Path, fix_dims: Mapping[str, int]) -> ort.InferenceS
     except BadModelError:
         raise
     except Exception as exc:  # noqa: BLE001 -- ORT raises plain exceptions for bad models
-        raise BadModelError(f"{path}: ONNX Runtime cannot load the model ({describe_ort_error(exc)})",
-                            "check the model with onnx.checker, or pass --custom-op-library") from None
+        raise BadModelError(
+            f"{path}: ONNX Runtime cannot load the model ({describe_ort_error(exc)})",
+            "check the model with onnx.checker, or pass --custom-op-library",
+        ) from None
 
 
 def compare_outputs(
-    ref: Mapping[str, Any], got: Mapping[str, Any], rtol: float = RTOL, atol: float = ATOL,
+    ref: Mapping[str, Any],
+    got: Mapping[str, Any],
+    rtol: float = RTOL,
+    atol: float = ATOL,
     steps: Mapping[str, float] | None = None,
 ) -> tuple[OutputComparison, ...]:
     steps = steps or {}
     results = []
     for name, value in ref.items():
         if name not in got:
-            results.append(OutputComparison(name, float("inf"), float("inf"), 0, False,
-                                            "output missing from the candidate"))
+            results.append(
+                OutputComparison(
+                    name, float("inf"), float("inf"), 0, False, "output missing from the candidate"
+                )
+            )
         else:
-            results.append(compare_arrays(name, value, got[name], rtol, atol,
-                                          steps.get(name, 0.0)))
+            results.append(compare_arrays(name, value, got[name], rtol, atol, steps.get(name, 0.0)))
     return tuple(results)
 
 
@@ -210,11 +233,24 @@ def check_candidate(
         session = create_session(candidate, recipe)
         got = run_session(session, feeds)
     except Exception as exc:  # noqa: BLE001 -- any load/run failure is the verdict
-        return VerifyResult(reference, str(candidate), False, (), input_shapes,
-                            load_error=describe_ort_error(exc), session=label)
+        return VerifyResult(
+            reference,
+            str(candidate),
+            False,
+            (),
+            input_shapes,
+            load_error=describe_ort_error(exc),
+            session=label,
+        )
     outputs = compare_outputs(expected, got, rtol, atol, steps)
-    return VerifyResult(reference, str(candidate), all(o.passed for o in outputs), outputs,
-                        input_shapes, session=label)
+    return VerifyResult(
+        reference,
+        str(candidate),
+        all(o.passed for o in outputs),
+        outputs,
+        input_shapes,
+        session=label,
+    )
 
 
 def make_feeds(
@@ -246,6 +282,14 @@ def run(reference: Path, candidate: Path, options: VerifyOptions) -> VerifyResul
         replay_saved=options.replay_runtime_optimizations,
         free_dims=options.fix_dims,
     )
-    return check_candidate(str(reference), candidate, expected, feeds, recipe, shapes,
-                           rtol=options.rtol, atol=options.atol,
-                           steps=quantization_steps(ref_model))
+    return check_candidate(
+        str(reference),
+        candidate,
+        expected,
+        feeds,
+        recipe,
+        shapes,
+        rtol=options.rtol,
+        atol=options.atol,
+        steps=quantization_steps(ref_model),
+    )
