@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from models import attention_block, conv_bn_relu, dynamic_cnn, if_subgraph, qdq_cnn, save
+from ortprep.core.inputs import example_model
 from ortprep.core.ort_file import read_ort
 
 
@@ -142,6 +144,7 @@ def test_single_bad_model_is_exit_2(cli, tmp_path):
     r = cli("convert", bad, "-o", tmp_path / "out")
     assert r.code == 2
     assert "empty" in r.stderr
+    assert not (tmp_path / "out").exists()  # nothing written
 
 
 def test_no_verify_skips_verification(cli, tmp_path):
@@ -182,6 +185,8 @@ def _strip_comments(text: str) -> list[str]:
 @pytest.mark.parametrize("type_reduction", [False, True])
 def test_configs_equal_orts_converter(cli, tmp_path, type_reduction):
     models = tmp_path / "models"
+    (models / "real").mkdir(parents=True)
+    shutil.copy(example_model(), models / "real" / "text_orientation.onnx")
     save(conv_bn_relu(), models / "cnn.onnx")
     save(qdq_cnn(), models / "qdq.onnx")
     save(if_subgraph(), models / "sub" / "if.onnx")

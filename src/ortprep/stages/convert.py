@@ -514,8 +514,7 @@ def run(
     """Convert every model; write configs; one failing model never loses the others."""
     from ortprep.core.runtime import ort_version
 
-    options.validate()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    options.validate()  # files create their folders as they are written: a failure writes nothing
     results: list[ModelResult] = []
     sources: dict[str, list[Path]] = {s: [] for s in options.styles}
     configs: list[str] = []
