@@ -106,27 +106,25 @@ def _render(result: Any) -> None:
     table = Table(
         title=f"converted with onnxruntime {result.onnxruntime_version}", title_justify="left"
     )
-    for col in ("model", "artifact", "style", "size", "nodes", "saved records", "verified"):
-        table.add_column(col, justify="right" if col in ("size", "nodes") else "left")
+    table.add_column("artifact", overflow="fold", ratio=3)
+    table.add_column("style")
+    table.add_column("size", justify="right", no_wrap=True)
+    table.add_column("nodes", justify="right")
+    table.add_column("saved records", overflow="fold", ratio=2)
+    table.add_column("verified")
     for m in result.models:
-        name = Path(m.input).name
+        table.add_section()
         if m.error:
-            table.add_row(name, "[red]failed[/]", "", "", "", "", render_escape(m.error))
+            table.add_row(f"{Path(m.input).name}: [red]failed[/]", "", "", "", "",
+                          render_escape(m.error))
             continue
         for a in m.artifacts:
             records = ", ".join(f"{k} {v}" for k, v in sorted(a.records.items())) or (
                 "none" if a.kind == "ort" and a.style == "runtime" else "-"
             )
             verified = {True: "[green]yes[/]", False: "[red]NO[/]", None: "skipped"}[a.verified]
-            table.add_row(
-                name,
-                Path(a.path).name,
-                a.style,
-                _size(a.size_bytes),
-                "-" if a.nodes is None else str(a.nodes),
-                records,
-                verified,
-            )
+            nodes = "-" if a.nodes is None else str(a.nodes)
+            table.add_row(_short(a.path), a.style, _size(a.size_bytes), nodes, records, verified)
     render.out.print(table)
     for m in result.models:
         for a in m.artifacts:
@@ -149,6 +147,15 @@ def _render(result: Any) -> None:
     failed = sum(not m.ok for m in result.models)
     if failed:
         render.error(f"{failed} of {len(result.models)} model(s) failed")
+
+
+def _short(path: str) -> str:
+    """The artifact's path relative to the current folder when it is below it."""
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(p)
 
 
 def render_escape(text: str) -> str:
