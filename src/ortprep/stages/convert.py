@@ -334,56 +334,37 @@ def _verify_artifact(
     reference: _Reference,
     options: ConvertOptions,
 ) -> tuple[VerifyResult, ...]:
-    from functools import partial
+    """Load ``path`` the way a user will and compare its outputs with the original's.
 
-    from ortprep.stages.verify import check_candidate as check
+    A Runtime-style ``.ort`` is loaded twice, at level extended: without replay (ORT's default)
+    and with ``session.enable_saved_runtime_optimizations=1``.
+    """
+    from ortprep.stages.verify import check_candidate
 
-    ref = str(item.path)
-    r = reference
-    check_candidate = partial(check, steps=r.steps)
-    expected, feeds, shapes = r.expected, r.feeds, r.shapes
-    if style == "runtime" and path.suffix == ".ort":
-        return (
-            check_candidate(
-                ref,
-                path,
-                expected,
-                feeds,
-                SessionRecipe(
-                    level="extended",
-                    free_dims=options.fix_dims,
-                    custom_op_library=options.custom_op_library,
-                ),
-                shapes,
-                "without replay",
-            ),
-            check_candidate(
-                ref,
-                path,
-                expected,
-                feeds,
-                SessionRecipe(
-                    level="extended",
-                    replay_saved=True,
-                    free_dims=options.fix_dims,
-                    custom_op_library=options.custom_op_library,
-                ),
-                shapes,
-                "with replay (session.enable_saved_runtime_optimizations=1)",
-            ),
+    def recipe(level: str, replay: bool = False) -> SessionRecipe:
+        return SessionRecipe(
+            level=level,
+            replay_saved=replay,
+            free_dims=options.fix_dims,
+            custom_op_library=options.custom_op_library,
         )
-    return (
-        check_candidate(
-            ref,
-            path,
-            expected,
-            feeds,
-            SessionRecipe(
-                level="all", free_dims=options.fix_dims, custom_op_library=options.custom_op_library
+
+    if style == "runtime" and path.suffix == ".ort":
+        sessions = [
+            ("without replay", recipe("extended")),
+            (
+                "with replay (session.enable_saved_runtime_optimizations=1)",
+                recipe("extended", replay=True),
             ),
-            shapes,
-            "default session",
-        ),
+        ]
+    else:
+        sessions = [("default session", recipe("all"))]
+    r = reference
+    return tuple(
+        check_candidate(
+            str(item.path), path, r.expected, r.feeds, session, r.shapes, label, steps=r.steps
+        )
+        for label, session in sessions
     )
 
 
