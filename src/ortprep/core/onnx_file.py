@@ -6,12 +6,14 @@ enough) but not read; initializer values are read only when a rule asks for them
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ortprep.core.errors import BadModelError
 from ortprep.core.graph import (
+    DEFAULT_DOMAIN,
     Dim,
     Graph,
     Initializer,
@@ -189,6 +191,7 @@ def external_data_files(proto: onnx.ModelProto) -> tuple[str, ...]:
 # --------------------------------------------------------------------------- graph view
 
 
+@functools.lru_cache(maxsize=64)
 def dtype_name(elem_type: int) -> str | None:
     """numpy-style name of an ONNX tensor element type (``float32``, ``int8``, ...)."""
     import onnx
@@ -346,7 +349,9 @@ def graph_view(
     inits = {t.name: _initializer(t, base) for t in graph.initializer}
     nodes = []
     for i, n in enumerate(graph.node):
-        name = n.name or f"{n.op_type}_{i}"
+        op_type = n.op_type
+        own_name = n.name
+        name = own_name or f"{op_type}_{i}"
         subgraphs = {}
         attrs = {}
         for attr in n.attribute:
@@ -361,19 +366,19 @@ def graph_view(
                     )
             else:
                 attrs[attr.name] = _attribute_value(attr, base)
-        domain = normalize_domain(n.domain)
+        domain = n.domain or DEFAULT_DOMAIN
         nodes.append(
             Node(
                 index=i,
                 name=name,
-                op_type=n.op_type,
+                op_type=op_type,
                 domain=domain,
-                since_version=since(n.op_type, domain),
+                since_version=since(op_type, domain),
                 inputs=tuple(n.input),
                 outputs=tuple(n.output),
                 attributes=attrs,
                 subgraphs=subgraphs,
-                synthetic_name=not n.name,
+                synthetic_name=not own_name,
             )
         )
     inputs = tuple(values.get(vi.name) or _value_type(vi) for vi in graph.input)
