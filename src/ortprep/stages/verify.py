@@ -165,7 +165,8 @@ def compare_arrays(
     special = ~np.isfinite(r) | ~np.isfinite(g)
     special_bad = special & ~((np.isnan(r) & np.isnan(g)) | (r == g))
     finite = ~special
-    diff = np.where(finite, np.abs(r - g), 0.0)
+    with np.errstate(invalid="ignore", over="ignore"):  # non-finite pairs are judged above
+        diff = np.where(finite, np.abs(r - g), 0.0)
     allowed = atol + rtol * np.abs(np.where(finite, r, 0.0)) + step * (1 + 1e-6)
     bad = int(np.count_nonzero(diff > allowed) + np.count_nonzero(special_bad))
     rel = diff / np.maximum(np.abs(np.where(finite, r, 0.0)), 1e-12)
