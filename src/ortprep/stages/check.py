@@ -464,7 +464,7 @@ def _reason_groups(
             example.setdefault(key, n.reason)
             ops.setdefault(key, Counter())[n.op] += 1
     ranked = []
-    for generic, count in groups.most_common(limit * 3):
+    for generic, count in groups.most_common(limit + 2):  # each what-if re-partitions
         taken, parts = _if_supported(evals, spec, generic)
         reason = example[generic] if count == 1 else generic
         op_list = ", ".join(op for op, _ in ops[generic].most_common(3))
