@@ -51,6 +51,13 @@ def _register() -> None:
     from ortprep.cli import config_cmd
 
     config_cmd.register(app)
+    from ortprep.cli import bench_cmd, optimize_cmd
+
+    optimize_cmd.register(app)
+    bench_cmd.register(app)
+    from ortprep.cli import prepare_cmd
+
+    prepare_cmd.register(app)
 
 
 _register()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -376,9 +376,21 @@ class _Verifier:
 
 # --------------------------------------------------------------------------- reader
 
+# The reader follows offsets itself with struct, at the positions the verifier computed and
+# checked: the generated accessors re-read the vtable and wrap every table in an object at each
+# field access, which cost ~0.2 ms per node. A table's vtable lists, per field id (declaration
+# order in ort.fbs, deprecated fields included), the field's offset inside the table, 0 when
+# absent; a vtable shorter than the schema (a file from an older schema) leaves the trailing
+# fields absent, as the generated Offset() does.
+_MAX_FIELDS = 16
+"""vtable entries fetched per table: Node and Attribute, the widest tables read, have 13 fields.
+A corrupt vtable that claims thousands of entries therefore costs no more than a real one."""
+_VTABLE_ENTRIES = tuple(struct.Struct(f"<{k}H") for k in range(_MAX_FIELDS + 1))
+_ABSENT = (0,) * _MAX_FIELDS
 
-def _text(raw: bytes | None) -> str:
-    return "" if raw is None else raw.decode("utf-8", errors="replace")
+_I8 = struct.Struct("<b")
+_I64 = struct.Struct("<q")
+_F32 = struct.Struct("<f")
 
 
 def _op_id(op_id: str) -> str:
@@ -386,51 +398,147 @@ def _op_id(op_id: str) -> str:
     return DEFAULT_DOMAIN + op_id if op_id.startswith(":") else op_id
 
 
-class _Reader:
-    """Builds the graph view from a verified buffer with onnxruntime's flatbuffer classes.
+def _decode(buf: bytes, pos: int) -> str:
+    """The string object at ``pos`` (a uint32 length, then the bytes)."""
+    start = pos + 4
+    return buf[start : start + _U32.unpack_from(buf, pos)[0]].decode("utf-8", errors="replace")
 
-    Reads only fields listed in :data:`_SCHEMA`, so every access stays inside the buffer.
+
+class _Reader:
+    """Builds the graph view from a verified buffer, reading its tables directly.
+
+    Follows only fields listed in :data:`_SCHEMA`, as the kind listed there, from the tables the
+    verifier reached through the same fields, so every access stays inside what it checked. The
+    field lists in the methods below restate ``ort.fbs`` (field ids in declaration order).
     """
 
     def __init__(self, buf: bytes, path: Path) -> None:
+        if not isinstance(buf, bytes | bytearray):
+            buf = bytes(buf)  # slices of it must decode
         self._buf = buf
         self._path = path
-        self._fbs = _fbs()
         self._records: dict[str, list[RuntimeOptimizationRecord]] = {}
+        # vtable position -> field offsets: FlatBuffers shares one vtable among all tables with
+        # the same layout, so e.g. all the nodes of a graph mostly have two or three.
+        self._vtables: dict[int, tuple[int, ...]] = {}
+        # string position -> text: ORT stores a value name once and refers to it from every node
+        # (and node arg) that uses it; decoding it once also shares one str among them.
+        self._texts: dict[int, str] = {}
+
+    # ----------------------------------------------------------------- primitives
+
+    def _fields(self, pos: int) -> tuple[int, ...]:
+        """Offsets of the table at ``pos``'s fields by field id (0 = absent), _MAX_FIELDS long."""
+        buf = self._buf
+        vtable = pos - _I32.unpack_from(buf, pos)[0]
+        fields = self._vtables.get(vtable)
+        if fields is None:
+            # The verifier checked vt_size >= 4, even, and the whole vtable inside the buffer.
+            count = min(_U16.unpack_from(buf, vtable)[0] // 2 - 2, _MAX_FIELDS)
+            fields = _VTABLE_ENTRIES[count].unpack_from(buf, vtable + 4) + _ABSENT[count:]
+            self._vtables[vtable] = fields
+        return fields
+
+    def _ref(self, at: int) -> int:
+        """Position of the table, vector or string the offset stored at ``at`` refers to."""
+        return at + _U32.unpack_from(self._buf, at)[0]
+
+    def _string(self, pos: int, field: int) -> str:
+        """A string field of the table at ``pos`` (``field``: its offset), "" when absent."""
+        if not field:
+            return ""
+        at = pos + field
+        target = at + _U32.unpack_from(self._buf, at)[0]
+        text = self._texts.get(target)
+        if text is None:
+            text = self._texts[target] = _decode(self._buf, target)
+        return text
+
+    def _refs(self, pos: int, field: int) -> list[int]:
+        """Positions of the tables (or strings) a vector-of-offsets field refers to."""
+        if not field:
+            return []
+        buf = self._buf
+        vector = self._ref(pos + field)
+        count = _U32.unpack_from(buf, vector)[0]
+        if not count:
+            return []
+        first = vector + 4
+        offsets = struct.unpack_from(f"<{count}I", buf, first)
+        return [at + off for at, off in zip(range(first, first + 4 * count, 4), offsets)]  # noqa: B905
+
+    def _strings(self, pos: int, field: int) -> tuple[str, ...]:
+        """A vector-of-strings field, () when absent (inlined: nodes have three of them)."""
+        if not field:
+            return ()
+        buf, texts, u32 = self._buf, self._texts, _U32.unpack_from
+        at = pos + field
+        vector = at + u32(buf, at)[0]
+        first = vector + 4
+        result = []
+        for at in range(first, first + 4 * u32(buf, vector)[0], 4):
+            target = at + u32(buf, at)[0]
+            text = texts.get(target)
+            if text is None:
+                text = texts[target] = _decode(buf, target)
+            result.append(text)
+        return tuple(result)
+
+    def _scalars(self, pos: int, field: int, code: str) -> tuple[Any, ...]:
+        """A vector-of-scalars field (struct ``code``), () when absent."""
+        if not field:
+            return ()
+        vector = self._ref(pos + field)
+        count = _U32.unpack_from(self._buf, vector)[0]
+        return struct.unpack_from(f"<{count}{code}", self._buf, vector + 4) if count else ()
+
+    def _scalar(self, kind: struct.Struct, pos: int, field: int, default: Any = 0) -> Any:
+        return kind.unpack_from(self._buf, pos + field)[0] if field else default
+
+    # ----------------------------------------------------------------- model
 
     def model(self) -> Model:
-        session = self._fbs.InferenceSession.InferenceSession.GetRootAs(self._buf, 0)
-        version = _text(session.OrtVersion())
+        session = _U32.unpack_from(self._buf, 0)[0]
+        # InferenceSession: ort_version, model, session_state (deprecated),
+        # kernel_type_str_resolver
+        version_f, model_f, _, resolver_f = self._fields(session)[:4]
+        version = self._string(session, version_f)
         if not version:
             raise _bad(self._path, "no ORT format version")
         if not re.fullmatch(r"[0-9]{1,9}", version):
             raise _bad(self._path, f"ORT format version {version[:40]!r} is not an integer")
-        m = session.Model()
-        if m is None:
+        if not model_f:
             raise _bad(self._path, "no model")
-        g = m.Graph()
-        if g is None:
+        m = self._ref(session + model_f)
+        # Model: ir_version, opset_import, producer_name, producer_version, domain,
+        # model_version, doc_string, graph, graph_doc_string, metadata_props
+        ir_f, opsets_f, producer_f, producer_version_f, _, _, _, graph_f, _, metadata_f = (
+            self._fields(m)[:10]
+        )
+        if not graph_f:
             raise _bad(self._path, "no graph")
         opsets = {}
-        for i in range(m.OpsetImportLength()):
-            imp = m.OpsetImport(i)
-            opsets[normalize_domain(_text(imp.Domain()))] = imp.Version()
+        for imp in self._refs(m, opsets_f):
+            domain_f, version_f = self._fields(imp)[:2]  # OperatorSetId: domain, version
+            opsets[normalize_domain(self._string(imp, domain_f))] = self._scalar(
+                _I64, imp, version_f
+            )
         metadata = {}
-        for i in range(m.MetadataPropsLength()):
-            prop = m.MetadataProps(i)
-            metadata[_text(prop.Key())] = _text(prop.Value())
-        graph = self._graph(g, "main")
+        for prop in self._refs(m, metadata_f):
+            key_f, value_f = self._fields(prop)[:2]  # StringStringEntry: key, value
+            metadata[self._string(prop, key_f)] = self._string(prop, value_f)
+        graph = self._graph(self._ref(m + graph_f), "main")
         info = OrtFormatInfo(
             format_version=version,
             runtime_optimizations={k: tuple(v) for k, v in self._records.items()},
-            kernel_type_str_resolver=self._kernel_type_str_resolver(session),
+            kernel_type_str_resolver=self._kernel_type_str_resolver(session, resolver_f),
         )
         return Model(
             path=self._path,
             format="ort",
-            ir_version=m.IrVersion(),
-            producer_name=_text(m.ProducerName()),
-            producer_version=_text(m.ProducerVersion()),
+            ir_version=self._scalar(_I64, m, ir_f),
+            producer_name=self._string(m, producer_f),
+            producer_version=self._string(m, producer_version_f),
             opsets=opsets,
             graph=graph,
             size_bytes=len(self._buf),
@@ -440,19 +548,24 @@ class _Reader:
 
     # ----------------------------------------------------------------- graphs and nodes
 
-    def _graph(self, g: Any, path: str) -> Graph:
-        values = _LazyValues(g, self._value_type)
+    def _graph(self, g: int, path: str) -> Graph:
+        # Graph: initializers, node_args, nodes, max_node_index, node_edges, inputs, outputs,
+        # sparse_initializers, runtime_optimizations
+        inits_f, args_f, nodes_f, _, _, inputs_f, outputs_f, _, optimizations_f = (
+            self._fields(g)[:9]
+        )
+        values = _LazyValues(self, self._refs(g, args_f))
         inits = {}
-        for i in range(g.InitializersLength()):
-            init = self._tensor(g.Initializers(i))
+        for t in self._refs(g, inits_f):
+            init = self._tensor(t)
             inits[init.name] = init
-        self._collect_records(g)  # before the subgraphs' records, which the nodes add
-        nodes = tuple(self._node(g.Nodes(i), path) for i in range(g.NodesLength()))
+        self._collect_records(g, optimizations_f)  # before the subgraphs', which the nodes add
+        nodes = tuple([self._node(n, path) for n in self._refs(g, nodes_f)])
         inputs = tuple(
-            self._declared(_text(g.Inputs(i)), values, inits) for i in range(g.InputsLength())
+            [self._declared(name, values, inits) for name in self._strings(g, inputs_f)]
         )
         outputs = tuple(
-            self._declared(_text(g.Outputs(i)), values, inits) for i in range(g.OutputsLength())
+            [self._declared(name, values, inits) for name in self._strings(g, outputs_f)]
         )
         return Graph(path, nodes, inputs, outputs, inits, values)
 
@@ -467,111 +580,137 @@ class _Reader:
             return ValueType(name, inits[name].dtype, inits[name].dims)
         return ValueType(name, None, None, "unknown")
 
-    def _node(self, n: Any, graph_path: str) -> Node:
-        index = n.Index()
-        op_type = _text(n.OpType())
-        own_name = _text(n.Name())
+    def _node(self, n: int, graph_path: str) -> Node:
+        # Node: name, doc_string, domain, since_version, index, op_type, type,
+        # execution_provider_type, inputs, outputs, attributes, input_arg_counts, implicit_inputs
+        (
+            name_f, _, domain_f, since_f, index_f, op_type_f, _, provider_f, inputs_f,
+            outputs_f, attributes_f, _, implicit_f,
+        ) = self._fields(n)[:13]  # fmt: skip
+        buf, string = self._buf, self._string
+        index = _U32.unpack_from(buf, n + index_f)[0] if index_f else 0
+        op_type = string(n, op_type_f)
+        own_name = string(n, name_f)
         name = own_name or f"{op_type}_{index}"
         attributes: dict[str, Any] = {}
         subgraphs: dict[str, Graph] = {}
-        for j in range(n.AttributesLength()):
-            attr = n.Attributes(j)
-            attr_name = _text(attr.Name())
-            kind = attr.Type()
+        for attr in self._refs(n, attributes_f) if attributes_f else ():
+            fields = self._fields(attr)
+            attr_name = string(attr, fields[0])
+            kind = self._scalar(_I32, attr, fields[2])
             if kind == _A_GRAPH:
-                g = attr.G()
-                if g is not None:
-                    subgraphs[attr_name] = self._graph(g, f"{graph_path}/{name}:{attr_name}")
+                if fields[7]:
+                    subgraphs[attr_name] = self._graph(
+                        self._ref(attr + fields[7]), f"{graph_path}/{name}:{attr_name}"
+                    )
             elif kind == _A_GRAPHS:
-                for k in range(attr.GraphsLength()):
+                for k, g in enumerate(self._refs(attr, fields[12])):
                     key = f"{attr_name}[{k}]"
-                    subgraphs[key] = self._graph(attr.Graphs(k), f"{graph_path}/{name}:{key}")
+                    subgraphs[key] = self._graph(g, f"{graph_path}/{name}:{key}")
             else:
-                attributes[attr_name] = self._attribute_value(attr, kind)
+                attributes[attr_name] = self._attribute_value(attr, fields, kind)
         return Node(
             index=index,
             name=name,
             op_type=op_type,
-            domain=normalize_domain(_text(n.Domain())),
-            inputs=tuple(_text(n.Inputs(j)) for j in range(n.InputsLength())),
-            outputs=tuple(_text(n.Outputs(j)) for j in range(n.OutputsLength())),
+            domain=string(n, domain_f) or DEFAULT_DOMAIN,  # normalize_domain, inlined
+            inputs=self._strings(n, inputs_f),
+            outputs=self._strings(n, outputs_f),
             attributes=attributes,
             subgraphs=subgraphs,
-            since_version=n.SinceVersion() or None,
+            since_version=(_I32.unpack_from(buf, n + since_f)[0] if since_f else 0) or None,
             synthetic_name=not own_name,
-            execution_provider=_text(n.ExecutionProviderType()) or None,
-            implicit_inputs=tuple(
-                _text(n.ImplicitInputs(j)) for j in range(n.ImplicitInputsLength())
-            ),
+            execution_provider=string(n, provider_f) or None,
+            implicit_inputs=self._strings(n, implicit_f),
         )
 
-    def _attribute_value(self, attr: Any, kind: int) -> Any:
+    def _attribute_value(self, attr: int, fields: tuple[int, ...], kind: int) -> Any:
         """A plain Python value; tensors as lazily read :class:`Initializer` objects."""
+        # Attribute: name, doc_string, type, f, i, s, t, g, floats, ints, strings, tensors, graphs
         if kind == _A_FLOAT:
-            return attr.F()
+            return self._scalar(_F32, attr, fields[3], 0.0)
         if kind == _A_INT:
-            return attr.I()
+            return self._scalar(_I64, attr, fields[4])
         if kind == _A_STRING:
-            return _text(attr.S())
+            return self._string(attr, fields[5])
         if kind == _A_TENSOR:
-            t = attr.T()
-            return None if t is None else self._tensor(t)
+            return self._tensor(self._ref(attr + fields[6])) if fields[6] else None
         if kind == _A_FLOATS:
-            return tuple(attr.FloatsAsNumpy().tolist()) if attr.FloatsLength() else ()
+            return self._scalars(attr, fields[8], "f")
         if kind == _A_INTS:
-            return tuple(attr.IntsAsNumpy().tolist()) if attr.IntsLength() else ()
+            return self._scalars(attr, fields[9], "q")
         if kind == _A_STRINGS:
-            return tuple(_text(attr.Strings(k)) for k in range(attr.StringsLength()))
+            return self._strings(attr, fields[10])
         if kind == _A_TENSORS:
-            return tuple(self._tensor(attr.Tensors(k)) for k in range(attr.TensorsLength()))
+            return tuple([self._tensor(t) for t in self._refs(attr, fields[11])])
         return None  # undefined or sparse: ORT format stores no value for them
 
     # ----------------------------------------------------------------- values and tensors
 
-    def _value_type(self, vi: Any) -> ValueType:
-        name = _text(vi.Name())
-        info = vi.Type()
-        if info is None:
+    def _value_name(self, vi: int) -> str:
+        return self._string(vi, self._fields(vi)[0])  # ValueInfo: name, doc_string, type
+
+    def _value_type(self, vi: int) -> ValueType:
+        name_f, _, type_f = self._fields(vi)[:3]  # ValueInfo: name, doc_string, type
+        name = self._string(vi, name_f)
+        if not type_f:
             return ValueType(name, None, None, "unknown")
-        kind = info.ValueType()
+        kind, value = self._type_info(self._ref(vi + type_f))
         if kind == _T_TENSOR:
-            tensor = self._union(info, self._fbs.TensorTypeAndShape.TensorTypeAndShape)
-            if tensor is None:
+            if value is None:
                 return ValueType(name, None, None, "tensor")
-            shape = tensor.Shape()
+            elem_f, shape_f = self._fields(value)[:2]  # TensorTypeAndShape: elem_type, shape
             dims = None
-            if shape is not None:
-                dims = tuple(_dim(shape.Dim(k)) for k in range(shape.DimLength()))
-            return ValueType(name, _DTYPES.get(tensor.ElemType()), dims, "tensor")
+            if shape_f:
+                shape = self._ref(value + shape_f)
+                dims = tuple([self._dim(d) for d in self._refs(shape, self._fields(shape)[0])])
+            return ValueType(name, _DTYPES.get(self._scalar(_I32, value, elem_f)), dims, "tensor")
         if kind == _T_SEQUENCE:
-            seq = self._union(info, self._fbs.SequenceType.SequenceType)
-            elem = None if seq is None else seq.ElemType()
             dtype = None
-            if elem is not None and elem.ValueType() == _T_TENSOR:
-                tensor = self._union(elem, self._fbs.TensorTypeAndShape.TensorTypeAndShape)
-                dtype = None if tensor is None else _DTYPES.get(tensor.ElemType())
+            elem_f = 0 if value is None else self._fields(value)[0]  # SequenceType: elem_type
+            if elem_f:
+                elem_kind, elem = self._type_info(self._ref(value + elem_f))
+                if elem_kind == _T_TENSOR and elem is not None:
+                    dtype = _DTYPES.get(self._scalar(_I32, elem, self._fields(elem)[0]))
             return ValueType(name, dtype, None, "sequence")
         if kind == _T_MAP:
             return ValueType(name, None, None, "map")
         return ValueType(name, None, None, "unknown")
 
-    @staticmethod
-    def _union(info: Any, cls: Callable[[], Any]) -> Any:
-        table = info.Value()
-        if table is None:
-            return None
-        obj = cls()
-        obj.Init(table.Bytes, table.Pos)
-        return obj
+    def _type_info(self, info: int) -> tuple[int, int | None]:
+        """A TypeInfo's union: (value_type, position of its table or None when absent)."""
+        _, kind_f, value_f = self._fields(info)[:3]  # TypeInfo: denotation, value_type, value
+        return self._scalar(_U8, info, kind_f), (self._ref(info + value_f) if value_f else None)
 
-    def _tensor(self, t: Any) -> Initializer:
-        name = _text(t.Name())
-        type_id = t.DataType()
-        dims = tuple(t.DimsAsNumpy().tolist()) if t.DimsLength() else ()
+    def _dim(self, d: int) -> Dim:
+        value_f = self._fields(d)[0]  # Dimension: value, denotation
+        if not value_f:
+            return None
+        value = self._ref(d + value_f)
+        kind_f, dim_f, param_f = self._fields(value)[:3]  # DimensionValue: dim_type, dim_value,
+        kind = self._scalar(_I8, value, kind_f)  # dim_param
+        if kind == _DIM_VALUE:
+            return self._scalar(_I64, value, dim_f)
+        if kind == _DIM_PARAM:
+            return self._string(value, param_f) or None
+        return None
+
+    def _tensor(self, t: int) -> Initializer:
+        # Tensor: name, doc_string, dims, data_type, raw_data, string_data, external_data_offset
+        name_f, _, dims_f, type_f, raw_f, strings_f, external_f = self._fields(t)[:7]
+        name = self._string(t, name_f)
+        type_id = self._scalar(_I32, t, type_f)
+        dims = self._scalars(t, dims_f, "q")
+        raw = None
+        if raw_f:
+            vector = self._ref(t + raw_f)
+            raw = (vector + 4, _U32.unpack_from(self._buf, vector)[0])
+        strings = self._refs(t, strings_f)
+        external = self._scalar(_I64, t, external_f, -1)
         if type_id == _STRING_TYPE:
-            nbytes = sum(len(t.StringData(k)) for k in range(t.StringDataLength()))
-        elif not t.RawDataIsNone() or t.ExternalDataOffset() < 0:
-            nbytes = t.RawDataLength()
+            nbytes = sum(_U32.unpack_from(self._buf, s)[0] for s in strings)
+        elif raw is not None or external < 0:
+            nbytes = 0 if raw is None else raw[1]
         else:
             nbytes = _count(dims) * _itemsize(type_id)
         return Initializer(
@@ -579,66 +718,98 @@ class _Reader:
             dtype=_DTYPES.get(type_id),
             dims=dims,
             nbytes=nbytes,
-            loader=_TensorLoader(t, self._path, name, type_id, dims),
+            loader=_TensorLoader(
+                self._buf, self._path, name, type_id, dims, raw, strings, external
+            ),
         )
 
     # ----------------------------------------------------------------- ORT-only information
 
-    def _collect_records(self, g: Any) -> None:
+    def _collect_records(self, g: int, field: int) -> None:
         """Add a graph's saved runtime optimizations to the model's records, by optimizer.
 
         Subgraphs have records too (ORT saves them per graph); they are merged in after the main
         graph's, although their node indices refer to their own graph: the view has no field
         that says which graph a record belongs to.
         """
-        opt = g.RuntimeOptimizations()
-        if opt is None:
+        if not field:
             return
-        for i in range(opt.RecordsLength()):
-            entry = opt.Records(i)
-            records = self._records.setdefault(_text(entry.OptimizerName()), [])
-            for j in range(entry.RuntimeOptimizationRecordsLength()):
-                records.append(_record(entry.RuntimeOptimizationRecords(j)))
+        opt = self._ref(g + field)
+        for entry in self._refs(opt, self._fields(opt)[0]):  # RuntimeOptimizations: records
+            # RuntimeOptimizationRecordContainerEntry: optimizer_name,
+            # runtime_optimization_records
+            name_f, records_f = self._fields(entry)[:2]
+            records = self._records.setdefault(self._string(entry, name_f), [])
+            records.extend([self._record(r) for r in self._refs(entry, records_f)])
+
+    def _record(self, r: int) -> RuntimeOptimizationRecord:
+        # RuntimeOptimizationRecord: action_id, nodes_to_optimize_indices,
+        # produced_nodes (deprecated), produced_op_ids
+        action_f, nodes_f, _, produced_f = self._fields(r)[:4]
+        indices: tuple[int | None, ...] = ()
+        num_inputs = num_outputs = 0
+        if nodes_f:
+            nodes = self._ref(r + nodes_f)
+            # NodesToOptimizeIndices: node_indices, num_inputs, num_outputs, ...
+            indices_f, inputs_f, outputs_f = self._fields(nodes)[:3]
+            raw = self._scalars(nodes, indices_f, "I")
+            indices = tuple([None if i == _NO_INDEX else i for i in raw])
+            num_inputs = self._scalar(_U32, nodes, inputs_f)
+            num_outputs = self._scalar(_U32, nodes, outputs_f)
+        return RuntimeOptimizationRecord(
+            action_id=self._string(r, action_f),
+            node_indices=indices,
+            num_inputs=num_inputs,
+            num_outputs=num_outputs,
+            produced_op_ids=tuple([_op_id(s) for s in self._strings(r, produced_f)]),
+        )
 
     def _kernel_type_str_resolver(
-        self, session: Any
+        self, session: int, field: int
     ) -> dict[str, dict[str, tuple[tuple[bool, int], ...]]]:
-        resolver = session.KernelTypeStrResolver()
         result: dict[str, dict[str, tuple[tuple[bool, int], ...]]] = {}
-        if resolver is None:
+        if not field:
             return result  # format versions before 5 have none
-        for i in range(resolver.OpKernelTypeStrArgsLength()):
-            entry = resolver.OpKernelTypeStrArgs(i)
-            args: dict[str, tuple[tuple[bool, int], ...]] = {}
-            for j in range(entry.KernelTypeStrArgsLength()):
-                type_str = entry.KernelTypeStrArgs(j)
-                args[_text(type_str.KernelTypeStr())] = tuple(
-                    (arg.ArgType() == 0, arg.Index())  # ArgType INPUT = 0, OUTPUT = 1
-                    for arg in (type_str.Args(k) for k in range(type_str.ArgsLength()))
-                )
-            result[_op_id(_text(entry.OpId()))] = args
+        resolver = self._ref(session + field)
+        # KernelTypeStrResolver: op_kernel_type_str_args
+        for entry in self._refs(resolver, self._fields(resolver)[0]):
+            op_id_f, args_f = self._fields(entry)[:2]  # OpIdKernelTypeStrArgsEntry: op_id,
+            args: dict[str, tuple[tuple[bool, int], ...]] = {}  # kernel_type_str_args
+            for type_str in self._refs(entry, args_f):
+                # KernelTypeStrArgsEntry: kernel_type_str, args
+                type_str_f, pairs_f = self._fields(type_str)[:2]
+                pairs = []
+                for arg in self._refs(type_str, pairs_f):
+                    kind_f, index_f = self._fields(arg)[:2]  # ArgTypeAndIndex: arg_type, index
+                    pairs.append(
+                        (
+                            self._scalar(_I8, arg, kind_f) == 0,  # ArgType INPUT = 0, OUTPUT = 1
+                            self._scalar(_U32, arg, index_f),
+                        )
+                    )
+                args[self._string(type_str, type_str_f)] = tuple(pairs)
+            result[_op_id(self._string(entry, op_id_f))] = args
         return result
 
 
 class _LazyValues(Mapping[str, ValueType]):
     """A graph's value types, decoded from the file on first access.
 
-    Decoding a type through the generated flatbuffer accessors costs about 0.2 ms; most readers
-    (inspect, convert's summary, configs) never look at most values, so only names are read here.
+    Most readers (inspect, convert's summary, configs) never look at most values, so only names
+    are read here.
     """
 
-    def __init__(self, g: Any, decode: Callable[[Any], ValueType]) -> None:
-        self._g = g
-        self._decode = decode
+    def __init__(self, reader: _Reader, tables: list[int]) -> None:
+        self._reader = reader
         self._pos: dict[str, int] = {}
-        for i in range(g.NodeArgsLength()):
-            self._pos.setdefault(_text(g.NodeArgs(i).Name()), i)
+        for vi in tables:
+            self._pos.setdefault(reader._value_name(vi), vi)
         self._done: dict[str, ValueType] = {}
 
     def __getitem__(self, name: str) -> ValueType:
         hit = self._done.get(name)
         if hit is None:
-            hit = self._decode(self._g.NodeArgs(self._pos[name]))
+            hit = self._reader._value_type(self._pos[name])
             self._done[name] = hit
         return hit
 
@@ -650,38 +821,6 @@ class _LazyValues(Mapping[str, ValueType]):
 
     def __contains__(self, name: object) -> bool:
         return name in self._pos
-
-
-def _dim(d: Any) -> Dim:
-    value = d.Value()
-    if value is None:
-        return None
-    kind = value.DimType()
-    if kind == _DIM_VALUE:
-        return value.DimValue()
-    if kind == _DIM_PARAM:
-        return _text(value.DimParam()) or None
-    return None
-
-
-def _record(r: Any) -> RuntimeOptimizationRecord:
-    nodes = r.NodesToOptimizeIndices()
-    indices: tuple[int | None, ...] = ()
-    num_inputs = num_outputs = 0
-    if nodes is not None:
-        if nodes.NodeIndicesLength():
-            raw = nodes.NodeIndicesAsNumpy().tolist()
-            indices = tuple(None if i == _NO_INDEX else i for i in raw)
-        num_inputs, num_outputs = nodes.NumInputs(), nodes.NumOutputs()
-    return RuntimeOptimizationRecord(
-        action_id=_text(r.ActionId()),
-        node_indices=indices,
-        num_inputs=num_inputs,
-        num_outputs=num_outputs,
-        produced_op_ids=tuple(
-            _op_id(_text(r.ProducedOpIds(k))) for k in range(r.ProducedOpIdsLength())
-        ),
-    )
 
 
 # --------------------------------------------------------------------------- tensor values
@@ -720,21 +859,38 @@ def _numpy_dtype(name: str) -> np.dtype:
 
 
 class _TensorLoader:
-    """Reads one tensor's values from the verified buffer when asked (a view, not a copy)."""
+    """Reads one tensor's values from the verified buffer when asked (a view, not a copy).
 
-    __slots__ = ("_dims", "_name", "_path", "_tensor", "_type_id")
+    ``raw`` is (position, length) of the raw_data bytes or None when absent, ``strings`` the
+    positions of the string_data strings, ``external`` the external_data_offset (-1 if absent).
+    """
 
-    def __init__(self, tensor: Any, path: Path, name: str, type_id: int, dims: tuple[int, ...]):
-        self._tensor = tensor
+    __slots__ = ("_buf", "_dims", "_external", "_name", "_path", "_raw", "_strings", "_type_id")
+
+    def __init__(
+        self,
+        buf: bytes,
+        path: Path,
+        name: str,
+        type_id: int,
+        dims: tuple[int, ...],
+        raw: tuple[int, int] | None,
+        strings: list[int],
+        external: int,
+    ) -> None:
+        self._buf = buf
         self._path = path
         self._name = name
         self._type_id = type_id
         self._dims = dims
+        self._raw = raw
+        self._strings = strings
+        self._external = external
 
     def __call__(self) -> np.ndarray:
         import numpy as np
 
-        t, dims = self._tensor, self._dims
+        dims = self._dims
         if any(d < 0 for d in dims):
             raise self._bad(f"has a negative dimension {dims}")
         count = _count(dims)
@@ -742,21 +898,21 @@ class _TensorLoader:
         if dtype is None:
             raise self._bad(f"has the unknown data type {self._type_id}")
         if self._type_id == _STRING_TYPE:
-            if t.StringDataLength() != count:
-                raise self._bad(f"has {t.StringDataLength()} strings for dims {dims}")
+            if len(self._strings) != count:
+                raise self._bad(f"has {len(self._strings)} strings for dims {dims}")
             # str elements, as onnx.numpy_helper.to_array gives for an ONNX string tensor
-            values = [_text(t.StringData(k)) for k in range(count)]
+            values = [_decode(self._buf, s) for s in self._strings]
             return np.array(values, dtype=object).reshape(dims)
-        if t.RawDataIsNone() and t.ExternalDataOffset() >= 0:
+        if self._raw is None and self._external >= 0:
             raise BadModelError(
                 f"{self._path}: initializer {self._name!r} keeps its data outside the .ort file",
                 "ortprep reads only ORT-format files with their data inline",
             )
+        start, size = self._raw or (0, 0)
         itemsize = _itemsize(self._type_id)
-        size = t.RawDataLength()
         if size != count * itemsize:
             raise self._bad(f"has {size} bytes of data for dims {dims} of {dtype}")
-        raw = t.RawDataAsNumpy() if size else np.zeros(0, np.uint8)
+        raw = np.frombuffer(self._buf, np.uint8, size, start) if size else np.zeros(0, np.uint8)
         return raw.view(_numpy_dtype(dtype)).reshape(dims)
 
     def _bad(self, what: str) -> BadModelError:

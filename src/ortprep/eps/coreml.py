@@ -34,12 +34,13 @@ and stay on CPU, and the float op between them is judged on its own float inputs
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from functools import partial
+from dataclasses import dataclass, field
+from functools import lru_cache, partial
 from typing import Any
 
-from ortprep.core.graph import Dim, Graph, Node
+from ortprep.core.graph import Dim, Graph, Node, ValueType
 from ortprep.eps.base import EpSpec, NodeContext, OpRule, all_static, rule_table
 
 ORT_SOURCE_VERSION = "onnxruntime main ~2026-06 (CoreML EP @ ddb6346e, builders through PR #28598)"
@@ -68,6 +69,121 @@ Predicate = Callable[[NodeContext, bool], str | None]
 """``(ctx, ml) -> reason``: ``ml`` is True when the MLProgram format is in effect."""
 
 
+# --------------------------------------------------------------------------- per-graph facts
+
+
+@dataclass
+class _GraphFacts:
+    """What the rules read again and again in one graph, worked out once per graph."""
+
+    constant: frozenset[str]
+    """Constant initializers (``Graph.is_constant``: not overridable as a graph input)."""
+    external: frozenset[str]
+    """Initializers stored as external data (usually none, and then no input is looked up)."""
+    init_types: dict[str, ValueType] = field(default_factory=dict)
+    """Value types of initializers without value info, built on first use: ``Graph.value_type``
+    builds a new one on every call, and a shared weight is read by many nodes."""
+    values: dict[tuple[str, type], tuple[Any, ...]] = field(default_factory=dict)
+    """Constant values by (name, int or float), decoded once: reading decodes the tensor."""
+
+
+_FACTS: dict[int, tuple[weakref.ref[Graph], _GraphFacts]] = {}
+
+
+def _forget(key: int, _ref: object) -> None:
+    _FACTS.pop(key, None)
+
+
+def _no_graph() -> Graph | None:
+    return None
+
+
+# Nodes are checked graph by graph, so the graph of the previous call is tried first: cheaper
+# than the keyed lookup, which matters at one call per node.
+_last: tuple[Callable[[], Graph | None], _GraphFacts] = (
+    _no_graph,
+    _GraphFacts(frozenset(), frozenset()),
+)
+
+
+def _facts(graph: Graph) -> _GraphFacts:
+    """The facts of ``graph``, cached while the graph object lives (graphs are read-only)."""
+    global _last
+    if _last[0]() is graph:
+        return _last[1]
+    key = id(graph)
+    hit = _FACTS.get(key)
+    if hit is not None and hit[0]() is graph:
+        _last = hit
+        return hit[1]
+    inits = graph.initializers
+    facts = _GraphFacts(
+        constant=frozenset(inits).difference(v.name for v in graph.inputs),
+        external=frozenset(n for n, init in inits.items() if init.external_file),
+    )
+    _FACTS[key] = _last = (weakref.ref(graph, partial(_forget, key)), facts)
+    return facts
+
+
+def _init_type(graph: Graph, facts: _GraphFacts, name: str) -> ValueType | None:
+    """``graph.value_type(name)`` for a name without value info, reused across nodes."""
+    vt = facts.init_types.get(name)
+    if vt is None:
+        vt = graph.value_type(name)
+        if vt is not None:
+            facts.init_types[name] = vt
+    return vt
+
+
+def _in_type(ctx: NodeContext, i: int) -> ValueType | None:
+    """``ctx.input_type(i)``, with initializer types reused: the rules read inputs this way."""
+    inputs = ctx.node.inputs
+    name = inputs[i] if i < len(inputs) else ""
+    if not name:
+        return None
+    graph = ctx.graph
+    vt = graph.values.get(name)
+    return vt if vt is not None else _init_type(graph, _facts(graph), name)
+
+
+def _in_shape(ctx: NodeContext, i: int) -> tuple[Dim, ...] | None:
+    vt = _in_type(ctx, i)
+    return vt.shape if vt is not None else None
+
+
+def _in_dtype(ctx: NodeContext, i: int) -> str | None:
+    vt = _in_type(ctx, i)
+    return vt.dtype if vt is not None else None
+
+
+def _in_rank(ctx: NodeContext, i: int) -> int | None:
+    vt = _in_type(ctx, i)
+    return None if vt is None or vt.shape is None else len(vt.shape)
+
+
+def _is_const(ctx: NodeContext, i: int) -> bool:
+    """``ctx.is_constant(i)``: input ``i`` is a constant initializer."""
+    inputs = ctx.node.inputs
+    return i < len(inputs) and bool(inputs[i]) and inputs[i] in _facts(ctx.graph).constant
+
+
+def _constant(ctx: NodeContext, i: int, kind: type) -> list[Any] | None:
+    """Values of constant input ``i`` as ``kind`` (int or float); None when not constant or not
+    readable. Decoded once per graph: Slice, Pad, Reshape... often share their constants."""
+    if not _is_const(ctx, i):
+        return None
+    name = ctx.node.inputs[i]
+    facts = _facts(ctx.graph)
+    found = facts.values.get((name, kind))
+    if found is None:
+        try:
+            array = ctx.graph.initializers[name].numpy()
+        except ValueError:
+            return None  # no loader: not readable (not cached, as before)
+        found = facts.values[(name, kind)] = tuple(kind(v) for v in array.reshape(-1))
+    return list(found)
+
+
 # --------------------------------------------------------------------------- small helpers
 
 
@@ -78,7 +194,7 @@ def _fmt(ml: bool) -> str:
 def _shape_str(shape: Iterable[Dim] | None) -> str:
     if shape is None:
         return "unknown"
-    return "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"
+    return "[" + ",".join(["?" if d is None else str(d) for d in shape]) + "]"
 
 
 def _known(d: Dim) -> bool:
@@ -92,19 +208,11 @@ def _size(d: Dim) -> int | None:
 
 def _ints(ctx: NodeContext, i: int) -> list[int] | None:
     """Values of constant input ``i`` as ints; None when not constant or not readable."""
-    try:
-        values = ctx.constant(i)
-    except ValueError:
-        return None
-    return None if values is None else [int(v) for v in values.reshape(-1)]
+    return _constant(ctx, i, int)
 
 
 def _floats(ctx: NodeContext, i: int) -> list[float] | None:
-    try:
-        values = ctx.constant(i)
-    except ValueError:
-        return None
-    return None if values is None else [float(v) for v in values.reshape(-1)]
+    return _constant(ctx, i, float)
 
 
 def _outputs(node: Node) -> int:
@@ -112,19 +220,11 @@ def _outputs(node: Node) -> int:
 
 
 def _need_constant(ctx: NodeContext, i: int, role: str, ml: bool) -> str | None:
-    if ctx.has_input(i) and not ctx.is_constant(i):
+    if ctx.has_input(i) and not _is_const(ctx, i):
         return (
             f"input {role} ('{ctx.node.input(i)}') is not a constant initializer; "
             f"CoreML ({_fmt(ml)}) needs it constant"
         )
-    return None
-
-
-def _first(*reasons: Callable[[], str | None]) -> str | None:
-    for r in reasons:
-        found = r()
-        if found:
-            return found
     return None
 
 
@@ -133,7 +233,10 @@ def _first(*reasons: Callable[[], str | None]) -> str | None:
 
 def _float_input(ctx: NodeContext, i: int, ml: bool) -> str | None:
     """Default ``HasSupportedInputsImpl`` (``impl/base``): float32, or float16 with MLProgram."""
-    dt = ctx.input_dtype(i)
+    return _float_type(i, _in_dtype(ctx, i), ml)
+
+
+def _float_type(i: int, dt: str | None, ml: bool) -> str | None:
     if dt == "float32" or (ml and dt == "float16"):
         return None
     allowed = "float32 or float16" if ml else "float32 (float16 needs MLProgram)"
@@ -148,7 +251,7 @@ def _typed(allowed: frozenset[str], *, f16_ml_from: int | None = None, index: in
     """Input ``index`` in ``allowed``; float16 too with MLProgram from CoreML ``f16_ml_from``."""
 
     def check(ctx: NodeContext, ml: bool) -> str | None:
-        dt = ctx.input_dtype(index)
+        dt = _in_dtype(ctx, index)
         if dt in allowed:
             return None
         if f16_ml_from is not None and dt == "float16":
@@ -169,19 +272,19 @@ def _pow_types(ctx: NodeContext, ml: bool) -> str | None:
     reason = _float_input(ctx, 0, ml) or _float_input(ctx, 1, ml)
     if reason:
         return reason
-    a, b = ctx.input_dtype(0), ctx.input_dtype(1)
+    a, b = _in_dtype(ctx, 0), _in_dtype(ctx, 1)
     return None if a == b else f"base is {a} and exponent {b}; CoreML Pow needs one type"
 
 
 def _and_types(ctx: NodeContext, ml: bool) -> str | None:
     # impl/logical
-    found = [ctx.input_dtype(i) for i in (0, 1)]
+    found = [_in_dtype(ctx, i) for i in (0, 1)]
     return None if found == ["bool", "bool"] else f"inputs are {found}; CoreML And takes bool only"
 
 
 def _where_types(ctx: NodeContext, ml: bool) -> str | None:
     # impl/where
-    cond, x, y = (ctx.input_dtype(i) for i in (0, 1, 2))
+    cond, x, y = (_in_dtype(ctx, i) for i in (0, 1, 2))
     if cond != "bool":
         return f"condition is {cond}; CoreML Where needs bool"
     if x != y or x not in ("float32", "float16"):
@@ -191,7 +294,7 @@ def _where_types(ctx: NodeContext, ml: bool) -> str | None:
 
 def _norm_types(ctx: NodeContext, ml: bool) -> str | None:
     # impl/normalization: X, scale and B of one type, float32 or float16.
-    found = [ctx.input_dtype(i) for i, name in enumerate(ctx.node.inputs) if name]
+    found = [_in_dtype(ctx, i) for i, name in enumerate(ctx.node.inputs) if name]
     if found[0] not in ("float32", "float16") or any(d != found[0] for d in found):
         return f"input types are {found}; CoreML needs X, scale and B all float32 or all float16"
     return None
@@ -202,7 +305,7 @@ def _cast_types(ctx: NodeContext, ml: bool) -> str | None:
     if not ml:
         return None
     allowed = ("int32", "int64", "float32", "float16", "bool")
-    src = ctx.input_dtype(0)
+    src = _in_dtype(ctx, 0)
     out_vt = ctx.output_type(0)
     dst = (out_vt.dtype if out_vt else None) or _ONNX_TYPES.get(int(ctx.attr("to", 0)))
     if src in allowed and dst in allowed:
@@ -212,7 +315,7 @@ def _cast_types(ctx: NodeContext, ml: bool) -> str | None:
 
 def _gather_nd_types(ctx: NodeContext, ml: bool) -> str | None:
     # impl/gather_nd
-    data, indices = ctx.input_dtype(0), ctx.input_dtype(1)
+    data, indices = _in_dtype(ctx, 0), _in_dtype(ctx, 1)
     if data not in ("float32", "float16", "int32", "int64", "bool"):
         return f"data is {data}; CoreML GatherND takes float32, float16, int32, int64, bool"
     if indices not in ("int32", "int64"):
@@ -222,7 +325,7 @@ def _gather_nd_types(ctx: NodeContext, ml: bool) -> str | None:
 
 def _shape_types(ctx: NodeContext, ml: bool) -> str | None:
     # impl/shape: NeuralNetwork keeps the default (float32); MLProgram adds int32 and float16.
-    dt = ctx.input_dtype(0)
+    dt = _in_dtype(ctx, 0)
     if ml:
         ok = dt in ("int32", "float32", "float16")
         return (
@@ -245,15 +348,15 @@ def _gather_types(ctx: NodeContext, ml: bool) -> str | None:
 
 def _prelu(ctx: NodeContext, ml: bool) -> str | None:
     # impl/activation (IsPReluOpSupported)
-    x = ctx.input_shape(0) or ()
+    x = _in_shape(ctx, 0) or ()
     if len(x) not in (3, 4):
         return f"input X has rank {len(x)}; CoreML PRelu takes rank 3 or 4"
     channels = x[-3]
     if not _known(channels):
         return f"channel dim (-3) of X {_shape_str(x)} is not fixed; CoreML PRelu needs it"
-    if not ctx.is_constant(1):
+    if not _is_const(ctx, 1):
         return f"input slope ('{ctx.node.input(1)}') is not a constant initializer"
-    slope = ctx.input_shape(1) or ()
+    slope = _in_shape(ctx, 1) or ()
     per_channel = len(slope) == 3 and slope[1] == 1 and slope[2] == 1
     single = math.prod(int(d or 0) for d in slope) == 1
     if not (per_channel or single):
@@ -282,12 +385,14 @@ def _fused_conv(ctx: NodeContext, ml: bool) -> str | None:
 # --------------------------------------------------------------------------- convolution, pooling
 
 
-def _conv_memory(ctx: NodeContext, i: int, role: str) -> str | None:
-    shape = ctx.input_shape(i) or ()
-    if any(isinstance(d, int) and d > CONV_DIM_LIMIT for d in shape):
-        return (
-            f"{role} shape {_shape_str(shape)} has a dim over {CONV_DIM_LIMIT} (CoreML conv limit)"
-        )
+def _conv_memory(shape: tuple[Dim, ...] | None, role: str) -> str | None:
+    shape = shape or ()
+    for d in shape:
+        if isinstance(d, int) and d > CONV_DIM_LIMIT:
+            return (
+                f"{role} shape {_shape_str(shape)} has a dim over {CONV_DIM_LIMIT} "
+                "(CoreML conv limit)"
+            )
     return None
 
 
@@ -300,17 +405,17 @@ def _kernel_matches(ctx: NodeContext, weight: tuple[Dim, ...]) -> str | None:
 
 def _conv(ctx: NodeContext, ml: bool) -> str | None:
     # impl/conv: MLProgram takes a runtime weight; 3D conv refused in both formats.
-    if not ml and not ctx.is_constant(1):
+    if not ml and not _is_const(ctx, 1):
         return (
             f"input W ('{ctx.node.input(1)}') is not a constant initializer; "
             "CoreML (NeuralNetwork) needs constant weights"
         )
-    weight = ctx.input_shape(1) or ()
+    weight = _in_shape(ctx, 1) or ()
     if len(weight) not in (3, 4):
         return f"{len(weight) - 2}D convolution (weight rank {len(weight)}); CoreML takes 1D and 2D"
-    if ctx.has_input(2) and not ctx.is_constant(2):
+    if ctx.has_input(2) and not _is_const(ctx, 2):
         return f"input B ('{ctx.node.input(2)}') is not a constant initializer"
-    reason = _conv_memory(ctx, 0, "input") or _conv_memory(ctx, 1, "weight")
+    reason = _conv_memory(_in_shape(ctx, 0), "input") or _conv_memory(weight, "weight")
     if reason:
         return reason
     version = ctx.options.coreml_version
@@ -324,7 +429,7 @@ def _conv_transpose(ctx: NodeContext, ml: bool) -> str | None:
     reason = _need_constant(ctx, 1, "W", ml) or _need_constant(ctx, 2, "B", ml)
     if reason:
         return reason
-    reason = _conv_memory(ctx, 1, "weight") or _conv_memory(ctx, 0, "input")
+    reason = _conv_memory(_in_shape(ctx, 1), "weight") or _conv_memory(_in_shape(ctx, 0), "input")
     if reason:
         return reason
     auto_pad = ctx.attr("auto_pad", "NOTSET")
@@ -333,7 +438,7 @@ def _conv_transpose(ctx: NodeContext, ml: bool) -> str | None:
     pads = list(ctx.attr("pads", ()) or ())
     if auto_pad == "NOTSET" and len(set(pads)) > 1:
         return f"pads {pads} are not all equal; CoreML gives inconsistent results otherwise"
-    reason = _kernel_matches(ctx, ctx.input_shape(1) or ())
+    reason = _kernel_matches(ctx, _in_shape(ctx, 1) or ())
     if reason:
         return reason
     if ctx.attr("output_shape") is not None:
@@ -346,7 +451,7 @@ def _conv_transpose(ctx: NodeContext, ml: bool) -> str | None:
 
 def _pool(ctx: NodeContext, ml: bool) -> str | None:
     # impl/pool
-    rank = ctx.input_rank(0)
+    rank = _in_rank(ctx, 0)
     if rank != 4:
         return f"input rank {rank}; CoreML pools take 4D input (2D pooling) only"
     op = ctx.node.op_type
@@ -389,7 +494,7 @@ def _batch_norm(ctx: NodeContext, ml: bool) -> str | None:
     # impl/batch_norm (has an MLProgram path since PR #22480; see report).
     if _outputs(ctx.node) != 1:
         return "training-mode outputs present; CoreML takes the one-output inference form"
-    rank = ctx.input_rank(0)
+    rank = _in_rank(ctx, 0)
     if rank != 4:
         return f"input rank {rank}; CoreML BatchNormalization takes 4D only"
     if ctx.attr("spatial", 1) != 1:
@@ -412,7 +517,7 @@ def _normalization(ctx: NodeContext, ml: bool) -> str | None:
 
 def _lrn(ctx: NodeContext, ml: bool) -> str | None:
     # impl/LRN
-    rank = ctx.input_rank(0)
+    rank = _in_rank(ctx, 0)
     return None if rank in (3, 4) else f"input rank {rank}; CoreML LRN takes rank 3 or 4"
 
 
@@ -449,7 +554,7 @@ def _cast(ctx: NodeContext, ml: bool) -> str | None:
         return "its input is a graph input or initializer; CoreML takes Cast only after a node"
     if ml:
         return None
-    reason = _check(NodeContext(ctx.graph, producer, ctx.options), _FORMATS[NN])
+    reason = _FORMATS[NN].check(NodeContext(ctx.graph, producer, ctx.options))
     if reason:
         return f"its producer '{producer.name}' is not taken by CoreML (NeuralNetwork): {reason}"
     return None
@@ -466,7 +571,7 @@ def _concat(ctx: NodeContext, ml: bool) -> str | None:
     if count < 2:
         return f"{count} input; CoreML Concat needs at least 2"
     if not ml:
-        rank = ctx.input_rank(0)
+        rank = _in_rank(ctx, 0)
         if rank != 4:
             return f"input rank {rank}; CoreML (NeuralNetwork) Concat takes 4D only"
         axis = ctx.attr("axis")
@@ -480,24 +585,24 @@ def _depth_to_space(ctx: NodeContext, ml: bool) -> str | None:
     mode = ctx.attr("mode", "DCR")
     if not ml:
         return None if mode == "DCR" else f"mode {mode}; CoreML (NeuralNetwork) takes DCR only"
-    if mode == "CRD" and not all_static(ctx.input_shape(0)):
-        shape = _shape_str(ctx.input_shape(0))
+    if mode == "CRD" and not all_static(_in_shape(ctx, 0)):
+        shape = _shape_str(_in_shape(ctx, 0))
         return f"mode CRD needs a fully static input shape (found {shape})"
     version = ctx.options.coreml_version
-    if mode == "DCR" and ctx.input_dtype(0) == "float16" and version < 7:
+    if mode == "DCR" and _in_dtype(ctx, 0) == "float16" and version < 7:
         return f"float16 DCR needs CoreML 7+ (target is CoreML {version})"
     return None
 
 
 def _flatten(ctx: NodeContext, ml: bool) -> str | None:
     # impl/flatten
-    return "scalar input not supported" if ctx.input_rank(0) == 0 else None
+    return "scalar input not supported" if _in_rank(ctx, 0) == 0 else None
 
 
 def _gather(ctx: NodeContext, ml: bool) -> str | None:
     # impl/gather (June 2026 form, PR #28278: scalar indices)
-    data = ctx.input_shape(0) or ()
-    indices = ctx.input_shape(1) or ()
+    data = _in_shape(ctx, 0) or ()
+    indices = _in_shape(ctx, 1) or ()
     if not indices:
         if not all_static(data):
             return f"scalar indices need a static data shape (found {_shape_str(data)})"
@@ -514,8 +619,8 @@ def _gather_nd(ctx: NodeContext, ml: bool) -> str | None:
     reason = _need_constant(ctx, 1, "indices", ml)
     if reason:
         return reason
-    data = ctx.input_shape(0) or ()
-    depth = (ctx.input_shape(1) or (0,))[-1]
+    data = _in_shape(ctx, 0) or ()
+    depth = (_in_shape(ctx, 1) or (0,))[-1]
     if not isinstance(depth, int) or depth > len(data):
         return f"index depth {depth} is over the data rank {len(data)}"
     if not all_static(data[:depth]):
@@ -527,7 +632,7 @@ def _gemm(ctx: NodeContext, ml: bool) -> str | None:
     # impl/gemm (Gemm and MatMul)
     if ctx.node.op_type == "MatMul":
         return _matmul(ctx, ml)
-    if not ctx.is_constant(1):
+    if not _is_const(ctx, 1):
         return (
             f"input B ('{ctx.node.input(1)}') is not a constant initializer; "
             f"CoreML ({_fmt(ml)}) needs constant weights"
@@ -541,9 +646,9 @@ def _gemm(ctx: NodeContext, ml: bool) -> str | None:
     reason = _need_constant(ctx, 2, "C", ml)
     if reason:
         return reason
-    b = ctx.input_shape(1) or (0, 0)
+    b = _in_shape(ctx, 1) or (0, 0)
     n = b[0] if ctx.attr("transB", 0) else b[-1]
-    c = tuple(ctx.input_shape(2) or ())
+    c = tuple(_in_shape(ctx, 2) or ())
     if c not in ((), (1,), (n,), (1, n)):
         return f"C shape {_shape_str(c)} not supported ([], [1], [{n}] or [1,{n}])"
     return None
@@ -552,18 +657,18 @@ def _gemm(ctx: NodeContext, ml: bool) -> str | None:
 def _matmul(ctx: NodeContext, ml: bool) -> str | None:
     if ml:
         return None  # numpy-style N-D matmul; B may be a runtime tensor
-    if not ctx.is_constant(1):
+    if not _is_const(ctx, 1):
         return (
             f"input B ('{ctx.node.input(1)}') is not a constant initializer; "
             "CoreML (NeuralNetwork) needs constant weights"
         )
-    ranks = (ctx.input_rank(0), ctx.input_rank(1))
+    ranks = (_in_rank(ctx, 0), _in_rank(ctx, 1))
     return None if ranks == (2, 2) else f"input ranks {ranks}; CoreML (NeuralNetwork) takes 2D only"
 
 
 def _grid_sample(ctx: NodeContext, ml: bool) -> str | None:
     # impl/gridsample (corrects the reference: rank != 4 and nearest are refused)
-    rank = ctx.input_rank(0)
+    rank = _in_rank(ctx, 0)
     if rank != 4:
         return f"input rank {rank}; CoreML GridSample takes 4D only"
     mode = ctx.attr("mode", "linear")
@@ -586,7 +691,7 @@ def _pad(ctx: NodeContext, ml: bool) -> str | None:
     reason = _need_constant(ctx, 2, "constant_value", ml) or _need_constant(ctx, 3, "axes", ml)
     if reason:
         return reason
-    shape = ctx.input_shape(0) or ()
+    shape = _in_shape(ctx, 0) or ()
     rank = len(shape)
     axes = _ints(ctx, 3) if ctx.has_input(3) else list(range(rank))
     axes = [a + rank if a < 0 else a for a in axes or ()]
@@ -633,7 +738,7 @@ def _reshape(ctx: NodeContext, ml: bool) -> str | None:
         return "the new shape is empty"
     if ctx.attr("allowzero", 0) == 1 and 0 in new_shape:
         return f"allowzero=1 with a 0 in the new shape {new_shape}"
-    shape = ctx.input_shape(0) or ()
+    shape = _in_shape(ctx, 0) or ()
     if not ml and not all_static(shape):
         return f"input shape {_shape_str(shape)} is dynamic; CoreML (NeuralNetwork) needs it static"
     if len(new_shape) > MAX_RANK:
@@ -651,8 +756,8 @@ def _shape(ctx: NodeContext, ml: bool) -> str | None:
         if start != 0 or end is not None:
             return "start/end not supported by CoreML (NeuralNetwork)"
         return None
-    rank = ctx.input_rank(0) or 0
-    lo, hi = (_clamp_axis(v, rank) for v in (start, rank if end is None else end))
+    rank = _in_rank(ctx, 0) or 0
+    lo, hi = _clamp_axis(start, rank), _clamp_axis(rank if end is None else end, rank)
     return None if hi > lo else f"start={start}, end={end} select no dims"
 
 
@@ -666,7 +771,7 @@ def _slice(ctx: NodeContext, ml: bool) -> str | None:
         reason = _need_constant(ctx, i, role, ml)
         if reason:
             return reason
-    shape = ctx.input_shape(0)
+    shape = _in_shape(ctx, 0)
     if not all_static(shape):
         return f"data shape {_shape_str(shape)} is not fully static; CoreML Slice needs it static"
     dims = [_size(d) or 0 for d in shape or ()]
@@ -682,7 +787,7 @@ def _slice(ctx: NodeContext, ml: bool) -> str | None:
 
 def _softmax(ctx: NodeContext, ml: bool) -> str | None:
     # impl/softmax (state before PR #24594's MLProgram relaxation, which was not found: see report)
-    shape = ctx.input_shape(0)
+    shape = _in_shape(ctx, 0)
     if not all_static(shape):
         return (
             f"input shape {_shape_str(shape)} is not fully static; CoreML Softmax needs it static"
@@ -692,7 +797,7 @@ def _softmax(ctx: NodeContext, ml: bool) -> str | None:
 
 def _split(ctx: NodeContext, ml: bool) -> str | None:
     # impl/split (Split-1..12 'split' attribute since PR #28270)
-    shape = ctx.input_shape(0) or ()
+    shape = _in_shape(ctx, 0) or ()
     axis = int(ctx.attr("axis", 0))
     dim = shape[axis + len(shape) if axis < 0 else axis] if shape else None
     if ctx.has_input(1):
@@ -727,7 +832,7 @@ def _squeeze(ctx: NodeContext, ml: bool) -> str | None:
     else:
         axes = list(ctx.attr("axes", ()) or ())
     if ctx.node.op_type == "Unsqueeze":
-        rank = (ctx.input_rank(0) or 0) + len(axes)
+        rank = (_in_rank(ctx, 0) or 0) + len(axes)
         if rank > MAX_RANK:
             return f"output rank {rank} is over {MAX_RANK}"
     return None
@@ -745,7 +850,7 @@ def _tile(ctx: NodeContext, ml: bool) -> str | None:
                 "CoreML (NeuralNetwork) needs it constant"
             )
         )
-    rank = ctx.input_rank(0)
+    rank = _in_rank(ctx, 0)
     if len(repeats) != rank:
         return f"repeats {repeats} do not match the input rank {rank}"
     if any(r < 1 for r in repeats):
@@ -758,7 +863,7 @@ def _tile(ctx: NodeContext, ml: bool) -> str | None:
 
 def _resize(ctx: NodeContext, ml: bool) -> str | None:
     # impl/resize
-    shape = ctx.input_shape(0) or ()
+    shape = _in_shape(ctx, 0) or ()
     if 0 in shape:
         return f"input shape {_shape_str(shape)} has a 0 dim"
     rank = len(shape)
@@ -775,7 +880,7 @@ def _resize(ctx: NodeContext, ml: bool) -> str | None:
     if mode == "nearest" and ctx.attr("nearest_mode", "round_prefer_floor") != "floor":
         found = ctx.attr("nearest_mode", "round_prefer_floor")
         return f"nearest_mode {found!r} not supported (floor only)"
-    use_sizes = bool(ctx.has_input(3) and (ctx.input_shape(3) or (0,))[0] != 0)
+    use_sizes = bool(ctx.has_input(3) and (_in_shape(ctx, 3) or (0,))[0] != 0)
     index = 3 if use_sizes else 2
     values = _floats(ctx, index)
     if values is None:
@@ -966,6 +1071,12 @@ OPS: tuple[CoreMLOp, ...] = (
 """Every op builder registered on ORT main (``op_builder_factory.cc``)."""
 
 _BY_TYPE: Mapping[str, CoreMLOp] = {op.op_type: op for op in OPS}
+# Per format, the builders it has: one dict lookup finds a node's builder, and a miss is the
+# "no builder" / "other format only" refusal, returned before any input of the node is read.
+_BUILDERS: Mapping[bool, Mapping[str, CoreMLOp]] = {
+    True: {op.op_type: op for op in OPS if ML in op.formats},
+    False: {op.op_type: op for op in OPS if NN in op.formats},
+}
 
 MLPROGRAM_RULES: Mapping[tuple[str, str], OpRule] = rule_table(
     [op.rule(True) for op in OPS if ML in op.formats]
@@ -984,21 +1095,50 @@ class _Format:
     model_format: str
     require_static_input_shapes: bool = False
     enable_on_subgraphs: bool = False
+    ml: bool = field(init=False)  # stored, not a property: read for every node
 
-    @property
-    def ml(self) -> bool:
-        return self.model_format == ML
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ml", self.model_format == ML)
+
+    def check(self, ctx: NodeContext) -> str | None:
+        """The EP's verdict on one node in this format (an :class:`EpSpec` ``check_node``)."""
+        version = ctx.options.coreml_version
+        if version < MIN_COREML_VERSION:
+            return f"CoreML {version} is below the EP's minimum {MIN_COREML_VERSION} (iOS 13)"
+        if not self.enable_on_subgraphs and ctx.graph.path != "main":
+            return (
+                "inside a control-flow subgraph; the CoreML EP skips subgraphs "
+                "(EnableOnSubgraphs=0)"
+            )
+        if self.ml and version < MIN_MLPROGRAM_VERSION:
+            reason = _check_op(ctx, self, False)
+            if reason:
+                reason += (
+                    f" (MLProgram needs CoreML 5+; on CoreML {version} ORT uses NeuralNetwork)"
+                )
+            return reason
+        return _check_op(ctx, self, self.ml)
 
 
 _FORMATS = {ML: _Format(ML), NN: _Format(NN)}
 
 
-def _no_builder(node: Node) -> str:
-    if node.op_type in ("QuantizeLinear", "DequantizeLinear"):
+def _no_builder(op_type: str) -> str:
+    if op_type in ("QuantizeLinear", "DequantizeLinear"):
         return "CoreML has no quantize/dequantize builder; QDQ nodes stay on CPU"
-    if node.op_type in ("If", "Loop", "Scan"):
+    if op_type in ("If", "Loop", "Scan"):
         return "control-flow ops have no CoreML builder"
-    return f"CoreML has no builder for {node.op_type}"
+    return f"CoreML has no builder for {op_type}"
+
+
+@lru_cache(maxsize=1024)
+def _not_built(op_type: str, ml: bool) -> str:
+    """Why an op has no builder in the format in effect (none at all, or the other format's);
+    one string per op, shared by its nodes."""
+    if op_type not in _BY_TYPE:
+        return f"{op_type}: {_no_builder(op_type)}"
+    other = "NeuralNetwork" if ml else "MLProgram"
+    return f"{op_type}: not supported by CoreML {_fmt(ml)} ({other} only)"
 
 
 def _opset(ctx: NodeContext, op: CoreMLOp) -> str | None:
@@ -1013,35 +1153,31 @@ def _opset(ctx: NodeContext, op: CoreMLOp) -> str | None:
     )
 
 
-def _input_shapes(ctx: NodeContext, fmt: _Format, allow_empty: bool) -> str | None:
-    # helper.cc IsInputSupported, for every present input (outputs are not checked).
-    for name in ctx.node.inputs:
-        if not name:
-            continue
-        vt = ctx.graph.value_type(name)
-        if vt is None or vt.shape is None:
-            return f"input '{name}' has no shape information; CoreML needs at least its rank"
-        shape = vt.shape
-        if fmt.require_static_input_shapes and not all_static(shape):
-            return (
-                f"input '{name}' has dynamic shape {_shape_str(shape)}; the EP option "
-                "RequireStaticInputShapes=1 refuses it"
-            )
-        if not allow_empty and 0 in shape:
-            return f"input '{name}' has a 0 dim ({_shape_str(shape)}); CoreML refuses empty tensors"
-        if len(shape) > MAX_RANK:
-            return (
-                f"input '{name}' has rank {len(shape)} ({_shape_str(shape)}); "
-                f"CoreML takes rank {MAX_RANK} at most"
-            )
+def _input_shape(name: str, vt: ValueType | None, fmt: _Format, allow_empty: bool) -> str | None:
+    # helper.cc IsInputSupported, for one present input (outputs are not checked).
+    if vt is None or vt.shape is None:
+        return f"input '{name}' has no shape information; CoreML needs at least its rank"
+    shape = vt.shape
+    if fmt.require_static_input_shapes and not all_static(shape):
+        return (
+            f"input '{name}' has dynamic shape {_shape_str(shape)}; the EP option "
+            "RequireStaticInputShapes=1 refuses it"
+        )
+    if not allow_empty and 0 in shape:
+        return f"input '{name}' has a 0 dim ({_shape_str(shape)}); CoreML refuses empty tensors"
+    if len(shape) > MAX_RANK:
+        return (
+            f"input '{name}' has rank {len(shape)} ({_shape_str(shape)}); "
+            f"CoreML takes rank {MAX_RANK} at most"
+        )
     return None
 
 
-def _external(ctx: NodeContext) -> str | None:
+def _external(graph: Graph, facts: _GraphFacts, node: Node) -> str | None:
     # impl/base HasExternalInitializer
-    for name in ctx.node.inputs:
-        init = ctx.graph.initializers.get(name) if name else None
-        if init is not None and init.external_file:
+    for name in node.inputs:
+        if name and name in facts.external:
+            init = graph.initializers[name]
             return (
                 f"input '{name}' is an initializer stored as external data ({init.external_file}); "
                 "the CoreML builders refuse external-data initializers"
@@ -1049,35 +1185,44 @@ def _external(ctx: NodeContext) -> str | None:
     return None
 
 
-def _check(ctx: NodeContext, fmt: _Format) -> str | None:
-    version = ctx.options.coreml_version
-    if version < MIN_COREML_VERSION:
-        return f"CoreML {version} is below the EP's minimum {MIN_COREML_VERSION} (iOS 13)"
-    if ctx.graph.path != "main" and not fmt.enable_on_subgraphs:
-        return "inside a control-flow subgraph; the CoreML EP skips subgraphs (EnableOnSubgraphs=0)"
-    fallback = fmt.ml and version < MIN_MLPROGRAM_VERSION
-    ml = fmt.ml and not fallback
-    reason = _check_op(ctx, fmt, ml)
-    if reason and fallback:
-        reason += f" (MLProgram needs CoreML 5+; on CoreML {version} ORT uses NeuralNetwork)"
-    return reason
-
-
 def _check_op(ctx: NodeContext, fmt: _Format, ml: bool) -> str | None:
+    # The rules in the order ORT applies them (module docstring); the first refusal is reported.
+    # Each rule is first tested with a cheap condition that every refusal meets; only then is
+    # the exact rule (and its message) worked out, so a taken node costs a few lookups.
     node = ctx.node
-    op = _BY_TYPE.get(node.op_type)
+    op = _BUILDERS[ml].get(node.op_type)
     if op is None:
-        return f"{node.op_type}: {_no_builder(node)}"
-    if (ML if ml else NN) not in op.formats:
-        other = "NeuralNetwork" if ml else "MLProgram"
-        return f"{node.op_type}: not supported by CoreML {_fmt(ml)} ({other} only)"
-    reason = _first(
-        lambda: _opset(ctx, op),
-        lambda: _input_shapes(ctx, fmt, op.allow_empty_inputs),
-        lambda: op.types(ctx, ml),
-        lambda: _external(ctx),
-        lambda: op.check(ctx, ml) if op.check else None,
-    )
+        return _not_built(node.op_type, ml)
+    version = node.since_version
+    if version is None or not op.min_opset <= version <= op.max_opset:
+        reason = _opset(ctx, op)  # None for contrib ops, whose version is not recorded
+        if reason:
+            return f"{node.op_type}: {reason}"
+    graph = ctx.graph
+    facts = _facts(graph)
+    values, init_types = graph.values, facts.init_types
+    check_all = fmt.require_static_input_shapes
+    inputs = node.inputs
+    vt0 = None
+    for name in inputs:
+        if name:
+            vt = values.get(name) or init_types.get(name) or _init_type(graph, facts, name)
+            shape = vt.shape if vt is not None else None
+            if check_all or shape is None or 0 in shape or len(shape) > MAX_RANK:
+                reason = _input_shape(name, vt, fmt, op.allow_empty_inputs)
+                if reason:
+                    return f"{node.op_type}: {reason}"
+            if vt0 is None:
+                vt0 = vt  # input 0's type when input 0 is present (read below)
+    if op.types is _input0_float:  # most builders: the default rule on input 0, inlined
+        dt = vt0.dtype if vt0 is not None and inputs[0] else None
+        reason = None if dt == "float32" else _float_type(0, dt, ml)
+    else:
+        reason = op.types(ctx, ml)
+    if not reason and facts.external:
+        reason = _external(graph, facts, node)
+    if not reason and op.check is not None:
+        reason = op.check(ctx, ml)
     return f"{node.op_type}: {reason}" if reason else None
 
 
@@ -1087,7 +1232,7 @@ def check_node(ctx: NodeContext, model_format: str = ML) -> str | None:
     >>> check_node(ctx, NN)  # doctest: +SKIP
     "Gemm: input B ('w') is not a constant initializer; CoreML (NeuralNetwork) needs ..."
     """
-    return _check(ctx, _FORMATS[model_format])
+    return _FORMATS[model_format].check(ctx)
 
 
 def discard(partition_nodes: list[Node], graph: Graph) -> str | None:
@@ -1126,7 +1271,7 @@ def make_spec(
         ep_id=f"coreml-{model_format}",
         display_name=f"CoreML ({name})",
         ort_source_version=ORT_SOURCE_VERSION,
-        check_node=partial(_check, fmt=fmt),
+        check_node=fmt.check,
         compiles=True,
         discard=discard,
         subgraph_policy=policy,

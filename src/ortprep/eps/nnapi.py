@@ -28,16 +28,17 @@ import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
-from ortprep.core.graph import Dim, Graph, Node
+from ortprep.core.graph import Dim, Graph, Node, ValueType
 from ortprep.eps.base import EpOptions, EpSpec, NodeContext, OpRule, rule_table
 from ortprep.eps.partition import (
     NodeUnit,
+    _gc_paused,
     elem_type,
     form_partitions,
     node_units,
-    partition_io,
+    partition_inputs,
     stop_set,
 )
 
@@ -83,8 +84,7 @@ def _api(level: int) -> str:
 # --------------------------------------------------------------------------- unit view
 
 
-@dataclass(frozen=True)
-class _IO:
+class _IO(NamedTuple):
     """One input or output of a unit as ORT's NodeUnit lists it (value, scale, zero point)."""
 
     name: str
@@ -99,19 +99,95 @@ class UnitContext(NodeContext):
     unit: NodeUnit | None = None
 
 
-class _View:
-    """What the rules look at for one unit: its IO defs, types, shapes, constants, attributes."""
+class _GraphState:
+    """What NNAPI keeps per graph object: the lookups every rule makes, the units, the verdicts.
 
-    def __init__(self, ctx: NodeContext, unit: NodeUnit) -> None:
-        self.graph = ctx.graph
-        self.options = ctx.options
+    ``Graph.value_type`` builds a new ValueType for each initializer it is asked about and
+    ``Graph.is_constant`` does two lookups; on a 100,000-node graph the rules ask about 300,000
+    times, so the answers are merged into plain dicts/sets once.
+    """
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        types = dict(graph.values)
+        for name, init in graph.initializers.items():
+            if name not in types:
+                types[name] = ValueType(name, init.dtype, init.dims)
+        self.types: dict[str, ValueType] = types
+        inputs = {v.name for v in graph.inputs}
+        self.constants = frozenset(name for name in graph.initializers if name not in inputs)
+        self.external = frozenset(
+            name for name, init in graph.initializers.items() if init.external_file)
+        self.read_by_name = self.constants | self.external  # see _plain_key
+        self.fixed_shapes: dict[tuple[Dim, ...], bool] = {}  # shape -> all dims fixed (memo)
+        self.units_index: dict[int, NodeUnit] | None = None  # see _units_index
+        self.targets: dict[int, NodeUnit] = {}  # target index -> unit judged in _graph_verdicts
+        self.verdicts: dict[EpOptions, dict[int, str | None]] = {}  # see _graph_verdicts
+        # The options last asked about and their verdicts: callers ask once per unit with the
+        # same options object, and hashing the options dataclass costs more than the lookup.
+        self.last: tuple[EpOptions, dict[int, str | None]] | None = None
+
+    def dtype(self, name: str) -> str | None:
+        """``elem_type`` (the value's type, else what a producing Q says), from the merged dict."""
+        if not name:
+            return None
+        vt = self.types.get(name)
+        if vt is not None and vt.dtype:
+            return vt.dtype
+        return elem_type(self.graph, name)
+
+
+# Ops whose NodeUnit inputs/outputs carry scales and zero points (node_unit.cc); any other single
+# node lists its own inputs and outputs as they are.
+_QLINEAR_UNARY = frozenset({"QLinearSigmoid", "QLinearAveragePool", "QLinearGlobalAveragePool",
+                            "QLinearLeakyRelu", "QLinearReduceMean"})
+_QLINEAR_BINARY = frozenset({"QLinearConv", "QLinearMatMul", "QLinearAdd", "QLinearMul"})
+_QUANT_IO_OPS = _QLINEAR_UNARY | _QLINEAR_BINARY | {"DequantizeLinear", "QuantizeLinear",
+                                                    "QLinearConcat"}
+
+
+class _View:
+    """What the rules look at for one unit: its IO defs, types, shapes, constants, attributes.
+
+    Built per unit judged, so it is kept light: the unit's IO defs (with scales and zero points)
+    are only listed when a rule asks; a plain single node reads its own input names.
+    """
+
+    __slots__ = ("_io", "api", "graph", "in_names", "node", "op", "plain", "qdq", "qtype", "state",
+                 "unit")
+
+    def __init__(self, state: _GraphState, options: EpOptions, unit: NodeUnit) -> None:
+        node = unit.target
+        self.state = state
+        self.graph = state.graph
         self.unit = unit
-        self.node = unit.target
-        self.op = unit.target.op_type
-        self.api = ctx.options.android_api
-        self.qdq = unit.kind == "qdq"
-        self.inputs, self.outputs = _unit_io(unit)
-        self.qtype = _quantized_type(unit)
+        self.node = node
+        self.op = op = node.op_type
+        self.api = options.android_api
+        self.qdq = qdq = unit.kind == "qdq"
+        self.plain = not qdq and op not in _QUANT_IO_OPS
+        self.qtype = QDQ_TYPES.get(op) if qdq else op if op in _QLINEAR_SINGLE else None
+        self._io: tuple[list[_IO], list[_IO]] | None = None
+        # What in_name(i) returns: the value read by unit input i (a DQ's input for a QDQ unit).
+        self.in_names = node.inputs if self.plain else tuple(io.name for io in self.inputs)
+
+    @property
+    def inputs(self) -> list[_IO]:
+        if self._io is None:
+            self._io = _unit_io(self.unit)
+        return self._io[0]
+
+    @property
+    def outputs(self) -> list[_IO]:
+        if self._io is None:
+            self._io = _unit_io(self.unit)
+        return self._io[1]
+
+    def input_value_names(self) -> tuple[str, ...]:
+        """Every input value, scale and zero point of the unit, in order; may contain ``""``."""
+        if self.plain:
+            return self.node.inputs
+        return tuple(name or "" for io in self.inputs for name in io)
 
     # lookups -----------------------------------------------------------------
 
@@ -119,24 +195,27 @@ class _View:
         return self.node.attributes.get(name, default)
 
     def dtype(self, name: str) -> str | None:
-        return elem_type(self.graph, name) if name else None
+        return self.state.dtype(name)
 
     def shape(self, name: str) -> tuple[Dim, ...] | None:
-        vt = self.graph.value_type(name) if name else None
+        vt = self.state.types.get(name) if name else None
         return None if vt is None else vt.shape
 
     def in_name(self, i: int) -> str:
-        return self.inputs[i].name if i < len(self.inputs) else ""
+        names = self.in_names
+        return names[i] if i < len(names) else ""
 
     def in_shape(self, i: int) -> tuple[Dim, ...] | None:
-        return self.shape(self.in_name(i))
+        names = self.in_names
+        return self.shape(names[i]) if i < len(names) else None
 
     def in_rank(self, i: int) -> int | None:
-        shape = self.in_shape(i)
-        return None if shape is None else len(shape)
+        names = self.in_names
+        vt = self.state.types.get(names[i]) if i < len(names) and names[i] else None
+        return None if vt is None or vt.shape is None else len(vt.shape)
 
     def const(self, name: str) -> bool:
-        return bool(name) and self.graph.is_constant(name)
+        return bool(name) and name in self.state.constants
 
     def values(self, name: str) -> Any:
         """Values of a constant initializer (numpy), or ``None``."""
@@ -156,10 +235,9 @@ def _unit_io(unit: NodeUnit) -> tuple[list[_IO], list[_IO]]:
         return _qdq_io(unit)
     i, o = n.input, (lambda k: n.outputs[k] if k < len(n.outputs) else "")
     op = n.op_type
-    if op in ("QLinearSigmoid", "QLinearAveragePool", "QLinearGlobalAveragePool",
-              "QLinearLeakyRelu", "QLinearReduceMean"):
+    if op in _QLINEAR_UNARY:
         return [_IO(i(0), i(1), i(2) or None)], [_IO(o(0), i(3), i(4) or None)]
-    if op in ("QLinearConv", "QLinearMatMul", "QLinearAdd", "QLinearMul"):
+    if op in _QLINEAR_BINARY:
         ins = [_IO(i(0), i(1), i(2) or None), _IO(i(3), i(4), i(5) or None)]
         if len(n.inputs) == 9:
             ins.append(_IO(i(8)))
@@ -190,13 +268,6 @@ def _qdq_io(unit: NodeUnit) -> tuple[list[_IO], list[_IO]]:
         q = q_by_input.get(name)
         outs.append(_IO(q.outputs[0], q.input(1), q.input(2) or None) if q else _IO(name))
     return ins, outs
-
-
-def _quantized_type(unit: NodeUnit) -> str | None:
-    op = unit.target.op_type
-    if unit.kind == "qdq":
-        return QDQ_TYPES.get(op)
-    return op if op in _QLINEAR_SINGLE else None
 
 
 # --------------------------------------------------------------------------- shared checks
@@ -879,18 +950,20 @@ def _io_dequantize(v: _View) -> str | None:  # impl/dequantizelinear_op_builder.
 def _check_rule(op: str, ctx: NodeContext) -> str | None:
     """One builder's verdict on a unit (BaseOpBuilder::IsOpSupported order), EP checks aside."""
     unit = ctx.unit if isinstance(ctx, UnitContext) and ctx.unit else _unit_of(ctx.graph, ctx.node)
-    v = _View(ctx, unit)
-    spec, rule = _SPECS[op], _BY_OP_TYPE[op]
+    return _judge(op, _View(_state(ctx.graph), ctx.options, unit))
+
+
+def _judge(op: str, v: _View) -> str | None:
+    spec, rule = _BUILDERS[op]
     need = spec.min_fl(v) if callable(spec.min_fl) else spec.min_fl
     if v.api < need:
         return f"{v.op} needs {_api(need)}; the target is API {v.api}"
     if v.qdq and not (spec.qdq and v.qtype):
         return (f"{v.op}: NNAPI does not take a quantized DequantizeLinear -> {v.op} -> "
                 "QuantizeLinear group; the whole group stays on CPU")
-    for step in (_fixed_shapes, spec.io, _external_data):
-        reason = step(v)
-        if reason:
-            return reason
+    reason = _fixed_shapes(v) or spec.io(v) or _external_data(v)
+    if reason:
+        return reason
     since = v.node.since_version
     if since is not None and not rule.min_opset <= since <= (rule.max_opset or since):
         return (f"{v.op}: opset version {since} is outside what NNAPI's builder takes "
@@ -900,16 +973,25 @@ def _check_rule(op: str, ctx: NodeContext) -> str | None:
 
 def _fixed_shapes(v: _View) -> str | None:
     """base_op_builder.cc: every present input, scale and zero point needs a fixed shape."""
-    for io in v.inputs:
-        for name in (io.name, io.scale, io.zero_point):
-            reason = _fixed_shape(v, name) if name else None
-            if reason:
-                return reason
+    types, fixed = v.state.types, v.state.fixed_shapes
+    for name in v.input_value_names():
+        if not name:
+            continue
+        vt = types.get(name)
+        shape = None if vt is None else vt.shape
+        if shape is None:
+            return _fixed_shape(v, name)
+        # Shapes repeat across a graph, so whether one is fixed is remembered per shape.
+        ok = fixed.get(shape)
+        if ok is None:
+            ok = fixed[shape] = _fixed_shape(v, name) is None
+        if not ok:
+            return _fixed_shape(v, name)  # words the refusal
     return None
 
 
 def _fixed_shape(v: _View, name: str) -> str | None:
-    vt = v.graph.value_type(name)
+    vt = v.state.types.get(name)
     if vt is None or vt.shape is None:
         return f"input '{name}' has no known shape; NNAPI needs fixed shapes"
     for axis, dim in enumerate(vt.shape):
@@ -923,12 +1005,13 @@ def _fixed_shape(v: _View, name: str) -> str | None:
 
 def _external_data(v: _View) -> str | None:
     """base_op_builder.cc HasExternalInitializer (versions read; may be gone in the newest)."""
-    for io in v.inputs:
-        for name in (io.name, io.scale, io.zero_point):
-            init = v.graph.initializers.get(name) if name else None
-            if init is not None and init.external_file:
-                return (f"{v.op}: initializer '{name}' is stored as external data; the NNAPI EP "
-                        "does not take nodes that read external initializers")
+    external = v.state.external
+    if not external:
+        return None
+    for name in v.input_value_names():
+        if name in external:
+            return (f"{v.op}: initializer '{name}' is stored as external data; the NNAPI EP "
+                    "does not take nodes that read external initializers")
     return None
 
 
@@ -1013,6 +1096,9 @@ RULES: Mapping[tuple[str, str], OpRule] = rule_table([
 """Every op type the NNAPI EP has a builder for (op_builder_factory.cc), keyed (domain, op)."""
 
 _BY_OP_TYPE: dict[str, OpRule] = {rule.op_type: rule for rule in RULES.values()}
+_BUILDERS: dict[str, tuple[_Spec, OpRule]] = {op: (_SPECS[op], rule)
+                                              for op, rule in _BY_OP_TYPE.items()}
+"""Op type -> (builder spec, rule): the one lookup per unit (units are judged by op type only)."""
 
 
 def check_unit(unit: NodeUnit, graph: Graph, options: EpOptions | None = None) -> str | None:
@@ -1021,43 +1107,69 @@ def check_unit(unit: NodeUnit, graph: Graph, options: EpOptions | None = None) -
     The unit is judged by its target node (QDQ acceptance included). The uint8 Transpose/Resize/
     Concat/MaxPool rule is checked as "its input comes from a node NNAPI takes"; the exact
     same-partition condition is applied by :func:`partitions`.
+
+    A unit of ``node_units(graph)`` is answered from the graph's verdicts, judged all at once on
+    first use (callers ask for every unit in turn); any other unit is judged on its own.
     """
     options = options or EpOptions()
-    reason = _base_verdict(unit, graph, options)
-    if reason is None and _internal_quantized(unit, graph):
-        reason = _internal_quant_proxy(unit, graph, options)
+    state = _state(graph)
+    last = state.last  # _graph_verdicts' first step, written out: this runs once per unit
+    verdicts = last[1] if last is not None and last[0] is options else _graph_verdicts(
+        graph, options, state)
+    key = unit.target.index
+    if state.targets.get(key) is unit:
+        return verdicts[key]
+    return _unit_verdict(unit, state, options)
+
+
+def _unit_verdict(unit: NodeUnit, state: _GraphState, options: EpOptions) -> str | None:
+    reason = _base_verdict(unit, state, options)
+    if reason is None and _internal_quantized(unit, state):
+        reason = _internal_quant_proxy(unit, state, options)
     return reason
 
 
-def _base_verdict(unit: NodeUnit, graph: Graph, options: EpOptions) -> str | None:
+def _base_verdict(unit: NodeUnit, state: _GraphState, options: EpOptions) -> str | None:
     """Everything but the in-partition uint8 rule (EP-wide checks, then the builder)."""
+    return _graph_refusal(state.graph, options) or _builder_verdict(unit, state, options)
+
+
+def _graph_refusal(graph: Graph, options: EpOptions) -> str | None:
+    """The EP-wide refusals, which hold for every unit of the graph alike."""
     if "/" in graph.path:
         return "nodes inside If/Loop/Scan bodies are never taken by NNAPI"
     if options.android_api < MIN_API:
         return (f"NNAPI needs Android API {MIN_API} or newer; the target is API "
                 f"{options.android_api}")
-    rule = _BY_OP_TYPE.get(unit.target.op_type)
-    if rule is None or rule.check is None:
+    return None
+
+
+def _builder_verdict(unit: NodeUnit, state: _GraphState, options: EpOptions) -> str | None:
+    op = unit.target.op_type
+    if op not in _BUILDERS:
         return f"NNAPI has no builder for {unit.target.op_id}"
-    return rule.check(UnitContext(graph, unit.target, options, unit))
+    # Straight to the builder: what its OpRule.check does, without a context object per unit.
+    return _judge(op, _View(state, options, unit))
 
 
-def _internal_quantized(unit: NodeUnit, graph: Graph) -> bool:
+def _internal_quantized(unit: NodeUnit, state: _GraphState) -> bool:
     """helper.cc IsInternalQuantizedNodeUnit: a single uint8 Transpose/Resize/Concat/MaxPool."""
     node = unit.target
     return (unit.kind == "single" and node.op_type in _INTERNAL_QUANT_OPS
-            and elem_type(graph, node.input(0)) == _UINT8)
+            and state.dtype(node.input(0)) == _UINT8)
 
 
 def _internal_quant_inputs(node: Node) -> tuple[str, ...]:
     return node.inputs if node.op_type == "Concat" else node.inputs[:1]
 
 
-def _internal_quant_proxy(unit: NodeUnit, graph: Graph, options: EpOptions) -> str | None:
-    verdicts = _graph_verdicts(graph, options)
+def _internal_quant_proxy(unit: NodeUnit, state: _GraphState, options: EpOptions) -> str | None:
+    graph = state.graph
+    verdicts = _graph_verdicts(graph, options, state)
+    index = _units_index(graph, state)
     for name in _internal_quant_inputs(unit.target):
         producer = graph.producers.get(name)
-        target_of = _units_index(graph).get(producer.index) if producer else None
+        target_of = index.get(producer.index) if producer else None
         if (producer is None or target_of is None or target_of.target.index != producer.index
                 or producer.index not in verdicts or verdicts[producer.index] is not None):
             return (f"{unit.target.op_type}: uint8 input '{name}' does not come from a node NNAPI "
@@ -1080,23 +1192,30 @@ def check_node(ctx: NodeContext) -> str | None:
 # --------------------------------------------------------------------------- caches
 
 
-_UNITS: dict[int, tuple[weakref.ref[Graph], dict[int, NodeUnit]]] = {}
-_VERDICTS: dict[tuple[int, EpOptions], tuple[weakref.ref[Graph], dict[int, str | None]]] = {}
+_STATES: dict[int, tuple[weakref.ref[Graph], _GraphState]] = {}
 
 
 def _forget(cache: dict[Any, Any], key: Any, _ref: object) -> None:
-    cache.pop(key, None)
+    cache.pop(key, None)  # the cache is bound in: module globals may be gone at shutdown
 
 
-def _units_index(graph: Graph) -> dict[int, NodeUnit]:
-    """Node index -> the unit holding it (node_units of the graph, cached per graph object)."""
-    hit = _UNITS.get(id(graph))
+def _state(graph: Graph) -> _GraphState:
+    """The graph's lookups, units and verdicts, cached while the graph object lives."""
+    key = id(graph)
+    hit = _STATES.get(key)
     if hit is not None and hit[0]() is graph:
         return hit[1]
-    index = {m.index: unit for unit in node_units(graph) for m in unit.nodes}
-    key = id(graph)
-    _UNITS[key] = (weakref.ref(graph, partial(_forget, _UNITS, key)), index)
-    return index
+    state = _GraphState(graph)
+    _STATES[key] = (weakref.ref(graph, partial(_forget, _STATES, key)), state)
+    return state
+
+
+def _units_index(graph: Graph, state: _GraphState | None = None) -> dict[int, NodeUnit]:
+    """Node index -> the unit holding it (node_units of the graph, cached per graph object)."""
+    state = state or _state(graph)
+    if state.units_index is None:
+        state.units_index = {m.index: unit for unit in node_units(graph) for m in unit.nodes}
+    return state.units_index
 
 
 def _unit_of(graph: Graph, node: Node) -> NodeUnit:
@@ -1104,25 +1223,95 @@ def _unit_of(graph: Graph, node: Node) -> NodeUnit:
     return unit if unit is not None else NodeUnit(node)
 
 
-def _graph_verdicts(graph: Graph, options: EpOptions) -> dict[int, str | None]:
+def _graph_verdicts(graph: Graph, options: EpOptions,
+                    state: _GraphState | None = None) -> dict[int, str | None]:
     """Target index -> verdict for every unit of ``graph``, computed once in graph order."""
-    key = (id(graph), options)
-    hit = _VERDICTS.get(key)
-    if hit is not None and hit[0]() is graph:
-        return hit[1]
-    verdicts: dict[int, str | None] = {}
-    _VERDICTS[key] = (weakref.ref(graph, partial(_forget, _VERDICTS, key)), verdicts)
-    seen: set[int] = set()
-    for node in graph.nodes:  # graph order is topological: producers are judged first
-        unit = _unit_of(graph, node)
-        if unit.target.index in seen:
-            continue
-        seen.add(unit.target.index)
-        reason = _base_verdict(unit, graph, options)
-        if reason is None and _internal_quantized(unit, graph):
-            reason = _internal_quant_proxy(unit, graph, options)
-        verdicts[unit.target.index] = reason
+    state = state or _state(graph)
+    if state.last is not None and state.last[0] is options:
+        return state.last[1]
+    verdicts = state.verdicts.get(options)
+    if verdicts is not None:
+        state.last = (options, verdicts)
+        return verdicts
+    verdicts = state.verdicts[options] = {}  # registered first: the uint8 rule reads it
+    state.last = (options, verdicts)
+    # Graph order is topological: producers are judged before the uint8 rule asks about them.
+    # The cyclic GC is paused because judging allocates per unit and each collection walks the
+    # whole (large) graph view.
+    units = node_units(graph)
+    with _gc_paused():
+        _judge_units(units, state, options, verdicts)
     return verdicts
+
+
+def _judge_units(units: list[NodeUnit], state: _GraphState, options: EpOptions,
+                 verdicts: dict[int, str | None]) -> None:
+    """:func:`_unit_verdict` for each unit, in order, into ``verdicts`` (by target index).
+
+    Made cheap for large graphs: the EP-wide refusal is checked once, and a plain single-node unit
+    whose :func:`_plain_key` equals that of a unit already accepted is accepted without running its
+    builder again (large graphs repeat the same ops on the same types and shapes: a 100,000-node
+    Add/Relu chain has two keys). Refusals are not shared: their text names the unit's own values.
+    """
+    targets = state.targets
+    refusal = _graph_refusal(state.graph, options)
+    accepted: set[tuple[Any, ...]] = set()
+    for unit in units:
+        index = unit.target.index
+        targets[index] = unit
+        if refusal:
+            verdicts[index] = refusal
+            continue
+        key = _plain_key(unit, state)
+        if key is not None and key in accepted:
+            reason = None
+        else:
+            reason = _builder_verdict(unit, state, options)
+            if reason is None and key is not None:
+                accepted.add(key)
+        if reason is None and _internal_quantized(unit, state):
+            reason = _internal_quant_proxy(unit, state, options)
+        verdicts[index] = reason
+
+
+_KEY_SCALARS = (int, float, str)
+
+
+def _plain_key(unit: NodeUnit, state: _GraphState) -> tuple[Any, ...] | None:
+    """Everything the builders can read of a plain single-node unit, or ``None`` for other units.
+
+    A plain unit (not QDQ, not a QLinear/DQ/Q node) is seen by the rules only through its op type,
+    domain, since_version, attributes and output count, and per input through the value's element
+    type and shape, or, for a constant or external initializer or a value of unknown type, through
+    the value itself (its name: constants' contents are read, an unknown type is looked up via its
+    producer). So two plain units with equal keys get the same acceptance. Keep it that way: a rule
+    that reads anything else of a plain unit (a value's consumers, an output's type, the node name)
+    must add it here. Units with attribute values other than numbers, strings and tuples of them
+    (tensors) get no key.
+    """
+    node = unit.target
+    if unit.kind != "single" or node.op_type in _QUANT_IO_OPS:
+        return None
+    attrs = node.attributes
+    attr_key: tuple[Any, ...] = ()
+    if attrs:
+        for value in attrs.values():
+            if type(value) is tuple:
+                if not all(type(x) in _KEY_SCALARS for x in value):
+                    return None
+            elif type(value) not in _KEY_SCALARS:
+                return None
+        attr_key = tuple(sorted(attrs.items()))
+    types, by_name = state.types, state.read_by_name
+    inputs: list[Any] = []
+    for name in node.inputs:
+        vt = types.get(name) if name else None
+        if vt is None or not vt.dtype or name in by_name:
+            inputs.append(name)  # "" for an absent input
+        else:
+            inputs.append((vt.dtype, vt.shape))
+    return (node.op_type, node.domain, node.since_version, len(node.outputs), attr_key,
+            tuple(inputs))
 
 
 # --------------------------------------------------------------------------- partitions
@@ -1137,8 +1326,8 @@ def discard(nodes: list[Node], graph: Graph) -> str | None:
     if len(nodes) == 1 and nodes[0].op_type in LONE_DROPPED:
         return (f"a partition made of a single {nodes[0].op_type} only copies data; NNAPI leaves "
                 "it to the CPU")
-    inputs, _ = partition_io(graph, nodes)
-    if all(graph.is_constant(name) for name in inputs):
+    # Only the first non-constant input is needed, so the inputs are read lazily.
+    if all(graph.is_constant(name) for name in partition_inputs(nodes)):
         return "every input of this partition is a constant; NNAPI drops such partitions"
     return None
 
@@ -1158,14 +1347,15 @@ def groups(
     options = options or EpOptions()
     if "/" in graph.path or options.android_api < MIN_API:
         return []
+    state = _state(graph)
     in_group: set[str] = set()
     cache: dict[int, bool] = {}
 
     def supported(unit: NodeUnit) -> bool:
         key = unit.target.index
         if key not in cache:
-            ok = _base_verdict(unit, graph, options) is None
-            if ok and _internal_quantized(unit, graph):
+            ok = _base_verdict(unit, state, options) is None
+            if ok and _internal_quantized(unit, state):
                 ok = all(name in in_group for name in _internal_quant_inputs(unit.target))
             cache[key] = ok
         if cache[key]:

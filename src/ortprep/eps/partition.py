@@ -24,7 +24,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal
 
@@ -37,12 +37,19 @@ Edge = tuple[int, int, int]
 """(other node position, source output slot, target input slot)."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class NodeUnit:
     """A node as an EP sees it: one node, or a QDQ group (DQ nodes -> target -> [Clip] -> Q nodes).
 
     ``redundant_clip`` is the Relu/Clip between the target and its Q that the Q's range makes
     redundant (newer ORT keeps it inside the unit).
+
+    ``nodes`` lists all nodes of the unit in ORT's order: DQ nodes, target, redundant Clip, Q nodes.
+    It is built once here because callers read it for every unit of every graph.
+
+    Treat a unit as immutable: :func:`node_units` caches them per graph and every EP shares them.
+    (The class is not ``frozen`` only because a frozen dataclass sets each field through
+    ``object.__setattr__``, which makes building the 100,000 units of a large graph 5x slower.)
     """
 
     target: Node
@@ -50,12 +57,14 @@ class NodeUnit:
     q_nodes: tuple[Node, ...] = ()
     kind: Literal["single", "qdq"] = "single"
     redundant_clip: Node | None = None
+    nodes: tuple[Node, ...] = field(init=False, repr=False, compare=False)
 
-    @property
-    def nodes(self) -> tuple[Node, ...]:
-        """All nodes of the unit in ORT's order: DQ nodes, target, redundant Clip, Q nodes."""
-        clip = (self.redundant_clip,) if self.redundant_clip is not None else ()
-        return (*self.dq_nodes, self.target, *clip, *self.q_nodes)
+    def __post_init__(self) -> None:
+        if not (self.dq_nodes or self.q_nodes) and self.redundant_clip is None:
+            self.nodes = (self.target,)
+        else:
+            clip = (self.redundant_clip,) if self.redundant_clip is not None else ()
+            self.nodes = (*self.dq_nodes, self.target, *clip, *self.q_nodes)
 
 
 # --------------------------------------------------------------------------- edges
@@ -78,7 +87,11 @@ def _gc_paused() -> Iterator[None]:
 
 
 class _Edges:
-    """ORT's node edges for one graph, by node position (built once per graph, cached)."""
+    """ORT's node edges for one graph, by node position (built once per graph, cached).
+
+    Also holds what is derived from the edges and asked for by every EP: ORT's topological order
+    and the graph's node units (both filled on first use).
+    """
 
     def __init__(self, graph: Graph) -> None:
         nodes = graph.nodes
@@ -86,30 +99,49 @@ class _Edges:
         self.pos_of_index = {n.index: p for p, n in enumerate(nodes)}
         producer: dict[str, tuple[int, int]] = {}
         for p, n in enumerate(nodes):
-            for slot, out in enumerate(n.outputs):
-                if out:
+            outs = n.outputs
+            if len(outs) == 1:  # most nodes: skip the enumerate
+                producer[outs[0]] = (p, 0)
+            else:
+                for slot, out in enumerate(outs):
                     producer[out] = (p, slot)
+        producer.pop("", None)  # an absent optional output is produced by no one
         self.producer = producer
-        self.inputs: list[list[Edge]] = [[] for _ in nodes]
-        self.outputs: list[list[Edge]] = [[] for _ in nodes]
         get = producer.get
+        outputs: list[list[Edge]] = [[] for _ in nodes]
+        in_degree = [0] * len(nodes)
         for p, n in enumerate(nodes):
             reads = n.inputs if not (n.subgraphs or n.implicit_inputs) else (
                 *n.inputs, *implicit_inputs(n))
-            ins = self.inputs[p]
+            count = 0
             for dst, name in enumerate(reads):
                 src = get(name)
                 if src is not None:
-                    ins.append((src[0], src[1], dst))
-                    self.outputs[src[0]].append((p, src[1], dst))
-        for lst in self.outputs:
-            if len(lst) > 1:
-                lst.sort()
-        for lst in self.inputs:
-            if len(lst) > 1:
-                lst.sort()
+                    outputs[src[0]].append((p, src[1], dst))
+                    count += 1
+            in_degree[p] = count
+        # Kept as tuples of int tuples: the cyclic GC stops tracking those, where 100,000 lists
+        # would stay tracked and bring on a full collection (of the whole graph view) later.
+        self.outputs: list[tuple[Edge, ...]] = [
+            tuple(sorted(lst)) if len(lst) > 1 else tuple(lst) for lst in outputs]
+        self.in_degree = in_degree  # edges into each node
+        self._inputs: list[tuple[Edge, ...]] | None = None
         self.graph_outputs = graph.output_names
         self.order: list[int] | None = None  # ORT's topological order, filled on first use
+        self.units: list[NodeUnit] | None = None  # node_units(graph), filled on first use
+
+    @property
+    def inputs(self) -> list[tuple[Edge, ...]]:
+        """Edges into each node, ordered. Built on first use from ``outputs``: only the
+        topological order and the QDQ selectors read them, and many graphs need neither."""
+        if self._inputs is None:
+            inputs: list[list[Edge]] = [[] for _ in range(self.count)]
+            # Producers in position order, each one's edges sorted: every list comes out sorted.
+            for src, edges in enumerate(self.outputs):
+                for dst_node, slot, dst in edges:
+                    inputs[dst_node].append((src, slot, dst))
+            self._inputs = [tuple(lst) for lst in inputs]  # untracked by the GC, as outputs
+        return self._inputs
 
     def produces_graph_output(self, node: Node) -> bool:
         return any(o in self.graph_outputs for o in node.outputs if o)
@@ -210,14 +242,15 @@ def stop_set(graph: Graph, stop_ops: frozenset[str]) -> set[int]:
     """
     if not stop_ops:
         return set()
-    e = _edges(graph)
     nodes = graph.nodes
+    stops = [p for p, n in enumerate(nodes) if n.op_type in stop_ops]
+    if not stops:
+        return set()  # the common case: no edges needed
+    e = _edges(graph)
     excluded = bytearray(e.count)
-    queue: deque[int] = deque()
-    for p, n in enumerate(nodes):
-        if n.op_type in stop_ops and not excluded[p]:
-            excluded[p] = 1
-            queue.append(p)
+    for p in stops:
+        excluded[p] = 1
+    queue = deque(stops)
     while queue:
         p = queue.popleft()
         for c, _, _ in e.outputs[p]:
@@ -262,12 +295,25 @@ def form_partitions(
     Returns the kept partitions in the order ORT closes them, each as its nodes in graph order.
     """
     e = _edges(graph)
-    order = topological_order(graph)
     with _gc_paused():
         plan = _UnitPlan(graph, e, units)
         walk = _Walk(graph, plan, _positions(e, excluded), on_group_closed)
-        walk.run(order, supported, ep_type)
+        walk.run(_roots(graph, plan), supported, ep_type)
     return walk.result
+
+
+def _roots(graph: Graph, plan: _UnitPlan) -> list[int]:
+    """Targets that wait for nothing, in ORT's topological order: the walk's first queue.
+
+    Only the roots' order among themselves matters, so the whole-graph topological order (a DFS
+    over every node) is only computed when there are two or more of them.
+    """
+    in_degree, is_target = plan.in_degree, plan.is_target
+    roots = [t for t in range(plan.e.count) if in_degree[t] == 0 and is_target[t]]
+    if len(roots) < 2:
+        return roots
+    is_root = set(roots)
+    return [t for t in topological_order(graph) if t in is_root]
 
 
 class _Walk:
@@ -286,41 +332,56 @@ class _Walk:
     def close_group(self) -> None:
         if not self.group:
             return
-        members = [self.nodes[p] for p in self.group]
+        nodes = self.nodes
+        members = [nodes[p] for p in self.group]
         if self.on_group_closed is None or self.on_group_closed(members):
-            self.result.append([self.nodes[p] for p in sorted(self.group)])
-        self.group = []
-        self.border = set()
+            self.result.append([nodes[p] for p in sorted(self.group)])
+        # Cleared in place: run() holds both in locals.
+        self.group.clear()
+        self.border.clear()
 
-    def run(self, order: list[int], supported: Callable[[NodeUnit], bool],
+    def run(self, roots: list[int], supported: Callable[[NodeUnit], bool],
             ep_type: str | None) -> None:
         plan, in_degree, nodes = self.plan, self.plan.in_degree, self.nodes
         qdq_units, unit_of, outs = plan.qdq_units, plan.unit_of, plan.e.outputs
-        ready = deque(t for t in order if plan.is_target[t] and in_degree[t] == 0)
+        group, border, excluded = self.group, self.border, self.excluded
+        units_get = plan.units.get
+        ready = deque(roots)
         waiting: deque[int] = deque()
+        # The loop runs once per unit of the graph, so the unit lookup and the single-node case
+        # are written out here rather than called or built as lists.
         while ready or waiting:
             if not ready:
                 self.close_group()
                 ready, waiting = waiting, ready
                 continue
             t = ready.popleft()
+            unit = units_get(t)
             ok = ((ep_type is None or _assignable(nodes[t], ep_type))
-                  and t not in self.excluded and supported(plan.unit_at(t)))
-            if not ok and t in self.border:
+                  and t not in excluded and supported(unit if unit is not None
+                                                      else plan.unit_at(t)))
+            if not ok and t in border:
                 waiting.append(t)
                 continue
             if t in qdq_units:
                 consumers = plan.qdq_consumers(t)
                 if ok:
-                    self.group.extend(plan.member_positions(t))
-            else:
-                consumers = [unit_of[c] for c, _, _ in outs[t]]
-                if ok:
-                    self.group.append(t)
+                    group.extend(plan.member_positions(t))
+                    border.discard(t)
+                    border.update(consumers)
+                for c in consumers:
+                    in_degree[c] -= 1
+                    if in_degree[c] == 0:
+                        ready.append(c)
+                continue
+            # A single-node unit: its consumers are its output edges' units, in edge order.
             if ok:
-                self.border.discard(t)
-                self.border.update(consumers)
-            for c in consumers:
+                group.append(t)
+                border.discard(t)
+            for consumer, _, _ in outs[t]:
+                c = unit_of[consumer]
+                if ok:
+                    border.add(c)
                 in_degree[c] -= 1
                 if in_degree[c] == 0:
                     ready.append(c)
@@ -346,16 +407,17 @@ class _UnitPlan:
         n = e.count
         self.unit_of = list(range(n))  # node position -> its unit's target position
         self.is_target = bytearray(b"\x01" * n)
-        self.units: dict[int, NodeUnit] = {}
-        for unit in units or ():
-            t = e.pos_of_index[unit.target.index]
-            self.units[t] = unit
+        pos = e.pos_of_index
+        self.units: dict[int, NodeUnit] = {pos[unit.target.index]: unit for unit in units or ()}
+        for t, unit in self.units.items():
+            if len(unit.nodes) == 1:
+                continue  # a single-node unit maps its node to itself, as preset above
             for member in unit.nodes:
-                p = e.pos_of_index[member.index]
+                p = pos[member.index]
                 self.unit_of[p] = t
                 if p != t:
                     self.is_target[p] = 0
-        self.in_degree = [len(edges) for edges in e.inputs]
+        self.in_degree = list(e.in_degree)  # counted down by the walk
         self.qdq_units = {t for t, unit in self.units.items() if unit.kind == "qdq"}
         for t in self.qdq_units:
             self.in_degree[t] = self._qdq_in_degree(t, self.units[t])
@@ -363,7 +425,7 @@ class _UnitPlan:
     def _qdq_in_degree(self, t: int, unit: NodeUnit) -> int:
         # Edges into the DQ nodes plus the target's edges from outside the DQ nodes.
         dq = [self.e.pos_of_index[d.index] for d in unit.dq_nodes]
-        return sum(len(self.e.inputs[p]) for p in dq) + len(self.e.inputs[t]) - len(dq)
+        return sum(self.e.in_degree[p] for p in dq) + self.e.in_degree[t] - len(dq)
 
     def unit_at(self, t: int) -> NodeUnit:
         unit = self.units.get(t)
@@ -407,22 +469,36 @@ def partition_io(graph: Graph, nodes: Iterable[Node]) -> tuple[list[str], list[s
     """
     members = list(nodes)
     e = _edges(graph)
-    member_pos = {e.pos_of_index[n.index] for n in members}
-    produced: set[str] = set()
-    inputs: dict[str, None] = {}
+    pos = e.pos_of_index
+    graph_outputs = e.graph_outputs
+    member_pos = {pos[n.index] for n in members}
     outputs: dict[str, None] = {}
     for n in members:
-        for name in (*n.inputs, *implicit_inputs(n)):
-            if name and name not in produced:
-                inputs.setdefault(name, None)
-        produced.update(o for o in n.outputs if o)
         for o in n.outputs:
-            if o and o in e.graph_outputs:
+            if o and o in graph_outputs:
                 outputs.setdefault(o, None)
-        for c, src, _ in e.outputs[e.pos_of_index[n.index]]:
+        for c, src, _ in e.outputs[pos[n.index]]:
             if c not in member_pos:
                 outputs.setdefault(n.outputs[src], None)
-    return list(inputs), list(outputs)
+    return list(partition_inputs(members)), list(outputs)
+
+
+def partition_inputs(nodes: Iterable[Node]) -> Iterator[str]:
+    """The inputs of :func:`partition_io`, in the same order, found as they are asked for.
+
+    A caller that only needs the first input of some kind (NNAPI: one that is not a constant)
+    stops after reading a node or two instead of the whole partition.
+    """
+    produced: set[str] = set()
+    seen: set[str] = set()
+    for n in nodes:
+        reads = n.inputs if not (n.subgraphs or n.implicit_inputs) else (
+            *n.inputs, *implicit_inputs(n))
+        for name in reads:
+            if name and name not in produced and name not in seen:
+                seen.add(name)
+                yield name
+        produced.update(o for o in n.outputs if o)
 
 
 # --------------------------------------------------------------------------- QDQ node units
@@ -474,22 +550,55 @@ def node_units(graph: Graph) -> list[NodeUnit]:
 
     QDQ units are found as ORT's ``GetAllNodeUnits`` finds them (selectors in ``qdq_selectors.cc``);
     a node whose selector checks fail is a single-node unit, and so are its DQ and Q nodes.
+
+    Computed once per graph object (several EPs ask for the same graph); each call returns a new
+    list of the same unit objects.
     """
     e = _edges(graph)
-    order = topological_order(graph)
-    with _gc_paused():
-        return _node_units(graph, e, order)
+    if e.units is None:
+        candidates = _qdq_candidates(graph, e)
+        if len(candidates) > 1:
+            # First claim wins when units overlap, in ORT's topological order.
+            is_candidate = set(candidates)
+            candidates = [p for p in topological_order(graph) if p in is_candidate]
+        with _gc_paused():
+            e.units = _node_units(graph, e, candidates)
+    return list(e.units)
 
 
-def _node_units(graph: Graph, e: _Edges, order: list[int]) -> list[NodeUnit]:
+def _qdq_candidates(graph: Graph, e: _Edges) -> list[int]:
+    """Positions of the nodes that may be the target of a QDQ unit, in graph order.
+
+    The cheap part of :func:`_select` (op type, domain, version, a DQ input), so that graphs
+    without DQ nodes skip the selectors and the topological order altogether.
+    """
+    nodes = graph.nodes
+    dq = [p for p, n in enumerate(nodes) if n.op_type == DQ_OP]
+    if not dq:
+        return []
+    fed_by_dq = {c for p in dq for c, _, _ in e.outputs[p]}
+    result = []
+    for p in sorted(fed_by_dq):
+        node = nodes[p]
+        if node.op_type not in SELECTORS or node.domain not in _SELECTOR_DOMAINS:
+            continue
+        versions = _SELECTOR_VERSIONS.get(node.op_type)
+        if not versions or node.since_version in versions:
+            result.append(p)
+    return result
+
+
+def _node_units(graph: Graph, e: _Edges, candidates: list[int]) -> list[NodeUnit]:
     nodes = graph.nodes
     claimed: dict[int, NodeUnit] = {}
-    for p in order:
+    for p in candidates:
         unit = _select(graph, e, nodes[p])
         if unit is None:
             continue
         for m in unit.nodes:
             claimed.setdefault(m.index, unit)
+    if not claimed:
+        return [NodeUnit(n) for n in nodes]
     result: list[NodeUnit] = []
     for n in nodes:
         unit = claimed.get(n.index)
@@ -814,6 +923,7 @@ __all__ = [
     "form_partitions",
     "implicit_inputs",
     "node_units",
+    "partition_inputs",
     "partition_io",
     "stop_set",
     "topological_order",

@@ -23,8 +23,9 @@ outer-scope initializers seen from inside an If/Loop/Scan body are not visible t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from ortprep.core.graph import Dim, Graph, Node
 from ortprep.eps.base import EpOptions, EpSpec, NodeContext, OpRule, rule_table
@@ -74,7 +75,7 @@ def _dim_str(d: Dim) -> str:
 
 
 def _shape_str(shape: tuple[Dim, ...] | None) -> str:
-    return "unknown" if shape is None else "[" + ",".join(_dim_str(d) for d in shape) + "]"
+    return "unknown" if shape is None else "[" + ",".join([_dim_str(d) for d in shape]) + "]"
 
 
 def _floats(ctx: NodeContext, i: int) -> list[float] | None:
@@ -86,20 +87,15 @@ def _floats(ctx: NodeContext, i: int) -> list[float] | None:
     return None if values is None else [float(v) for v in values.reshape(-1)]
 
 
-def _first(*checks: Callable[[], str | None]) -> str | None:
-    for check in checks:
-        reason = check()
-        if reason:
-            return reason
-    return None
+# The op rules below chain their conditions with ``or``: the first refusal (a non-empty
+# string) wins, later conditions are not evaluated, and input 0 is looked up once per rule.
 
 
 def _dtype(
-    ctx: NodeContext, allowed: tuple[str, ...], qdq_only: tuple[str, ...] = ()
+    ctx: NodeContext, dt: str | None, allowed: tuple[str, ...], qdq_only: tuple[str, ...] = ()
 ) -> str | None:
-    """Input 0's type: ``allowed``, ``qdq_only`` (reached only inside a QDQ unit), or float16
-    when the build has fp16 kernels."""
-    dt = ctx.input_dtype(0)
+    """Input 0's type ``dt``: ``allowed``, ``qdq_only`` (reached only inside a QDQ unit), or
+    float16 when the build has fp16 kernels."""
     if dt in allowed or dt in qdq_only:
         return None
     if dt == "float16":
@@ -115,18 +111,30 @@ def _dtype(
     return f"input '{ctx.node.input(0)}' is {dt or 'of unknown type'}; XNNPACK takes {kinds}"
 
 
-def _static_dims(ctx: NodeContext, names: str, dims: tuple[int, ...], why: str) -> str | None:
-    shape = ctx.input_shape(0) or ()
+def _input0(ctx: NodeContext) -> tuple[str | None, tuple[Dim, ...] | None]:
+    """Type and shape of input 0, which most rules read several times."""
+    vt = ctx.input_type(0)
+    return (None, None) if vt is None else (vt.dtype, vt.shape)
+
+
+def _static_dims(
+    ctx: NodeContext, shape: tuple[Dim, ...] | None, names: str, dims: Iterable[int], why: str
+) -> str | None:
+    """Dims ``dims`` of input 0 (of shape ``shape``) fixed."""
+    shape = shape or ()
     for i in dims:
-        if not _static(shape[i]):
+        d = shape[i]
+        if not (isinstance(d, int) and d >= 0):  # _static(d), inlined: once per dim per node
             return (
                 f"input '{ctx.node.input(0)}' dim {i} ({names[i]}) is {_dim_str(shape[i])}; {why}"
             )
     return None
 
 
-def _rank(ctx: NodeContext, ranks: tuple[int, ...], what: str) -> str | None:
-    shape = ctx.input_shape(0)
+def _rank(
+    ctx: NodeContext, shape: tuple[Dim, ...] | None, ranks: tuple[int, ...], what: str
+) -> str | None:
+    """Input 0 (of shape ``shape``) of a rank in ``ranks``."""
     if shape is None:
         return f"input '{ctx.node.input(0)}' has an unknown shape; XNNPACK needs {what}"
     if len(shape) not in ranks:
@@ -157,26 +165,29 @@ def _auto_pad(ctx: NodeContext) -> str | None:
 def _conv(ctx: NodeContext) -> str | None:
     """Conv and ConvTranspose share one checker (1D and 2D, constant weight and bias)."""
     # onnxruntime/core/providers/xnnpack/nn/conv_base.cc (ConvBase::IsOnnxNodeSupported)
-    rank = ctx.input_rank(0)
-    names = "NCW" if rank == 3 else "NCHW"
-    return _first(
-        lambda: _rank(ctx, (3, 4), "rank 3 or 4 (1D or 2D convolution)"),
-        lambda: _dtype(ctx, ("float32",), qdq_only=("uint8", "int8")),
-        lambda: _static_dims(
+    dt, shape = _input0(ctx)
+    rank = None if shape is None else len(shape)
+    return (
+        _rank(ctx, shape, (3, 4), "rank 3 or 4 (1D or 2D convolution)")
+        or _dtype(ctx, dt, ("float32",), qdq_only=("uint8", "int8"))
+        or _static_dims(
             ctx,
-            names,
-            tuple(range(1, rank or 0)),
+            shape,
+            "NCW" if rank == 3 else "NCHW",
+            range(1, rank or 0),
             "XNNPACK needs C and the spatial dims fixed (only N may be dynamic)",
-        ),
-        lambda: _need_constant(ctx, 1, "weight"),
-        lambda: _need_constant(ctx, 2, "bias"),
-        lambda: None if "pads" in ctx.node.attributes else _auto_pad(ctx),
+        )
+        or _need_constant(ctx, 1, "weight")
+        or _need_constant(ctx, 2, "bias")
+        or (None if "pads" in ctx.node.attributes else _auto_pad(ctx))
     )
 
 
 def _need_constant(ctx: NodeContext, i: int, role: str) -> str | None:
-    if ctx.has_input(i) and not ctx.is_constant(i):
-        return f"{role} input '{ctx.node.input(i)}' is not a constant initializer"
+    inputs = ctx.node.inputs
+    name = inputs[i] if i < len(inputs) else ""
+    if name and not ctx.graph.is_constant(name):
+        return f"{role} input '{name}' is not a constant initializer"
     return None
 
 
@@ -187,14 +198,15 @@ def _pool_common(
     ctx: NodeContext, allowed: tuple[str, ...], qdq_only: tuple[str, ...] = ()
 ) -> str | None:
     """What MaxPool and AveragePool share: 2D NCHW with C, H, W fixed; no ceil; 2-D kernel > 1x1."""
-    return _first(
-        lambda: _rank(ctx, (4,), "rank 4 (2D pooling)"),
-        lambda: _dtype(ctx, allowed, qdq_only),
-        lambda: _static_dims(ctx, "NCHW", (1, 2, 3), "XNNPACK needs C, H and W fixed"),
-        lambda: _maxpool_indices(ctx) if ctx.node.op_type == "MaxPool" else None,
-        lambda: _attr_equals(ctx, "ceil_mode", 0, 0),
-        lambda: _auto_pad(ctx),
-        lambda: _kernel_2d(ctx),
+    dt, shape = _input0(ctx)
+    return (
+        _rank(ctx, shape, (4,), "rank 4 (2D pooling)")
+        or _dtype(ctx, dt, allowed, qdq_only)
+        or _static_dims(ctx, shape, "NCHW", (1, 2, 3), "XNNPACK needs C, H and W fixed")
+        or (_maxpool_indices(ctx) if ctx.node.op_type == "MaxPool" else None)
+        or _attr_equals(ctx, "ceil_mode", 0, 0)
+        or _auto_pad(ctx)
+        or _kernel_2d(ctx)
     )
 
 
@@ -224,14 +236,14 @@ def _average_pool(ctx: NodeContext, qdq: bool = False) -> str | None:
     # fp32 must exclude padding and qu8 must include it (an XNNPACK quirk the source notes)
     want, when = (1, " for a QDQ unit") if qdq else (0, " for float input")
     dilations = list(ctx.attr("dilations", ()))
-    return _first(
-        lambda: _pool_common(ctx, ("float32",), qdq_only=("uint8",)),
-        lambda: _attr_equals(ctx, "count_include_pad", want, 0, when),
-        lambda: (
+    return (
+        _pool_common(ctx, ("float32",), qdq_only=("uint8",))
+        or _attr_equals(ctx, "count_include_pad", want, 0, when)
+        or (
             None
             if all(d == 1 for d in dilations)
             else f"dilations={dilations}; XNNPACK takes dilations of 1 only"
-        ),
+        )
     )
 
 
@@ -244,16 +256,16 @@ def _qdq_average_pool(ctx: NodeContext) -> str | None:
 
 def _softmax(ctx: NodeContext) -> str | None:
     # onnxruntime/core/providers/xnnpack/math/softmax.cc (Softmax::IsOnnxNodeSupported)
-    if ctx.input_dtype(0) == "float16" and not fp16_supported(ctx.options):
+    dt, shape = _input0(ctx)
+    if dt == "float16" and not fp16_supported(ctx.options):
         return (
             "input is float16: ORT's XNNPACK EP claims it (its checker accepts float16 "
             "unconditionally) but this build has no fp16 Softmax kernel (session creation "
             "fails)"
         )
-    reason = _dtype(ctx, ("float32",), qdq_only=("uint8",))
+    reason = _dtype(ctx, dt, ("float32",), qdq_only=("uint8",))
     if reason:
         return reason
-    shape = ctx.input_shape(0)
     if not shape:
         return f"input '{ctx.node.input(0)}' has shape {_shape_str(shape)}; XNNPACK needs rank >= 1"
     if (ctx.since_version or 13) <= 12:
@@ -277,16 +289,13 @@ def _softmax(ctx: NodeContext) -> str | None:
 
 def _resize(ctx: NodeContext) -> str | None:
     # onnxruntime/core/providers/xnnpack/tensor/resize.cc (Resize::IsOnnxNodeSupported)
-    reason = _dtype(ctx, ("float32", "uint8", "int8")) or _rank(ctx, (4,), "rank 4")
-    shape = ctx.input_shape(0)
+    dt, shape = _input0(ctx)
+    reason = _dtype(ctx, dt, ("float32", "uint8", "int8")) or _rank(ctx, shape, (4,), "rank 4")
     if reason or shape is None:
         return reason
     if _dim_value(shape[1]) <= 0:
         return f"input dim 1 (C) is {_dim_str(shape[1])}; XNNPACK needs the channel count fixed"
-    return _first(
-        lambda: _resize_constants(ctx, shape),
-        lambda: _resize_attributes(ctx),
-    )
+    return _resize_constants(ctx, shape) or _resize_attributes(ctx)
 
 
 def _resize_constants(ctx: NodeContext, shape: tuple[Dim, ...]) -> str | None:
@@ -350,18 +359,18 @@ def _resize_attributes(ctx: NodeContext) -> str | None:
     if out is None or out.shape is None or len(out.shape) < 4:
         return "the output shape is unknown; ORT's XNNPACK checker reads output dims 2 and 3"
     shape = out.shape
-    return _first(
-        lambda: _attr_equals(ctx, "mode", "linear", "nearest"),
-        lambda: _attr_equals(ctx, "antialias", 0, 0),
-        lambda: (
+    return (
+        _attr_equals(ctx, "mode", "linear", "nearest")
+        or _attr_equals(ctx, "antialias", 0, 0)
+        or (
             None
             if not ctx.attr("axes")
             else f"axes={list(ctx.attr('axes'))}; XNNPACK takes Resize without axes only"
-        ),
-        lambda: _attr_equals(ctx, "keep_aspect_ratio_policy", "stretch", "stretch"),
-        lambda: _attr_equals(ctx, "extrapolation_value", 0.0, 0.0),
-        lambda: _resize_coordinates(ctx, shape),
-        lambda: _attr_equals(ctx, "exclude_outside", 0, 0),
+        )
+        or _attr_equals(ctx, "keep_aspect_ratio_policy", "stretch", "stretch")
+        or _attr_equals(ctx, "extrapolation_value", 0.0, 0.0)
+        or _resize_coordinates(ctx, shape)
+        or _attr_equals(ctx, "exclude_outside", 0, 0)
     )
 
 
@@ -393,15 +402,15 @@ def _gemm(ctx: NodeContext) -> str | None:
         if value != 1.0:
             return f"{attr}={value:g}; XNNPACK takes {attr}=1 only"
     has_c = len(ctx.node.inputs) >= 3  # an empty-named C counts and is refused
-    return _first(
-        lambda: _dtype(ctx, ("float32",)),
-        lambda: _constant_b(ctx),
-        lambda: (
+    return (
+        _dtype(ctx, ctx.input_dtype(0), ("float32",))
+        or _constant_b(ctx)
+        or (
             None
             if not has_c or ctx.is_constant(2)
             else f"C input '{ctx.node.input(2)}' is not a constant initializer"
-        ),
-        lambda: _gemm_ranks(ctx, has_c),
+        )
+        or _gemm_ranks(ctx, has_c)
     )
 
 
@@ -438,11 +447,11 @@ def _matmul(ctx: NodeContext) -> str | None:
     # onnxruntime/core/providers/xnnpack/math/matmul.cc (MatMul::IsOnnxNodeSupported)
     if len(ctx.node.inputs) != 2:
         return f"{len(ctx.node.inputs)} inputs; XNNPACK takes exactly 2"
-    return _first(
-        lambda: _dtype(ctx, ("float32",)),
-        lambda: _matmul_shape(ctx, 0, "A"),
-        lambda: _matmul_shape(ctx, 1, "B"),
-        lambda: _constant_b(ctx),
+    return (
+        _dtype(ctx, ctx.input_dtype(0), ("float32",))
+        or _matmul_shape(ctx, 0, "A")
+        or _matmul_shape(ctx, 1, "B")
+        or _constant_b(ctx)
     )
 
 
@@ -451,7 +460,7 @@ def _matmul_shape(ctx: NodeContext, i: int, role: str) -> str | None:
     if shape is None or len(shape) not in (1, 2):
         extra = " (N-D MatMul is not supported, ORT issue #24107)" if shape else ""
         return f"{role} has shape {_shape_str(shape)}; XNNPACK takes rank 1 or 2{extra}"
-    if any(_dim_value(d) == 0 for d in shape):
+    if not all(isinstance(d, int) and d > 0 for d in shape):  # no _dim_value(d) == 0
         return f"{role} has shape {_shape_str(shape)}; XNNPACK needs every dim fixed and non-zero"
     return None
 
@@ -461,29 +470,39 @@ def _matmul_shape(ctx: NodeContext, i: int, role: str) -> str | None:
 
 def _fused_activation(ctx: NodeContext) -> str | None:
     """Relu/Clip: only fused into the claimed Conv, MaxPool or AveragePool it directly follows."""
+    return _fusion(ctx.graph, ctx.node, ctx.options, ctx)
+
+
+def _fusion(
+    graph: Graph, node: Node, options: EpOptions, ctx: NodeContext | None = None
+) -> str | None:
+    """:func:`_fused_activation` on the node itself: most Relu/Clip nodes follow an op that
+    cannot fuse them, which is told without building a :class:`NodeContext`."""
     # onnxruntime/core/providers/xnnpack/detail/node_support_checker.cc (ClipReluChecker), #28814
-    name = ctx.node.input(0)
-    producer = ctx.graph.producers.get(name)
+    name = node.inputs[0] if node.inputs else ""
+    producer = graph.producers.get(name)
     only = "XNNPACK takes Relu/Clip only fused into a Conv, MaxPool or AveragePool it claims"
     if producer is None:
         return f"input '{name}' is not produced by a node of this graph; {only}"
     if producer.domain != ONNX or producer.op_type not in FUSION_PRODUCERS:
         return f"it follows {producer.op_type} node '{producer.name}'; {only}"
-    reason = check_node(NodeContext(ctx.graph, producer, ctx.options))
+    reason = _verdict(graph, producer, options)
     if reason:
         return f"its producer '{producer.name}' is not claimed ({reason}); {only}"
-    consumers = ctx.graph.consumers.get(name, [])
+    consumers = graph.consumers.get(name, [])
     if len(consumers) != 1:
         return (
             f"'{name}' of '{producer.name}' has {len(consumers)} consumers; XNNPACK fuses only "
             "a sole consumer (ORT #28814)"
         )
-    if name in ctx.graph.output_names:
+    if name in graph.output_names:
         return (
             f"'{name}' of '{producer.name}' is also a graph output; XNNPACK fuses only when "
             "it is not (ORT #28814)"
         )
-    return _clip_bounds(ctx) if ctx.node.op_type == "Clip" else None
+    if node.op_type != "Clip":
+        return None
+    return _clip_bounds(ctx or NodeContext(graph, node, options))
 
 
 def _clip_bounds(ctx: NodeContext) -> str | None:
@@ -561,6 +580,24 @@ def _opset_reason(op: str, since: int | None, rule: OpRule) -> str | None:
     return None
 
 
+NodeCheck = Callable[[Graph, Node, EpOptions], str | None]
+
+_NODE_CHECKS: Mapping[str, NodeCheck] = {"Relu": _fusion, "Clip": _fusion}
+"""Rule checks that run on the node itself, so no :class:`NodeContext` is built for them."""
+
+_BY_OP: Mapping[str, tuple[OpRule, frozenset[int], NodeCheck | None]] = {
+    op: (
+        rule,
+        frozenset(v for v in range(1, 64) if _opset_reason(op, v, rule) is None),
+        _NODE_CHECKS.get(op),
+    )
+    for (domain, op), rule in RULES.items()
+    if domain == ONNX
+}
+"""``RULES`` by op type alone (they are all ``ai.onnx``), for one lookup per node: the rule, the
+since-versions :func:`_opset_reason` lets through (worked out here, once) and the node check."""
+
+
 def _op_reason(ctx: NodeContext, check: Callable[[NodeContext], str | None] | None) -> str | None:
     node = ctx.node
     rule = RULES[(node.domain, node.op_type)]
@@ -575,18 +612,40 @@ def check_node(ctx: NodeContext) -> str | None:
 
     Example: ``"MaxPool: ceil_mode=1; XNNPACK takes ceil_mode=0 only"``.
     """
-    node = ctx.node
-    if node.domain != ONNX:
+    return _verdict(ctx.graph, ctx.node, ctx.options, ctx)
+
+
+@lru_cache(maxsize=1024)
+def _unclaimed(domain: str, op_type: str) -> str:
+    """Why a node without a rule is not claimed (one string per op, shared by its nodes)."""
+    if domain != ONNX:
         return (
-            f"{node.op_id}: XNNPACK checks ai.onnx nodes only (its com.microsoft kernels "
+            f"{domain}:{op_type}: XNNPACK checks ai.onnx nodes only (its com.microsoft kernels "
             "serve QDQ fusion)"
         )
-    if node.op_type in _NOT_CLAIMED:
-        return f"{node.op_type}: {_NOT_CLAIMED[node.op_type]}"
-    rule = RULES.get((node.domain, node.op_type))
-    if rule is None:
-        return f"{node.op_type}: not claimed by XNNPACK (no kernel in ORT's XNNPACK EP)"
-    reason = _op_reason(ctx, rule.check)
+    if op_type in _NOT_CLAIMED:
+        return f"{op_type}: {_NOT_CLAIMED[op_type]}"
+    return f"{op_type}: not claimed by XNNPACK (no kernel in ORT's XNNPACK EP)"
+
+
+def _verdict(
+    graph: Graph, node: Node, options: EpOptions, ctx: NodeContext | None = None
+) -> str | None:
+    """:func:`check_node`, building the :class:`NodeContext` only for a rule check that reads it
+    (most nodes of a model have no rule, and Relu/Clip are judged on the node itself)."""
+    entry = _BY_OP.get(node.op_type) if node.domain == ONNX else None
+    if entry is None:
+        return _unclaimed(node.domain, node.op_type)
+    rule, kernel_since, on_node = entry
+    since = node.since_version
+    reason = None
+    if since is not None and since not in kernel_since:
+        reason = _opset_reason(node.op_type, since, rule)
+    if reason is None and rule.check is not None:
+        if on_node is not None:
+            reason = on_node(graph, node, options)
+        else:
+            reason = rule.check(ctx or NodeContext(graph, node, options))
     return None if reason is None else f"{node.op_type}: {reason}"
 
 
@@ -817,7 +876,7 @@ def check_unit(unit: NodeUnit, graph: Graph, options: EpOptions | None = None) -
     options = options or EpOptions()
     target = unit.target
     if unit.kind != "qdq":
-        return check_node(NodeContext(graph, target, options))
+        return _verdict(graph, target, options)
     reason = _qdq_refusal(target)
     if reason is None:
         node, io = quantized_view(unit, graph)

@@ -1,0 +1,127 @@
+"""``ortprep prepare``: every artifact for a device, checked, verified, measured and explained."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from ortprep.cli import render
+from ortprep.cli.common import (
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_VERDICT,
+    DebugOpt,
+    ExampleOpt,
+    JsonOpt,
+    OutOpt,
+    PathArg,
+    execute,
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.command(
+        "prepare",
+        epilog="Example: ortprep prepare models/ -o out --target ios --workers 4",
+    )(prepare)
+
+
+def prepare(
+    out: OutOpt,
+    path: PathArg = None,
+    example: ExampleOpt = False,
+    target: Annotated[
+        str, typer.Option(help="Deployment target: android, ios, linux-arm or linux-x86.")
+    ] = "android",
+    ep: Annotated[
+        str | None,
+        typer.Option(
+            help="EPs to check, comma separated (default: the target's; android: nnapi,xnnpack; "
+            "ios: coreml-mlprogram,coreml-neuralnetwork,xnnpack; linux-*: xnnpack)."
+        ),
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Models prepared in parallel (processes).")] = 1,
+    json_: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Prepare models for a device: every artifact, checked, verified, measured and explained.
+
+    For each model: both .ort styles and their reduced-build configs for the target's CPU, the
+    target's EPs checked on the original and on both .ort files, what the optimizations did,
+    a benchmark, the build.py command, and which file to ship and why. Writes OUT/manifest.json
+    and OUT/report.html (one self-contained page).
+    """
+
+    def work(progress: Any) -> Any:
+        from ortprep.core.errors import UsageError
+        from ortprep.core.inputs import resolve_inputs
+        from ortprep.pipeline import TARGETS, PrepareOptions
+        from ortprep.pipeline import prepare as run
+        from ortprep.stages.check import parse_eps
+
+        if target not in TARGETS:
+            raise UsageError(f"--target {target!r}", f"choose one of {', '.join(TARGETS)}")
+        eps = None
+        if ep is not None and ep.strip() != "all":
+            eps = parse_eps(ep)
+        options = PrepareOptions(target=target, eps=eps, workers=workers, example=example)
+        options.validate()
+        models = resolve_inputs(path, example)
+        folder = path is not None and path.is_dir()
+        result = run(models, out, options, progress, folder_input=folder)
+        if debug:  # a bug on one model did not stop the others; show where it happened
+            for m in result.models:
+                if m.traceback:
+                    render.err.print(m.traceback, markup=False, highlight=False)
+        return result
+
+    def exit_code(result: Any) -> int:
+        if result.internal_error:
+            return EXIT_INTERNAL
+        return EXIT_OK if result.ok else EXIT_VERDICT
+
+    execute(work, _render, json_=json_, debug=debug, exit_code=exit_code)
+
+
+def _render(result: Any) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(
+        title=f"prepared for {result.options.target} ({', '.join(result.options.check_eps)})",
+        title_justify="left",
+    )
+    table.add_column("model", overflow="fold", ratio=2)
+    table.add_column("recommendation", overflow="fold", ratio=4)
+    table.add_column("verified")
+    for m in result.models:
+        if m.error is not None:
+            table.add_row(escape(m.relative), f"[red]failed:[/] {escape(m.error)}", "")
+            continue
+        rec = m.recommendation
+        ort_files = [f for f in m.files if f.kind == "ort"]
+        verified = (
+            "[green]yes[/]"
+            if all(f.verified for f in ort_files)
+            else "[red]NO[/]"
+            if any(f.verified is False for f in ort_files)
+            else "skipped"
+        )
+        table.add_row(escape(m.relative), escape(rec.headline) if rec else "", verified)
+    render.out.print(table)
+    for m in result.models:
+        if m.error is not None:
+            if m.hint:
+                render.out.print(f"[dim]{escape(m.relative)}: hint: {escape(m.hint)}[/]")
+            continue
+        for p in m.problems:
+            render.warning(f"{m.relative}: {p}")
+        if m.recommendation:
+            for w in m.recommendation.warnings:
+                render.warning(f"{m.relative}: {w}")
+    render.out.print(f"manifest: {escape(result.manifest_path)}")
+    render.out.print(f"report:   {escape(result.report_path)}")
+    failed = sum(not m.ok for m in result.models)
+    if failed:
+        render.error(f"{failed} of {len(result.models)} model(s) need attention (see the report)")

@@ -1,0 +1,353 @@
+"""Which ``.ort`` file to ship for a model, and why, in plain words.
+
+Runtime style when an EP that claims nodes at load time (NNAPI, CoreML) takes enough of the
+model, or when the Fixed style's fusions hide nodes from the best EP: the Runtime style keeps the
+original ops for the EP, and its saved fusions are replayed for the nodes left to the CPU (with
+``session.enable_saved_runtime_optimizations=1``, trusted models only). Fixed style otherwise:
+everything baked in, no session option. A file that did not reproduce the original's outputs is
+never recommended; when dynamic input shapes keep an accelerator away, the advice says what fixing
+them would give (field notes 7, 8, 12; ARCHITECTURE.md "prepare").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ortprep.pipeline import Checked, FileRecord, ModelReport
+    from ortprep.stages.check import EpReport
+
+__all__ = ["COMPILING", "GOOD", "Recommendation", "recommend"]
+
+COMPILING = frozenset({"nnapi", "coreml-mlprogram", "coreml-neuralnetwork"})
+"""EPs that compile the nodes they take at load time, and so need the original ops."""
+GOOD = ("yes", "maybe")
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """Which file to ship and why, in plain words."""
+
+    ship: str | None  # path relative to OUT; None: do not ship an .ort yet
+    style: str | None
+    headline: str
+    why: tuple[str, ...]
+    eps: tuple[str, ...]  # EPs worth registering in the app (and building in)
+    session_options: Mapping[str, str] = field(default_factory=dict)
+    requirements: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    next_steps: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ship": self.ship,
+            "style": self.style,
+            "headline": self.headline,
+            "why": list(self.why),
+            "eps": list(self.eps),
+            "session_options": dict(self.session_options),
+            "requirements": list(self.requirements),
+            "warnings": list(self.warnings),
+            "next_steps": list(self.next_steps),
+            "notes": list(self.notes),
+        }
+
+
+def _ep_name(ep: str) -> str:
+    from ortprep.stages.check import ep_spec
+
+    return ep_spec(ep)[0].display_name
+
+
+def _ratio(r: EpReport) -> float:
+    o = r.outcome
+    return o.nodes_taken / o.nodes_total if o.nodes_total else 0.0
+
+
+def _share(r: EpReport) -> str:
+    o = r.outcome
+    return f"{o.nodes_taken} of {o.nodes_total} nodes ({100.0 * _ratio(r):.0f}%)"
+
+
+def _eps_of(c: Checked | None) -> dict[str, EpReport]:
+    return {} if c is None else {e.ep: e for e in c.result.eps}
+
+
+def _ms(value: Any) -> str:
+    return "?" if value is None else f"{float(value):.1f} ms"
+
+
+@dataclass
+class _Why:
+    """Sentences collected while deciding (mutable scratch; the result is a Recommendation)."""
+
+    why: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    next_steps: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    requirements: list[str] = field(default_factory=list)
+    session: dict[str, str] = field(default_factory=dict)
+
+
+def recommend(m: ModelReport, eps: Sequence[str]) -> Recommendation:
+    """Which ``.ort`` to ship, from the checks, the verification and the benchmark.
+
+    Runtime style when an EP that claims nodes at load time (NNAPI, CoreML) takes enough of the
+    model, or when the Fixed style's fusions hide nodes from the best EP: the Runtime style keeps
+    the original ops for the EP and replays the CPU fusions for what is left. Fixed style
+    otherwise: everything is baked in, no session option, nothing to do at load. A file that did
+    not reproduce the original's outputs is never recommended.
+    """
+    rt, fx = _eps_of(m.check("runtime")), _eps_of(m.check("fixed"))
+    files = {"runtime": m.file("ort", "runtime"), "fixed": m.file("ort", "fixed")}
+    w = _Why()
+
+    useful = [ep for ep in eps if ep in rt and rt[ep].outcome.verdict in GOOD]
+    best = max(useful, key=lambda ep: (ep in COMPILING, rt[ep].outcome.nodes_taken), default=None)
+    # Fixed-style fusions merge nodes, so compare the shares the EP takes, not node counts
+    hidden = best is not None and best in fx and _ratio(fx[best]) < _ratio(rt[best]) - 0.01
+    style = "runtime" if best is not None and (best in COMPILING or hidden) else "fixed"
+
+    # never recommend a file that did not reproduce the original's outputs
+    for f in files.values():
+        if f is not None and f.artifact is not None:
+            w.warnings.extend(
+                f"{f.name} ({v.session}): {_why_failed(v)}"
+                for v in f.artifact.verification
+                if not v.passed
+            )
+    chosen = files[style]
+    if chosen is None or chosen.verified is False:
+        other_style = "fixed" if style == "runtime" else "runtime"
+        other = files[other_style]
+        if other is None or other.verified is False:
+            _shape_advice(m, eps, "fixed", w)
+            return Recommendation(
+                ship=None,
+                style=None,
+                headline="Do not ship an .ort file yet: neither file reproduced the original's "
+                "outputs",
+                why=("Both .ort files were loaded back and compared with the original .onnx.",),
+                eps=(),
+                warnings=tuple(w.warnings),
+                next_steps=(
+                    "Look at the verification details; meanwhile the full ONNX Runtime package "
+                    "runs the original .onnx.",
+                    *w.next_steps,
+                ),
+                notes=tuple(w.notes),
+            )
+        if chosen is not None:
+            w.warnings.insert(
+                0,
+                f"{chosen.name} did not reproduce the original's outputs, so {other.name} is "
+                "recommended instead.",
+            )
+        chosen, style = other, other_style
+
+    if style == "runtime":
+        _why_runtime(m, best or (useful[0] if useful else None), hidden, useful, w)
+    else:
+        _why_fixed(m, eps, useful, w)
+    _shape_advice(m, eps, style, w)
+    if chosen.verified is None:
+        w.warnings.append(f"{chosen.name} was not verified against the original.")
+    on_file = rt if style == "runtime" else fx
+    ship_eps = tuple(ep for ep in eps if ep in on_file and on_file[ep].outcome.verdict in GOOD)
+    if style == "runtime" and best is not None:
+        headline = f"Ship {chosen.name} (Runtime style) with {_ep_name(best)}"
+    elif style == "runtime":
+        headline = f"Ship {chosen.name} (Runtime style) on the CPU EP"
+    else:
+        accel = [_ep_name(ep) for ep in ship_eps if ep in COMPILING]
+        on = f"with {accel[0]}" if accel else "on the CPU EP"
+        on += " and XNNPACK" if accel and "xnnpack" in ship_eps else ""
+        on += " with XNNPACK" if not accel and "xnnpack" in ship_eps else ""
+        headline = f"Ship {chosen.name} (Fixed style) {on}"
+    w.notes.append(
+        "The ORT format is for reduced (minimal) builds. If binary size does not matter, the full "
+        "ONNX Runtime package runs the original .onnx directly and optimizes it at load."
+    )
+    return Recommendation(
+        ship=chosen.path,
+        style=style,
+        headline=headline,
+        why=tuple(w.why),
+        eps=ship_eps,
+        session_options=w.session,
+        requirements=tuple(w.requirements),
+        warnings=tuple(w.warnings),
+        next_steps=tuple(w.next_steps),
+        notes=tuple(w.notes),
+    )
+
+
+def _why_runtime(
+    m: ModelReport, best: str | None, hidden: bool, useful: Sequence[str], w: _Why
+) -> None:
+    rt, fx = _eps_of(m.check("runtime")), _eps_of(m.check("fixed"))
+    runtime = m.file("ort", "runtime")
+    if best is not None:
+        r = rt[best]
+        name = _ep_name(best)
+        w.why.append(
+            f"{name} would take {_share(r)} of the Runtime-style file in "
+            f"{len(r.outcome.partitions)} partition(s): verdict {r.outcome.verdict}."
+        )
+        w.why.append(
+            f"The Runtime style keeps the original ONNX ops, so {name} can claim them when the "
+            "model loads; the fusions for the CPU are saved as records and replayed only on the "
+            "nodes left to the CPU."
+        )
+        if hidden:
+            fused = _contrib(m.file("ort", "fixed"))
+            w.why.append(
+                f"In the Fixed-style file {name} would take only {_share(fx[best])}: its "
+                f"extended fusions{f' ({fused})' if fused else ''} replaced ops {name} can run."
+            )
+        w.requirements.append(
+            f"register the {name} EP in the app; a reduced build must be an extended minimal "
+            "build (the EP claims nodes when the model loads)"
+        )
+        others = [_ep_name(e) for e in useful if e != best]
+        if others:
+            w.notes.append(f"Also worth measuring on the device: {', '.join(others)}.")
+        if best == "nnapi":
+            w.notes.append(
+                "Google deprecated NNAPI from Android 15: measure it against the CPU EP and "
+                "XNNPACK on the devices you target."
+            )
+    records = dict(runtime.artifact.records) if runtime and runtime.artifact else {}
+    if records:
+        parts = ", ".join(f"{n} {k}" for k, n in sorted(records.items()))
+        w.why.append(f"The Runtime-style file holds saved optimizations ({parts}).")
+        w.session["session.enable_saved_runtime_optimizations"] = "1"
+        w.requirements.append(
+            "load it with session.enable_saved_runtime_optimizations=1 and graph optimization "
+            "level extended or higher, or the saved fusions are silently skipped"
+        )
+        w.warnings.append(
+            "Enable the replay only for models you trust: saved records rewrite the graph when "
+            "the model loads."
+        )
+    else:
+        w.why.append(
+            "This model has nothing the Runtime style can record (no QDQ group, Conv+activation "
+            "or int4 MatMul after the basic optimizations), so no session option is needed."
+        )
+
+
+def _why_fixed(m: ModelReport, eps: Sequence[str], useful: Sequence[str], w: _Why) -> None:
+    rt, fx = _eps_of(m.check("runtime")), _eps_of(m.check("fixed"))
+    accelerators = [ep for ep in useful if ep in COMPILING]
+    for ep in accelerators[:1]:  # only when the Runtime-style file failed verification
+        on_fixed = f"; in the Fixed-style file it takes {_share(fx[ep])}" if ep in fx else ""
+        w.why.append(
+            f"{_ep_name(ep)} would take {_share(rt[ep])} of the Runtime-style file, but that "
+            f"file is not safe to ship (see the warnings){on_fixed}."
+        )
+    refused = [
+        f"{_ep_name(ep)} {_share(rt[ep])}, verdict {rt[ep].outcome.verdict}"
+        for ep in eps
+        if ep in rt and ep not in useful
+    ]
+    if refused and not accelerators:
+        lead = "No execution provider" if not useful else "No accelerator"
+        w.why.append(f"{lead} checked would take enough of the model: {'; '.join(refused)}.")
+        blocked = [ep for ep in eps if ep in COMPILING and ep in rt and rt[ep].top_reasons]
+        for ep in blocked[:1]:
+            top = rt[ep].top_reasons[0]
+            w.why.append(
+                f"The main obstacle for {_ep_name(ep)}: {top.reason} ({top.nodes} node(s))."
+            )
+    x = fx.get("xnnpack")
+    if x is not None and x.outcome.verdict in GOOD:
+        w.why.append(
+            f"XNNPACK would run {_share(x)} of the Fixed-style file (verdict {x.outcome.verdict}): "
+            "register it; the other nodes run on the CPU EP."
+        )
+    fixed = m.file("ort", "fixed")
+    fused = _contrib(fixed) or _fused(fixed)
+    w.why.append(
+        "On the CPU EP the Fixed style is the better file: every optimization is applied at "
+        f"conversion{f' ({fused})' if fused else ''}, so it needs no session option and does no "
+        "graph work when it loads."
+    )
+    timing = _bench_sentence(m)
+    if timing:
+        w.why.append(timing)
+
+
+def _shape_advice(m: ModelReport, eps: Sequence[str], style: str, w: _Why) -> None:
+    """When dynamic input shapes keep an accelerator from the model, say what fixing them gives."""
+    orig = _eps_of(m.check("original"))
+    for ep in eps:
+        r = orig.get(ep)
+        if r is None or ep not in COMPILING or r.if_shapes_fixed is None:
+            continue
+        f = r.if_shapes_fixed
+        if f.nodes_taken <= r.outcome.nodes_taken:
+            continue
+        name = _ep_name(ep)
+        if f.verdict in GOOD and f.verdict != r.outcome.verdict:
+            at = r.next_step.find("ortprep fix-shapes")
+            run = (
+                f" Run `{r.next_step[at:]}` and prepare the fixed model"
+                if at >= 0
+                else (" Fix them and prepare the model again")
+            )
+            then = (
+                ", whose Runtime-style file is then the one to ship." if style == "fixed" else "."
+            )
+            w.next_steps.append(
+                f"Fix the dynamic input shapes: {name} would then take {f.nodes_taken} of "
+                f"{f.nodes_total} nodes in {len(f.partitions)} partition(s) (verdict "
+                f"{f.verdict}).{run}{then}"
+            )
+        elif f.verdict not in GOOD:
+            w.notes.append(
+                f"Fixing the dynamic input shapes would let {name} take {f.nodes_taken} of "
+                f"{f.nodes_total} nodes, but in {len(f.partitions)} partitions: verdict still "
+                f"{f.verdict}."
+            )
+
+
+def _contrib(f: FileRecord | None) -> str:
+    if f is None or f.artifact is None:
+        return ""
+    ops = {op: c for op, c in f.artifact.fused_ops.items() if op.startswith("com.microsoft")}
+    return ", ".join(f"{c} {op.split(':')[-1]}" for op, c in sorted(ops.items()))
+
+
+def _fused(f: FileRecord | None) -> str:
+    if f is None or f.artifact is None:
+        return ""
+    return ", ".join(f"{c} {op.split(':')[-1]}" for op, c in sorted(f.artifact.fused_ops.items()))
+
+
+def _bench_sentence(m: ModelReport) -> str:
+    rows = {b.role: b.metrics for b in m.bench}
+    fx, rt = rows.get("fixed"), rows.get("runtime")
+    if not fx or not rt:
+        return ""
+    text = (
+        f"Measured on this machine (CPU EP, {fx.get('threads', 1)} thread): the Fixed-style file "
+        f"loads in {_ms(fx.get('load_ms'))} and runs in {_ms(fx.get('p50_ms'))} (median), the "
+        f"Runtime-style file with replay in {_ms(rt.get('load_ms'))} and {_ms(rt.get('p50_ms'))}"
+    )
+    a, b = fx.get("p50_ms"), rt.get("p50_ms")
+    if a and b and a > 1.1 * b:
+        text += "; here the Runtime-style file ran faster, so measure both on the device"
+    return text + "."
+
+
+def _why_failed(v: Any) -> str:
+    if v.load_error:
+        return f"did not load: {v.load_error}"
+    bad = [o for o in v.outputs if not o.passed]
+    return "outputs differ from the original's: " + ", ".join(
+        f"{o.name} ({o.mismatches} mismatches, max abs {o.max_abs:.3g})" for o in bad
+    )

@@ -1,0 +1,139 @@
+"""bench: contract fields, sane figures, .onnx and .ort, one process per model, exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models import bad_inputs, conv_bn_relu, dynamic_cnn, save
+from ortprep.core.runtime import SessionRecipe, create_session
+from ortprep.stages import bench as stage
+
+CONTRACT_KEYS = {
+    "path",
+    "load_ms",
+    "first_run_ms",
+    "p50_ms",
+    "p90_ms",
+    "p99_ms",
+    "throughput_per_s",
+    "peak_rss_mb",
+    "size_bytes",
+    "threads",
+}
+FAST = ("--runs", "5", "--warmup", "1")
+
+
+@pytest.fixture(scope="module")
+def cnn(tmp_path_factory):
+    """conv_bn_relu as .onnx, Fixed-style .ort and Runtime-style .ort."""
+    root = tmp_path_factory.mktemp("bench")
+    src = save(conv_bn_relu(), root / "cnn.onnx")
+    fixed = root / "cnn.ort"
+    create_session(src, SessionRecipe(save_to=fixed, save_format="ORT"))
+    runtime = root / "cnn.with_runtime_opt.ort"
+    create_session(
+        src,
+        SessionRecipe(save_to=runtime, save_format="ORT", minimal_build_optimizations="save"),
+    )
+    return src, fixed, runtime
+
+
+def _sane(r: dict) -> None:
+    assert set(r) >= CONTRACT_KEYS
+    assert r["p50_ms"] <= r["p90_ms"] <= r["p99_ms"]
+    assert r["p50_ms"] > 0 and r["load_ms"] > 0 and r["first_run_ms"] > 0
+    assert r["throughput_per_s"] > 0
+    assert r["peak_rss_mb"] > 0 and r["peak_rss_mb"] >= r["baseline_rss_mb"]
+    assert r["size_bytes"] == Path(r["path"]).stat().st_size
+
+
+def test_bench_measures_onnx_and_ort_files_with_the_contract_fields(cli, cnn):
+    src, fixed, _ = cnn
+    r = cli("bench", src, fixed, *FAST, "--threads", "2", "--json")
+    assert r.code == 0, r.stderr
+    doc = r.json()
+    assert [Path(x["path"]).name for x in doc["results"]] == ["cnn.onnx", "cnn.ort"]
+    for result in doc["results"]:
+        _sane(result)
+        assert result["threads"] == 2
+        assert result["input_shapes"] == {"x": [1, 3, 32, 32]}
+    assert [x["format"] for x in doc["results"]] == ["onnx", "ort"]
+    assert doc["failures"] == [] and doc["ok"] is True
+
+
+def test_runtime_style_ort_replays_saved_optimizations_when_asked(cli, cnn):
+    _, _, runtime = cnn
+    plain = cli("bench", runtime, *FAST, "--json")
+    assert plain.code == 0, plain.stderr
+    assert "not replayed" in plain.json()["results"][0]["session"]
+    replay = cli("bench", runtime, *FAST, "--replay-runtime-optimizations", "--json")
+    assert replay.code == 0, replay.stderr
+    (result,) = replay.json()["results"]
+    _sane(result)
+    assert "level extended" in result["session"]
+    assert "session.enable_saved_runtime_optimizations=1" in result["session"]
+
+
+def test_stage_api_returns_a_report_of_results(cnn):
+    src, _, _ = cnn
+    report = stage.run([src], stage.BenchOptions(runs=3, warmup=0))
+    assert isinstance(report, stage.BenchReport) and report.ok
+    (result,) = report.results
+    assert isinstance(result, stage.BenchResult)
+    assert result.threads == 1 and result.runs == 3
+    assert set(result.to_dict()) >= CONTRACT_KEYS
+    assert set(report.to_dict()) >= {"results", "failures"}
+
+
+def test_fix_dim_and_inputs_decide_the_input_shapes(cli, tmp_path):
+    src = save(dynamic_cnn(), tmp_path / "dyn.onnx")
+    r = cli("bench", src, *FAST, "--fix-dim", "H=16", "--fix-dim", "W=20", "--json")
+    assert r.code == 0, r.stderr
+    assert r.json()["results"][0]["input_shapes"] == {"x": [1, 3, 16, 20]}
+    npz = tmp_path / "inputs.npz"
+    np.savez(npz, x=np.ones((2, 3, 8, 8), np.float32))
+    r = cli("bench", src, *FAST, "--inputs", npz, "--json")
+    assert r.code == 0, r.stderr
+    assert r.json()["results"][0]["input_shapes"] == {"x": [2, 3, 8, 8]}
+
+
+def test_missing_path_is_exit_2(cli, tmp_path):
+    r = cli("bench", tmp_path / "nope.onnx")
+    assert r.code == 2
+    assert r.stderr.startswith("error: ") and "no such file" in r.stderr
+
+
+def test_corrupt_single_model_is_exit_2(cli, tmp_path):
+    path, _ = bad_inputs(tmp_path / "bad")["random.onnx"]
+    r = cli("bench", path, *FAST)
+    assert r.code == 2
+    assert r.stderr.startswith("error: ")
+    assert "Traceback" not in r.stderr
+
+
+def test_one_bad_model_among_several_is_reported_and_exit_1(cli, tmp_path, cnn):
+    src, _, _ = cnn
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(b"\x00garbage" * 50)
+    r = cli("bench", src, bad, *FAST, "--json")
+    assert r.code == 1
+    doc = r.json()
+    assert [Path(x["path"]).name for x in doc["results"]] == ["cnn.onnx"]
+    assert [Path(f["path"]).name for f in doc["failures"]] == ["broken.onnx"]
+    assert doc["ok"] is False
+
+
+@pytest.mark.parametrize("args", [["--runs", "0"], ["--warmup", "-1"], ["--threads", "-2"]])
+def test_bad_options_are_exit_2(cli, cnn, args):
+    src, _, _ = cnn
+    assert cli("bench", src, *args).code == 2
+
+
+def test_human_output_shows_a_table(cli, cnn):
+    src, _, _ = cnn
+    r = cli("bench", src, *FAST)
+    assert r.code == 0, r.stderr
+    assert "p99" in r.stdout and "cnn.onnx" in r.stdout
