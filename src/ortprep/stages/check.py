@@ -9,6 +9,7 @@ not re-run level 1 on ORT-format models, ort-internals §2.6).
 from __future__ import annotations
 
 import contextlib
+import gc
 import tempfile
 from collections import Counter
 from collections.abc import Mapping
@@ -334,7 +335,8 @@ def _partition(
 ) -> tuple[list[list[Node]], dict[int, str]]:
     from ortprep.eps import partition
 
-    ok_units = {id(u) for u in units if all(reasons[n.index] is None for n in u.nodes)}
+    # a unit's nodes share one verdict (set per unit in _evaluate_graph): its target's decides
+    ok_units = {id(u) for u in units if reasons[u.target.index] is None}
     formed = partition.form_partitions(graph, lambda u: id(u) in ok_units, units, excluded)
     kept: list[list[Node]] = []
     discarded: dict[int, str] = {}
@@ -363,9 +365,15 @@ def _evaluate_graph(graph: Graph, spec: EpSpec, module: Any, options: EpOptions)
 
 
 def _graphs(model: Model) -> list[Graph]:
+    """The main graph and every subgraph (subgraphs found through control-flow nodes only)."""
     found = [model.graph]
-    for _, node in model.all_nodes():
-        found.extend(node.subgraphs.values())
+    stack = [model.graph]
+    while stack:
+        for node in stack.pop().nodes:
+            if node.subgraphs:
+                subs = list(node.subgraphs.values())
+                found.extend(subs)
+                stack.extend(subs)
     return found
 
 
@@ -663,32 +671,51 @@ def run(path: Path, options: CheckOptions, progress: ProgressFn = no_progress) -
             parts = [f"--fix-dim {k}={v}" for k, v in dims.items()]
             parts += [f"--fix-input {k}={','.join(map(str, s))}" for k, s in fixed_inputs.items()]
             fix_command = f"ortprep fix-shapes {path} -o {path.stem}.fixed.onnx {' '.join(parts)}"
-        reports = []
-        for i, ep in enumerate(options.eps):
-            progress("checking EPs", i, len(options.eps))
-            outcome, nodes, evals, spec = evaluate(model, ep, options.ep_options)
-            fixed = evaluate(fixed_model, ep, options.ep_options)[0] if fixed_model else None
-            notes = [
-                n
-                for n in (
-                    _contrib_note(model, spec),
-                    spec.subgraph_policy if len(_graphs(model)) > 1 else None,
-                )
-                if n
-            ]
-            notes += compare_with_ort_checker(ep, nodes)
-            reports.append(
-                EpReport(
-                    ep=ep,
-                    ort_source_version=spec.ort_source_version,
-                    outcome=outcome,
-                    summary=_summary(spec.display_name, outcome, spec.compiles),
-                    nodes=tuple(nodes),
-                    top_reasons=_reason_groups(evals, nodes, spec, outcome),
-                    notes=tuple(notes),
-                    next_step=_next_step(spec, outcome, fixed, model, fix_command),
-                    if_shapes_fixed=fixed,
-                )
-            )
-        progress("checking EPs", len(options.eps), len(options.eps))
+        # The analysis allocates a few objects per node per EP and frees nothing until the end;
+        # full collections walking the whole graph view would cost more than the analysis.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            reports = _reports(model, fixed_model, options, fix_command, progress)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
     return CheckResult(str(path), analyzed, inputs, assumed, tuple(reports))
+
+
+def _reports(
+    model: Model,
+    fixed_model: Model | None,
+    options: CheckOptions,
+    fix_command: str | None,
+    progress: ProgressFn,
+) -> list[EpReport]:
+    reports = []
+    for i, ep in enumerate(options.eps):
+        progress("checking EPs", i, len(options.eps))
+        outcome, nodes, evals, spec = evaluate(model, ep, options.ep_options)
+        fixed = evaluate(fixed_model, ep, options.ep_options)[0] if fixed_model else None
+        notes = [
+            n
+            for n in (
+                _contrib_note(model, spec),
+                spec.subgraph_policy if len(_graphs(model)) > 1 else None,
+            )
+            if n
+        ]
+        notes += compare_with_ort_checker(ep, nodes)
+        reports.append(
+            EpReport(
+                ep=ep,
+                ort_source_version=spec.ort_source_version,
+                outcome=outcome,
+                summary=_summary(spec.display_name, outcome, spec.compiles),
+                nodes=tuple(nodes),
+                top_reasons=_reason_groups(evals, nodes, spec, outcome),
+                notes=tuple(notes),
+                next_step=_next_step(spec, outcome, fixed, model, fix_command),
+                if_shapes_fixed=fixed,
+            )
+        )
+    progress("checking EPs", len(options.eps), len(options.eps))
+    return reports
