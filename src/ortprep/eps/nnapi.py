@@ -30,11 +30,11 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, NamedTuple
 
+from ortprep.core.gcpause import gc_paused
 from ortprep.core.graph import Dim, Graph, Node, ValueType
 from ortprep.eps.base import EpOptions, EpSpec, NodeContext, OpRule, rule_table
 from ortprep.eps.partition import (
     NodeUnit,
-    _gc_paused,
     elem_type,
     form_partitions,
     node_units,
@@ -1239,7 +1239,7 @@ def _graph_verdicts(graph: Graph, options: EpOptions,
     # The cyclic GC is paused because judging allocates per unit and each collection walks the
     # whole (large) graph view.
     units = node_units(graph)
-    with _gc_paused():
+    with gc_paused():
         _judge_units(units, state, options, verdicts)
     return verdicts
 

@@ -18,16 +18,15 @@ If/Loop/Scan nodes included; an edge set is ordered by (node index, source slot,
 
 from __future__ import annotations
 
-import gc
 import math
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal
 
+from ortprep.core.gcpause import gc_paused
 from ortprep.core.graph import Graph, Node
 
 DQ_OP = "DequantizeLinear"
@@ -68,22 +67,6 @@ class NodeUnit:
 
 
 # --------------------------------------------------------------------------- edges
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic GC while building many small containers.
-
-    Each collection walks every live object (the whole graph view); on a 100,000-node graph the
-    collections triggered by these allocations cost more than the algorithm itself.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 class _Edges:
@@ -160,7 +143,7 @@ def _edges(graph: Graph) -> _Edges:
     hit = _EDGE_CACHE.get(key)
     if hit is not None and hit[0]() is graph:
         return hit[1]
-    with _gc_paused():
+    with gc_paused():
         edges = _Edges(graph)
     _EDGE_CACHE[key] = (weakref.ref(graph, partial(_forget, key)), edges)
     return edges
@@ -202,7 +185,7 @@ def topological_order(graph: Graph) -> list[int]:
     """
     e = _edges(graph)
     if e.order is None:
-        with _gc_paused():
+        with gc_paused():
             e.order = _reverse_dfs_order(e)
     return e.order
 
@@ -295,7 +278,7 @@ def form_partitions(
     Returns the kept partitions in the order ORT closes them, each as its nodes in graph order.
     """
     e = _edges(graph)
-    with _gc_paused():
+    with gc_paused():
         plan = _UnitPlan(graph, e, units)
         walk = _Walk(graph, plan, _positions(e, excluded), on_group_closed)
         walk.run(_roots(graph, plan), supported, ep_type)
@@ -409,7 +392,10 @@ class _UnitPlan:
         self.is_target = bytearray(b"\x01" * n)
         pos = e.pos_of_index
         self.units: dict[int, NodeUnit] = {pos[unit.target.index]: unit for unit in units or ()}
+        self.qdq_units: set[int] = set()
         for t, unit in self.units.items():
+            if unit.kind == "qdq":
+                self.qdq_units.add(t)
             if len(unit.nodes) == 1:
                 continue  # a single-node unit maps its node to itself, as preset above
             for member in unit.nodes:
@@ -418,7 +404,6 @@ class _UnitPlan:
                 if p != t:
                     self.is_target[p] = 0
         self.in_degree = list(e.in_degree)  # counted down by the walk
-        self.qdq_units = {t for t, unit in self.units.items() if unit.kind == "qdq"}
         for t in self.qdq_units:
             self.in_degree[t] = self._qdq_in_degree(t, self.units[t])
 
@@ -561,7 +546,7 @@ def node_units(graph: Graph) -> list[NodeUnit]:
             # First claim wins when units overlap, in ORT's topological order.
             is_candidate = set(candidates)
             candidates = [p for p in topological_order(graph) if p in is_candidate]
-        with _gc_paused():
+        with gc_paused():
             e.units = _node_units(graph, e, candidates)
     return list(e.units)
 

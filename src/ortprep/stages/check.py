@@ -9,7 +9,6 @@ not re-run level 1 on ORT-format models, ort-internals §2.6).
 from __future__ import annotations
 
 import contextlib
-import gc
 import tempfile
 from collections import Counter
 from collections.abc import Mapping
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ortprep.core.errors import BadModelError, UsageError
+from ortprep.core.gcpause import gc_paused
 from ortprep.core.graph import Graph, Model, Node
 from ortprep.core.progress import ProgressFn, no_progress
 from ortprep.eps.base import EpOptions, EpSpec, NodeContext
@@ -637,7 +637,9 @@ def run(path: Path, options: CheckOptions, progress: ProgressFn = no_progress) -
     if not path.is_file():
         open_model(path)  # the loader's clear message for a missing path or a folder
     is_onnx = file_kind(path) == "onnx"
-    with tempfile.TemporaryDirectory(prefix="ortprep-check-") as tmp:
+    # The views and the analysis allocate a few objects per node per EP and free nothing until
+    # the end: full collections walking the whole graph would cost more than the analysis.
+    with gc_paused(), tempfile.TemporaryDirectory(prefix="ortprep-check-") as tmp:
         work = Path(tmp)
         progress("basic optimizations (ORT)", 0, 1)
         if is_onnx:
@@ -671,15 +673,7 @@ def run(path: Path, options: CheckOptions, progress: ProgressFn = no_progress) -
             parts = [f"--fix-dim {k}={v}" for k, v in dims.items()]
             parts += [f"--fix-input {k}={','.join(map(str, s))}" for k, s in fixed_inputs.items()]
             fix_command = f"ortprep fix-shapes {path} -o {path.stem}.fixed.onnx {' '.join(parts)}"
-        # The analysis allocates a few objects per node per EP and frees nothing until the end;
-        # full collections walking the whole graph view would cost more than the analysis.
-        gc_was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            reports = _reports(model, fixed_model, options, fix_command, progress)
-        finally:
-            if gc_was_enabled:
-                gc.enable()
+        reports = _reports(model, fixed_model, options, fix_command, progress)
     return CheckResult(str(path), analyzed, inputs, assumed, tuple(reports))
 
 
