@@ -473,7 +473,10 @@ def _reason_groups(
             ops.setdefault(key, Counter())[n.op] += 1
     ranked = []
     for generic, count in groups.most_common(limit + 2):  # each what-if re-partitions
-        taken, parts = _if_supported(evals, spec, generic)
+        if spec.compiles:
+            taken, parts = _if_supported(evals, spec, generic)
+        else:  # static per-node kernels: accepting a node simply adds it, nothing merges
+            taken, parts = outcome.nodes_taken + count, len(outcome.partitions)
         reason = example[generic] if count == 1 else generic
         op_list = ", ".join(op for op, _ in ops[generic].most_common(3))
         ranked.append(ReasonGroup(reason, op_list, count, parts, taken))
