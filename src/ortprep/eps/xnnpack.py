@@ -111,10 +111,19 @@ def _dtype(
     return f"input '{ctx.node.input(0)}' is {dt or 'of unknown type'}; XNNPACK takes {kinds}"
 
 
-def _input0(ctx: NodeContext) -> tuple[str | None, tuple[Dim, ...] | None]:
-    """Type and shape of input 0, which most rules read several times."""
-    vt = ctx.input_type(0)
-    return (None, None) if vt is None else (vt.dtype, vt.shape)
+def _input(ctx: NodeContext, i: int) -> tuple[str | None, tuple[Dim, ...] | None]:
+    """Type and shape of input ``i`` (``ctx.input_type(i)``, read without building a
+    ``ValueType`` for an initializer, which ``Graph.value_type`` does on every call)."""
+    inputs = ctx.node.inputs
+    name = inputs[i] if i < len(inputs) else ""
+    if not name:
+        return None, None
+    graph = ctx.graph
+    vt = graph.values.get(name)
+    if vt is not None:
+        return vt.dtype, vt.shape
+    init = graph.initializers.get(name)
+    return (None, None) if init is None else (init.dtype, init.dims)
 
 
 def _static_dims(
@@ -165,7 +174,7 @@ def _auto_pad(ctx: NodeContext) -> str | None:
 def _conv(ctx: NodeContext) -> str | None:
     """Conv and ConvTranspose share one checker (1D and 2D, constant weight and bias)."""
     # onnxruntime/core/providers/xnnpack/nn/conv_base.cc (ConvBase::IsOnnxNodeSupported)
-    dt, shape = _input0(ctx)
+    dt, shape = _input(ctx, 0)
     rank = None if shape is None else len(shape)
     return (
         _rank(ctx, shape, (3, 4), "rank 3 or 4 (1D or 2D convolution)")
@@ -198,7 +207,7 @@ def _pool_common(
     ctx: NodeContext, allowed: tuple[str, ...], qdq_only: tuple[str, ...] = ()
 ) -> str | None:
     """What MaxPool and AveragePool share: 2D NCHW with C, H, W fixed; no ceil; 2-D kernel > 1x1."""
-    dt, shape = _input0(ctx)
+    dt, shape = _input(ctx, 0)
     return (
         _rank(ctx, shape, (4,), "rank 4 (2D pooling)")
         or _dtype(ctx, dt, allowed, qdq_only)
@@ -256,7 +265,7 @@ def _qdq_average_pool(ctx: NodeContext) -> str | None:
 
 def _softmax(ctx: NodeContext) -> str | None:
     # onnxruntime/core/providers/xnnpack/math/softmax.cc (Softmax::IsOnnxNodeSupported)
-    dt, shape = _input0(ctx)
+    dt, shape = _input(ctx, 0)
     if dt == "float16" and not fp16_supported(ctx.options):
         return (
             "input is float16: ORT's XNNPACK EP claims it (its checker accepts float16 "
@@ -289,7 +298,7 @@ def _softmax(ctx: NodeContext) -> str | None:
 
 def _resize(ctx: NodeContext) -> str | None:
     # onnxruntime/core/providers/xnnpack/tensor/resize.cc (Resize::IsOnnxNodeSupported)
-    dt, shape = _input0(ctx)
+    dt, shape = _input(ctx, 0)
     reason = _dtype(ctx, dt, ("float32", "uint8", "int8")) or _rank(ctx, shape, (4,), "rank 4")
     if reason or shape is None:
         return reason
@@ -403,7 +412,7 @@ def _gemm(ctx: NodeContext) -> str | None:
             return f"{attr}={value:g}; XNNPACK takes {attr}=1 only"
     has_c = len(ctx.node.inputs) >= 3  # an empty-named C counts and is refused
     return (
-        _dtype(ctx, ctx.input_dtype(0), ("float32",))
+        _dtype(ctx, _input(ctx, 0)[0], ("float32",))
         or _constant_b(ctx)
         or (
             None
@@ -421,14 +430,14 @@ def _constant_b(ctx: NodeContext) -> str | None:
 
 
 def _gemm_ranks(ctx: NodeContext, has_c: bool) -> str | None:
-    a, b = ctx.input_shape(0), ctx.input_shape(1)
+    a, b = _input(ctx, 0)[1], _input(ctx, 1)[1]
     if a is None or len(a) > 2:
         return f"A has shape {_shape_str(a)}; XNNPACK takes a known rank <= 2"
     if b is None or len(b) > 2:
         return f"B has shape {_shape_str(b)}; XNNPACK takes a known rank <= 2"
     if not has_c:
         return None  # allowed since #28546 (ORT <= 1.26 crashed here)
-    c = ctx.input_shape(2)
+    c = _input(ctx, 2)[1]
     if c is None or len(c) not in (1, 2):
         return (
             f"C has shape {_shape_str(c)}; XNNPACK takes a rank-1 or rank-2 C "
@@ -448,7 +457,7 @@ def _matmul(ctx: NodeContext) -> str | None:
     if len(ctx.node.inputs) != 2:
         return f"{len(ctx.node.inputs)} inputs; XNNPACK takes exactly 2"
     return (
-        _dtype(ctx, ctx.input_dtype(0), ("float32",))
+        _dtype(ctx, _input(ctx, 0)[0], ("float32",))
         or _matmul_shape(ctx, 0, "A")
         or _matmul_shape(ctx, 1, "B")
         or _constant_b(ctx)
@@ -456,7 +465,7 @@ def _matmul(ctx: NodeContext) -> str | None:
 
 
 def _matmul_shape(ctx: NodeContext, i: int, role: str) -> str | None:
-    shape = ctx.input_shape(i)
+    shape = _input(ctx, i)[1]
     if shape is None or len(shape) not in (1, 2):
         extra = " (N-D MatMul is not supported, ORT issue #24107)" if shape else ""
         return f"{role} has shape {_shape_str(shape)}; XNNPACK takes rank 1 or 2{extra}"
