@@ -1195,7 +1195,7 @@ def _check_op(ctx: NodeContext, fmt: _Format, ml: bool) -> str | None:
         return _not_built(node.op_type, ml)
     version = node.since_version
     if version is None or not op.min_opset <= version <= op.max_opset:
-        reason = _opset(ctx, op)  # None for contrib ops, whose version is not recorded
+        reason = _opset(ctx, op)  # also decides a missing version (contrib ops count as 1)
         if reason:
             return f"{node.op_type}: {reason}"
     graph = ctx.graph
@@ -1206,6 +1206,7 @@ def _check_op(ctx: NodeContext, fmt: _Format, ml: bool) -> str | None:
     vt0 = None
     for name in inputs:
         if name:
+            # _in_type inlined: value info first, then the initializer types seen so far
             vt = values.get(name) or init_types.get(name) or _init_type(graph, facts, name)
             shape = vt.shape if vt is not None else None
             if check_all or shape is None or 0 in shape or len(shape) > MAX_RANK:
@@ -1213,7 +1214,7 @@ def _check_op(ctx: NodeContext, fmt: _Format, ml: bool) -> str | None:
                 if reason:
                     return f"{node.op_type}: {reason}"
             if vt0 is None:
-                vt0 = vt  # input 0's type when input 0 is present (read below)
+                vt0 = vt  # the first present input: input 0 when present (only then read)
     if op.types is _input0_float:  # most builders: the default rule on input 0, inlined
         dt = vt0.dtype if vt0 is not None and inputs[0] else None
         reason = None if dt == "float32" else _float_type(0, dt, ml)
