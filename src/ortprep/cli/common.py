@@ -87,6 +87,17 @@ def execute(
     raise typer.Exit(code)
 
 
+def raise_single_failure(folder: bool, results: Any) -> None:
+    """The contract: a single bad input is exit 2; in a folder it is one failed model (exit 1).
+
+    ``results`` are a batch stage's per-model results (each with ``error`` and ``hint``).
+    """
+    if not folder and len(results) == 1 and results[0].error:
+        from ortprep.core.errors import BadModelError
+
+        raise BadModelError(results[0].error, results[0].hint)
+
+
 def parse_fix_dims(values: list[str] | None) -> dict[str, int]:
     """``["N=1", "H=224"]`` -> ``{"N": 1, "H": 224}``; bad syntax is a usage error."""
     from ortprep.core.errors import UsageError

@@ -16,6 +16,7 @@ from ortprep.cli.common import (
     OutOpt,
     PathArg,
     execute,
+    raise_single_failure,
     parse_fix_dims,
 )
 
@@ -86,11 +87,7 @@ def convert(
         models = resolve_inputs(path, example)
         folder = path is not None and path.is_dir()
         result = stage.run(models, out, options, progress, folder_input=folder)
-        if len(models) == 1 and not folder and result.models[0].error:
-            from ortprep.core.errors import BadModelError
-
-            m = result.models[0]
-            raise BadModelError(m.error or "", m.hint)
+        raise_single_failure(folder, result.models)
         return result
 
     execute(work, _render, json_=json_, debug=debug)

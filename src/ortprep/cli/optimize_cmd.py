@@ -8,7 +8,15 @@ from typing import Annotated, Any
 import typer
 
 from ortprep.cli import render
-from ortprep.cli.common import DebugOpt, ExampleOpt, JsonOpt, OutOpt, PathArg, execute
+from ortprep.cli.common import (
+    DebugOpt,
+    ExampleOpt,
+    JsonOpt,
+    OutOpt,
+    PathArg,
+    execute,
+    raise_single_failure,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -60,11 +68,7 @@ def optimize(
         models = resolve_inputs(path, example)
         folder = path is not None and path.is_dir()
         result = stage.run(models, out, options, progress, folder_input=folder)
-        if len(models) == 1 and not folder and result.models[0].error:
-            from ortprep.core.errors import BadModelError
-
-            m = result.models[0]
-            raise BadModelError(m.error or "", m.hint)
+        raise_single_failure(folder, result.models)
         return result
 
     execute(work, _render, json_=json_, debug=debug)
