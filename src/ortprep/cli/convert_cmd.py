@@ -16,8 +16,8 @@ from ortprep.cli.common import (
     OutOpt,
     PathArg,
     execute,
-    raise_single_failure,
     parse_fix_dims,
+    raise_single_failure,
 )
 
 
