@@ -283,7 +283,9 @@ def _why_fixed(m: ModelReport, eps: Sequence[str], useful: Sequence[str], w: _Wh
 
 def _shape_advice(m: ModelReport, eps: Sequence[str], style: str, w: _Why) -> None:
     """When dynamic input shapes keep an accelerator from the model, say what fixing them gives."""
-    orig = _eps_of(m.check("original"))
+    checked = m.check("original")
+    orig = _eps_of(checked)
+    fix_command = checked.result.fix_command if checked is not None else None
     for ep in eps:
         r = orig.get(ep)
         if r is None or ep not in COMPILING or r.if_shapes_fixed is None:
@@ -293,11 +295,10 @@ def _shape_advice(m: ModelReport, eps: Sequence[str], style: str, w: _Why) -> No
             continue
         name = _ep_name(ep)
         if f.verdict in GOOD and f.verdict != r.outcome.verdict:
-            at = r.next_step.find("ortprep fix-shapes")
             run = (
-                f" Run `{r.next_step[at:]}` and prepare the fixed model"
-                if at >= 0
-                else (" Fix them and prepare the model again")
+                f" Run `{fix_command}` and prepare the fixed model"
+                if fix_command
+                else " Fix them and prepare the model again"
             )
             then = (
                 ", whose Runtime-style file is then the one to ship." if style == "fixed" else "."

@@ -182,6 +182,7 @@ class CheckResult:
     inputs: tuple[Any, ...]
     assumed: Mapping[str, int]
     eps: tuple[EpReport, ...]
+    fix_command: str | None = None  # the fix-shapes command for the what-if's dims, if any
     thresholds: str = (
         "verdicts use ORT's thresholds: one partition over 75% of nodes: yes; over 50%: maybe; "
         "two partitions over 75%: maybe; otherwise no"
@@ -193,6 +194,7 @@ class CheckResult:
             "analyzed": self.analyzed,
             "inputs": [v.to_dict() for v in self.inputs],
             "what_if_dims": dict(self.assumed),
+            "fix_command": self.fix_command,
             "thresholds": self.thresholds,
             "eps": [e.to_dict() for e in self.eps],
         }
@@ -677,7 +679,7 @@ def run(path: Path, options: CheckOptions, progress: ProgressFn = no_progress) -
             parts += [f"--fix-input {k}={','.join(map(str, s))}" for k, s in fixed_inputs.items()]
             fix_command = f"ortprep fix-shapes {path} -o {path.stem}.fixed.onnx {' '.join(parts)}"
         reports = _reports(model, fixed_model, options, fix_command, progress)
-    return CheckResult(str(path), analyzed, inputs, assumed, tuple(reports))
+    return CheckResult(str(path), analyzed, inputs, assumed, tuple(reports), fix_command)
 
 
 def _reports(
