@@ -15,7 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from models import conv_bn_relu, dynamic_cnn, if_subgraph, qdq_cnn, save
 from ortprep.core.errors import BadModelError
-from ortprep.core.graph import Model
+from ortprep.core.graph import Graph, Initializer, Model, Node, ValueType
 from ortprep.core.ort_file import (
     MAX_GRAPH_DEPTH,
     MAX_TYPE_DEPTH,
@@ -361,6 +361,221 @@ def test_bytes_and_path_entries_agree(ort_files):
     path = ort_files["if_subgraph.runtime"]
     by_path, by_bytes = read_ort(path), parse_ort_bytes(path.read_bytes(), path)
     assert by_path == by_bytes
+
+
+# The reader follows the buffer's offsets itself, for speed. onnxruntime's generated flatbuffer
+# classes are the reference for what each field holds: both decode every fixture to the same
+# plain structure (the view's normalizations undone: "" for the ONNX domain, type ids, ...).
+
+
+def generated_view(data: bytes) -> dict:
+    """The model as onnxruntime's generated flatbuffer classes decode it."""
+    import onnxruntime.tools.ort_format_model  # noqa: F401
+    import ort_flatbuffers_py.fbs as fbs
+
+    def text(raw: bytes | None) -> str:
+        return "" if raw is None else raw.decode("utf-8", errors="replace")
+
+    def items(get, count: int) -> list:
+        return [get(k) for k in range(count)]
+
+    def member(info, cls):
+        table, obj = info.Value(), cls()
+        obj.Init(table.Bytes, table.Pos)
+        return obj
+
+    def dim(d):
+        value = d.Value()
+        if value is None:
+            return None
+        return value.DimValue() if value.DimType() == 1 else text(value.DimParam()) or None
+
+    def value_type(vi) -> tuple:
+        info = vi.Type()
+        if info is None:  # e.g. the "" arg of an absent optional input
+            return ("unknown", 0, None)
+        if info.ValueType() == 1:  # tensor_type
+            tensor = member(info, fbs.TensorTypeAndShape.TensorTypeAndShape)
+            shape = tensor.Shape()
+            dims = None if shape is None else tuple(map(dim, items(shape.Dim, shape.DimLength())))
+            return ("tensor", tensor.ElemType(), dims)
+        assert info.ValueType() == 2  # sequence_type: the only other kind in the fixtures
+        elem = member(info, fbs.SequenceType.SequenceType).ElemType()
+        return (
+            "sequence",
+            member(elem, fbs.TensorTypeAndShape.TensorTypeAndShape).ElemType(),
+            None,
+        )
+
+    def tensor(t) -> tuple:
+        raw = t.RawDataAsNumpy().tobytes() if t.RawDataLength() else b""
+        strings = tuple(items(t.StringData, t.StringDataLength()))
+        return (text(t.Name()), t.DataType(), tuple(items(t.Dims, t.DimsLength())), raw, strings)
+
+    def attribute(a):
+        getters = {
+            1: a.F,
+            2: a.I,
+            3: lambda: text(a.S()),
+            4: lambda: tensor(a.T()),
+            5: lambda: graph(a.G()),
+            6: lambda: tuple(items(a.Floats, a.FloatsLength())),
+            7: lambda: tuple(items(a.Ints, a.IntsLength())),
+            8: lambda: tuple(map(text, items(a.Strings, a.StringsLength()))),
+            9: lambda: tuple(map(tensor, items(a.Tensors, a.TensorsLength()))),
+            10: lambda: tuple(map(graph, items(a.Graphs, a.GraphsLength()))),
+        }
+        return getters[a.Type()]()
+
+    def node(n) -> tuple:
+        attrs = {text(a.Name()): attribute(a) for a in items(n.Attributes, n.AttributesLength())}
+        return (
+            n.Index(),
+            text(n.Name()),
+            text(n.OpType()),
+            text(n.Domain()),
+            n.SinceVersion(),
+            text(n.ExecutionProviderType()),
+            tuple(map(text, items(n.Inputs, n.InputsLength()))),
+            tuple(map(text, items(n.Outputs, n.OutputsLength()))),
+            tuple(map(text, items(n.ImplicitInputs, n.ImplicitInputsLength()))),
+            attrs,
+        )
+
+    def graph(g) -> dict:
+        opt = g.RuntimeOptimizations()
+        for entry in items(opt.Records, opt.RecordsLength()) if opt else ():
+            count = entry.RuntimeOptimizationRecordsLength()
+            for r in items(entry.RuntimeOptimizationRecords, count):
+                nodes = r.NodesToOptimizeIndices()
+                records.append(
+                    (
+                        text(entry.OptimizerName()),
+                        text(r.ActionId()),
+                        tuple(items(nodes.NodeIndices, nodes.NodeIndicesLength())),
+                        nodes.NumInputs(),
+                        nodes.NumOutputs(),
+                        tuple(map(text, items(r.ProducedOpIds, r.ProducedOpIdsLength()))),
+                    )
+                )
+        values = items(g.NodeArgs, g.NodeArgsLength())
+        return {
+            "nodes": list(map(node, items(g.Nodes, g.NodesLength()))),
+            "values": {text(v.Name()): value_type(v) for v in values},
+            "initializers": list(map(tensor, items(g.Initializers, g.InitializersLength()))),
+            "inputs": tuple(map(text, items(g.Inputs, g.InputsLength()))),
+            "outputs": tuple(map(text, items(g.Outputs, g.OutputsLength()))),
+        }
+
+    records: list[tuple] = []
+    session = fbs.InferenceSession.InferenceSession.GetRootAs(data, 0)
+    m = session.Model()
+    resolver = session.KernelTypeStrResolver()
+    kernel_args = {}
+    for op in items(resolver.OpKernelTypeStrArgs, resolver.OpKernelTypeStrArgsLength()):
+        for entry in items(op.KernelTypeStrArgs, op.KernelTypeStrArgsLength()):
+            args = [(a.ArgType(), a.Index()) for a in items(entry.Args, entry.ArgsLength())]
+            kernel_args[text(op.OpId()), text(entry.KernelTypeStr())] = tuple(args)
+    opsets = items(m.OpsetImport, m.OpsetImportLength())
+    metadata = items(m.MetadataProps, m.MetadataPropsLength())
+    return {
+        "version": text(session.OrtVersion()),
+        "ir_version": m.IrVersion(),
+        "producer": (text(m.ProducerName()), text(m.ProducerVersion())),
+        "opsets": [(text(o.Domain()), o.Version()) for o in opsets],
+        "metadata": [(text(e.Key()), text(e.Value())) for e in metadata],
+        "graph": graph(m.Graph()),
+        "kernel_args": kernel_args,
+        "records": sorted(records),
+    }
+
+
+def view_in_generated_terms(model: Model) -> dict:
+    """The view as :func:`generated_view` puts it (the view's normalizations undone)."""
+    from ortprep.core.ort_file import _DTYPES
+
+    type_ids = {name: type_id for type_id, name in _DTYPES.items()}
+
+    def onnx_domain(op_id: str) -> str:
+        return op_id.removeprefix("ai.onnx") if op_id.startswith("ai.onnx:") else op_id
+
+    def tensor(init: Initializer) -> tuple:
+        if init.dtype == "string":
+            strings = tuple(s.encode() for s in init.numpy().reshape(-1).tolist())
+            return (init.name, type_ids["string"], init.dims, b"", strings)
+        assert init.nbytes == init.numpy().nbytes
+        return (init.name, type_ids[init.dtype], init.dims, init.numpy().tobytes(), ())
+
+    def attribute(value):
+        if isinstance(value, Initializer):
+            return tensor(value)
+        if isinstance(value, tuple) and value and isinstance(value[0], Initializer):
+            return tuple(map(tensor, value))
+        return value
+
+    def node(n: Node) -> tuple:
+        attrs = {name: attribute(value) for name, value in n.attributes.items()}
+        for key, sub in n.subgraphs.items():
+            name, _, many = key.partition("[")  # "then_branch" or "branches[0]"
+            attrs[name] = (*attrs.get(name, ()), graph(sub)) if many else graph(sub)
+        return (
+            n.index,
+            "" if n.synthetic_name else n.name,
+            n.op_type,
+            "" if n.domain == "ai.onnx" else n.domain,
+            n.since_version or 0,
+            n.execution_provider or "",
+            n.inputs,
+            n.outputs,
+            n.implicit_inputs,
+            attrs,
+        )
+
+    def value(v: ValueType) -> tuple:
+        return (v.kind, type_ids.get(v.dtype, 0), v.shape)
+
+    def graph(g: Graph) -> dict:
+        return {
+            "nodes": [node(n) for n in g.nodes],
+            "values": {name: value(v) for name, v in g.values.items()},
+            "initializers": [tensor(i) for i in g.initializers.values()],
+            "inputs": tuple(v.name for v in g.inputs),
+            "outputs": tuple(v.name for v in g.outputs),
+        }
+
+    records = [
+        (
+            optimizer,
+            r.action_id,
+            tuple(0xFFFFFFFF if i is None else i for i in r.node_indices),
+            r.num_inputs,
+            r.num_outputs,
+            tuple(map(onnx_domain, r.produced_op_ids)),
+        )
+        for optimizer, by_optimizer in model.ort.runtime_optimizations.items()
+        for r in by_optimizer
+    ]
+    resolver = model.ort.kernel_type_str_resolver
+    return {
+        "version": model.ort.format_version,
+        "ir_version": model.ir_version,
+        "producer": (model.producer_name, model.producer_version),
+        "opsets": [("" if d == "ai.onnx" else d, v) for d, v in model.opsets.items()],
+        "metadata": list(model.metadata.items()),
+        "graph": graph(model.graph),
+        "kernel_args": {
+            (onnx_domain(op_id), type_str): tuple((int(not is_input), i) for is_input, i in args)
+            for op_id, by_type_str in resolver.items()
+            for type_str, args in by_type_str.items()
+        },
+        "records": sorted(records),
+    }
+
+
+@pytest.mark.parametrize("name", [f"{b}.{s}" for b in BUILDERS for s in ("fixed", "runtime")])
+def test_view_matches_the_generated_flatbuffer_classes(ort_files, name):
+    data = ort_files[name].read_bytes()
+    assert view_in_generated_terms(parse_ort_bytes(data, Path("m.ort"))) == generated_view(data)
 
 
 def test_is_ort_bytes(ort_files, onnx_models):

@@ -1,10 +1,12 @@
 """Opening ``.ort`` (ORT-format, FlatBuffers) files into the shared graph view.
 
-The flatbuffer classes that the ``onnxruntime`` package ships read the file. Python's
-``flatbuffers`` has no verifier (ORT's C++ loader has one), and its accessors follow any offset
-they find, so a truncated or corrupt file would raise arbitrary errors or read garbage. Before
-anything is read, :class:`_Verifier` walks every table, vector and string the reader will touch
-and checks it against the buffer, in time linear in the file size. Anything wrong becomes a
+The reader follows the FlatBuffers offsets itself, with :mod:`struct`, as laid out by
+onnxruntime's ``ort.fbs`` schema (reading through the generated Python classes that the
+``onnxruntime`` package ships took over 5x longer). FlatBuffers for Python has no verifier
+(ORT's C++ loader has one), and a reader that follows any offset it finds would raise arbitrary
+errors or read garbage on a truncated or corrupt file. Before anything is read,
+:class:`_Verifier` walks every table, vector and string the reader will touch and checks it
+against the buffer, in time linear in the file size. Anything wrong becomes a
 :class:`~ortprep.core.errors.BadModelError`.
 
 Tensor data is not copied: an initializer's :meth:`~ortprep.core.graph.Initializer.numpy` returns a
@@ -87,7 +89,7 @@ def read_ort(path: Path, verify: bool = True) -> Model:
     """Open an ``.ort`` file into the graph view (verified; tensor data not copied).
 
     ``verify=False`` is only for files ORT wrote moments ago in this process (convert's own
-    artifacts): the bounds checks guard against untrusted files and cost a third of the read.
+    artifacts): the bounds checks guard against untrusted files and cost over half the read.
     Raises :class:`BadModelError` when the file cannot be read or is not a valid ORT-format file.
     """
     data = _read_bytes(path)
@@ -150,14 +152,6 @@ def _bad(path: Path, what: str) -> BadModelError:
     return BadModelError(f"{path}: not a valid ORT-format file ({what})", _HINT)
 
 
-def _fbs() -> Any:
-    """The flatbuffer classes shipped with onnxruntime (importing its tools package adds them)."""
-    import onnxruntime.tools.ort_format_model  # noqa: F401  (puts ort_flatbuffers_py on sys.path)
-    import ort_flatbuffers_py.fbs as fbs
-
-    return fbs
-
-
 # --------------------------------------------------------------------------- verifier
 
 
@@ -169,6 +163,7 @@ class _CorruptError(Exception):
 # deprecated fields included; the argument is a scalar's width, a vector's element width, a
 # table's name, or for a union (slot of its type field, {type value: table name}).
 _SCALAR, _STRING, _TABLE, _VECTOR, _STRINGS, _TABLES, _UNION = range(7)
+_OUTSIDE = 7  # not a schema kind: marks a field found outside its table (see _Verifier._layout)
 
 # The tables and fields the reader uses, restated from
 # onnxruntime/core/flatbuffers/schema/ort.fbs (Tensor.external_data_offset from the 1.32 Python
@@ -239,6 +234,23 @@ _VTABLE_HEAD = struct.Struct("<HH")  # vtable size, inline object size
 
 # A work item: table name, table position, graph nesting, type nesting.
 _Item = tuple[str, int, int, int]
+# A checked vtable: the table's size, and (offset, kind, argument) of each present field that
+# leads elsewhere (a scalar needs no more checks once it lies inside the table).
+_Layout = tuple[int, tuple[tuple[int, int, Any], ...]]
+
+
+_SHARED = "tables shared far more often than a valid file needs"
+
+
+def _vector_outside(owner: str, pos: int) -> _CorruptError:
+    return _CorruptError(f"a vector of a {owner} table at byte {pos} lies outside the file")
+
+
+def _vector_too_long(owner: str, pos: int, count: int) -> _CorruptError:
+    return _CorruptError(
+        f"a vector of a {owner} table at byte {pos} ({count} elements) runs past the end "
+        "of the file"
+    )
 
 
 class _Verifier:
@@ -260,6 +272,8 @@ class _Verifier:
         # A tree-shaped file charges at most its size; the factor leaves room for ORT's shared
         # strings (a value name is stored once and referenced by every node that uses it).
         self._budget = 16 * self._size + 2**16
+        # table name -> vtable position -> its checked layout (see _layout)
+        self._layouts: dict[str, dict[int, _Layout]] = {name: {} for name in _SCHEMA}
 
     def run(self) -> None:
         """Verify the whole buffer from the root table; raise :class:`_CorruptError` if invalid."""
@@ -267,17 +281,20 @@ class _Verifier:
             raise _CorruptError("shorter than the 8-byte FlatBuffers header")
         root = _U32.unpack_from(self._buf, 0)[0]
         stack: list[Iterator[_Item]] = [iter([("InferenceSession", root, 0, 0)])]
+        table = self._table
         while stack:
-            item = next(stack[-1], None)
-            if item is None:
-                stack.pop()
+            for item in stack[-1]:
+                children = table(*item)
+                if children:  # depth first: go on with them, then with this iterator
+                    stack.extend(children)
+                    break
             else:
-                stack.extend(self._table(*item))
+                stack.pop()
 
     def _charge(self, nbytes: int) -> None:
         self._budget -= nbytes
         if self._budget < 0:
-            raise _CorruptError("tables shared far more often than a valid file needs")
+            raise _CorruptError(_SHARED)
 
     def _table(self, name: str, pos: int, graphs: int, types: int) -> list[Iterator[_Item]]:
         """Check one table and its strings and vectors; return iterators over its child tables."""
@@ -293,30 +310,29 @@ class _Verifier:
         if pos + 4 > size:
             raise _CorruptError(f"{name} table at byte {pos} lies outside the file")
         vtable = pos - _I32.unpack_from(buf, pos)[0]
-        if vtable < 0 or vtable + 4 > size:
-            raise _CorruptError(f"{name} table at byte {pos} has its vtable outside the file")
-        vt_size, obj_size = _VTABLE_HEAD.unpack_from(buf, vtable)
-        if vt_size < 4 or vt_size % 2 or vtable + vt_size > size:
-            raise _CorruptError(f"{name} table at byte {pos} has a malformed vtable")
-        if obj_size < 4 or pos + obj_size > size:
-            raise _CorruptError(f"{name} table at byte {pos} runs past the end of the file")
-        self._charge(obj_size)
+        layouts = self._layouts[name]
+        layout = layouts.get(vtable)
+        if layout is None:
+            obj_size = self._vtable(name, pos, vtable)
+            self._charge(obj_size)
+            layout = layouts[vtable] = self._layout(name, vtable, obj_size)
+        else:
+            obj_size = layout[0]
+            if pos + obj_size > size:
+                raise _CorruptError(f"{name} table at byte {pos} runs past the end of the file")
+            self._budget -= obj_size
+            if self._budget < 0:
+                raise _CorruptError(_SHARED)
         children: list[Iterator[_Item]] = []
-        for slot, kind, arg in _SCHEMA[name]:
-            field = _U16.unpack_from(buf, vtable + slot)[0] if slot < vt_size else 0
-            if field == 0:
-                continue
-            width = arg if kind == _SCALAR else 4
-            if field < 4 or field + width > obj_size:
+        for field, kind, arg in layout[1]:
+            if kind == _OUTSIDE:
                 raise _CorruptError(f"{name} table at byte {pos} has a field outside itself")
-            if kind == _SCALAR:
-                continue
             at = pos + field
             target = at + _U32.unpack_from(buf, at)[0]
             if kind == _STRING:
                 self._string(target, name)
             elif kind == _TABLE:
-                children.append(iter([(arg, target, graphs, types)]))
+                children.append(iter(((arg, target, graphs, types),)))
             elif kind == _VECTOR:
                 self._vector(target, arg, name)
             elif kind == _STRINGS:
@@ -324,45 +340,87 @@ class _Verifier:
             elif kind == _TABLES:
                 children.append(self._tables(target, arg, name, graphs, types))
             else:
-                member = self._union_member(pos, vtable, vt_size, obj_size, arg)
-                if member is not None:
-                    children.append(iter([(member, target, graphs, types)]))
+                type_field, members = arg
+                if type_field:
+                    member = members.get(_U8.unpack_from(buf, pos + type_field)[0])
+                    if member is not None:
+                        children.append(iter(((member, target, graphs, types),)))
         return children
 
-    def _union_member(
-        self, pos: int, vtable: int, vt_size: int, obj_size: int, arg: Any
-    ) -> str | None:
-        """Table name of a union's value, from its type field (None when absent or unknown)."""
-        type_slot, members = arg
-        field = _U16.unpack_from(self._buf, vtable + type_slot)[0] if type_slot < vt_size else 0
-        if field == 0 or field + 1 > obj_size:
-            return None
-        return members.get(_U8.unpack_from(self._buf, pos + field)[0])
+    def _vtable(self, name: str, pos: int, vtable: int) -> int:
+        """Check the vtable of the table at ``pos`` and the table's extent; return its size."""
+        size = self._size
+        if vtable < 0 or vtable + 4 > size:
+            raise _CorruptError(f"{name} table at byte {pos} has its vtable outside the file")
+        vt_size, obj_size = _VTABLE_HEAD.unpack_from(self._buf, vtable)
+        if vt_size < 4 or vt_size % 2 or vtable + vt_size > size:
+            raise _CorruptError(f"{name} table at byte {pos} has a malformed vtable")
+        if obj_size < 4 or pos + obj_size > size:
+            raise _CorruptError(f"{name} table at byte {pos} runs past the end of the file")
+        return obj_size
+
+    def _layout(self, name: str, vtable: int, obj_size: int) -> _Layout:
+        """Check the schema's fields against a vtable; return the present non-scalar ones.
+
+        The checks depend only on the vtable (which holds the table's size too), so the caller
+        caches the result per vtable: FlatBuffers shares one vtable among all tables of the same
+        layout. A field that lies outside the table ends the list with an ``_OUTSIDE`` entry. A
+        union's argument becomes (offset of its type field, 0 when absent or outside the table;
+        its members).
+        """
+        buf = self._buf
+        vt_size = _U16.unpack_from(buf, vtable)[0]
+        fields: list[tuple[int, int, Any]] = []
+        for slot, kind, arg in _SCHEMA[name]:
+            field = _U16.unpack_from(buf, vtable + slot)[0] if slot < vt_size else 0
+            if field == 0:
+                continue
+            width = arg if kind == _SCALAR else 4
+            if field < 4 or field + width > obj_size:
+                fields.append((0, _OUTSIDE, None))  # reported when reached, as without the cache
+                break
+            if kind == _UNION:
+                type_slot, members = arg
+                type_field = (
+                    _U16.unpack_from(buf, vtable + type_slot)[0] if type_slot < vt_size else 0
+                )
+                fields.append(
+                    (field, kind, (0 if type_field + 1 > obj_size else type_field, members))
+                )
+            elif kind != _SCALAR:
+                fields.append((field, kind, arg))
+        return obj_size, tuple(fields)
 
     def _vector(self, pos: int, width: int, owner: str) -> int:
         """Check a vector of ``width``-byte elements at ``pos``; return its length."""
         if pos + 4 > self._size:
-            raise _CorruptError(f"a vector of a {owner} table at byte {pos} lies outside the file")
+            raise _vector_outside(owner, pos)
         count = _U32.unpack_from(self._buf, pos)[0]
         if pos + 4 + count * width > self._size:
-            raise _CorruptError(
-                f"a vector of a {owner} table at byte {pos} ({count} elements) runs past the end "
-                "of the file"
-            )
+            raise _vector_too_long(owner, pos, count)
         self._charge(4 + count * width)
         return count
 
     def _string(self, pos: int, owner: str) -> None:
-        length = self._vector(pos, 1, owner)
+        """Check a string: a vector of bytes, then a 0 (the most frequent check: inlined)."""
+        buf, size = self._buf, self._size
+        if pos + 4 > size:
+            raise _vector_outside(owner, pos)
+        length = _U32.unpack_from(buf, pos)[0]
         end = pos + 4 + length
-        if end >= self._size or self._buf[end] != 0:
+        if end > size:
+            raise _vector_too_long(owner, pos, length)
+        self._budget -= 4 + length
+        if self._budget < 0:
+            raise _CorruptError(_SHARED)
+        if end >= size or buf[end] != 0:
             raise _CorruptError(f"a string of a {owner} table at byte {pos} is not terminated")
 
     def _strings(self, pos: int, owner: str) -> None:
         count = self._vector(pos, 4, owner)
-        buf = self._buf
+        buf, string = self._buf, self._string
         for at in range(pos + 4, pos + 4 + 4 * count, 4):
-            self._string(at + _U32.unpack_from(buf, at)[0], owner)
+            string(at + _U32.unpack_from(buf, at)[0], owner)
 
     def _tables(self, pos: int, name: str, owner: str, graphs: int, types: int) -> Iterator[_Item]:
         """Check a vector of tables now; yield its elements one by one (keeps the stack small)."""
@@ -378,7 +436,7 @@ class _Verifier:
 
 # The reader follows offsets itself with struct, at the positions the verifier computed and
 # checked: the generated accessors re-read the vtable and wrap every table in an object at each
-# field access, which cost ~0.2 ms per node. A table's vtable lists, per field id (declaration
+# field access, which cost 65-200 us per node. A table's vtable lists, per field id (declaration
 # order in ort.fbs, deprecated fields included), the field's offset inside the table, 0 when
 # absent; a vtable shorter than the schema (a file from an older schema) leaves the trailing
 # fields absent, as the generated Offset() does.
@@ -401,7 +459,26 @@ def _op_id(op_id: str) -> str:
 def _decode(buf: bytes, pos: int) -> str:
     """The string object at ``pos`` (a uint32 length, then the bytes)."""
     start = pos + 4
-    return buf[start : start + _U32.unpack_from(buf, pos)[0]].decode("utf-8", errors="replace")
+    return buf[start : start + _U32.unpack_from(buf, pos)[0]].decode("utf-8", "replace")
+
+
+class _Texts(dict[int, str]):
+    """String position -> text, decoded on first lookup.
+
+    ORT stores a value name once and refers to it from every node (and node arg) that uses it:
+    decoding it once also shares one str among them. A miss costs a Python call, a hit none.
+    """
+
+    def __init__(self, buf: bytes) -> None:
+        super().__init__()
+        self._buf = buf
+
+    def __missing__(self, pos: int) -> str:
+        buf, start = self._buf, pos + 4  # _decode, inlined: most strings are read only once
+        text = self[pos] = buf[start : start + _U32.unpack_from(buf, pos)[0]].decode(
+            "utf-8", "replace"
+        )
+        return text
 
 
 class _Reader:
@@ -421,9 +498,7 @@ class _Reader:
         # vtable position -> field offsets: FlatBuffers shares one vtable among all tables with
         # the same layout, so e.g. all the nodes of a graph mostly have two or three.
         self._vtables: dict[int, tuple[int, ...]] = {}
-        # string position -> text: ORT stores a value name once and refers to it from every node
-        # (and node arg) that uses it; decoding it once also shares one str among them.
-        self._texts: dict[int, str] = {}
+        self._texts = _Texts(buf)
 
     # ----------------------------------------------------------------- primitives
 
@@ -448,11 +523,7 @@ class _Reader:
         if not field:
             return ""
         at = pos + field
-        target = at + _U32.unpack_from(self._buf, at)[0]
-        text = self._texts.get(target)
-        if text is None:
-            text = self._texts[target] = _decode(self._buf, target)
-        return text
+        return self._texts[at + _U32.unpack_from(self._buf, at)[0]]
 
     def _refs(self, pos: int, field: int) -> list[int]:
         """Positions of the tables (or strings) a vector-of-offsets field refers to."""
@@ -465,24 +536,27 @@ class _Reader:
             return []
         first = vector + 4
         offsets = struct.unpack_from(f"<{count}I", buf, first)
-        return [at + off for at, off in zip(range(first, first + 4 * count, 4), offsets)]  # noqa: B905
+        return [
+            at + off for at, off in zip(range(first, first + 4 * count, 4), offsets, strict=True)
+        ]
 
     def _strings(self, pos: int, field: int) -> tuple[str, ...]:
-        """A vector-of-strings field, () when absent (inlined: nodes have three of them)."""
+        """A vector-of-strings field, () when absent.
+
+        Written out for speed: a node has three of these, mostly with no or one element.
+        """
         if not field:
             return ()
         buf, texts, u32 = self._buf, self._texts, _U32.unpack_from
         at = pos + field
         vector = at + u32(buf, at)[0]
+        count = u32(buf, vector)[0]
+        if not count:
+            return ()
         first = vector + 4
-        result = []
-        for at in range(first, first + 4 * u32(buf, vector)[0], 4):
-            target = at + u32(buf, at)[0]
-            text = texts.get(target)
-            if text is None:
-                text = texts[target] = _decode(buf, target)
-            result.append(text)
-        return tuple(result)
+        if count == 1:
+            return (texts[first + u32(buf, first)[0]],)
+        return tuple([texts[at + u32(buf, at)[0]] for at in range(first, first + 4 * count, 4)])
 
     def _scalars(self, pos: int, field: int, code: str) -> tuple[Any, ...]:
         """A vector-of-scalars field (struct ``code``), () when absent."""
@@ -499,7 +573,7 @@ class _Reader:
 
     def model(self) -> Model:
         session = _U32.unpack_from(self._buf, 0)[0]
-        # InferenceSession: ort_version, model, session_state (deprecated),
+        # InferenceSession (ort.fbs): ort_version, model, session_state (deprecated),
         # kernel_type_str_resolver
         version_f, model_f, _, resolver_f = self._fields(session)[:4]
         version = self._string(session, version_f)
@@ -510,7 +584,7 @@ class _Reader:
         if not model_f:
             raise _bad(self._path, "no model")
         m = self._ref(session + model_f)
-        # Model: ir_version, opset_import, producer_name, producer_version, domain,
+        # Model (ort.fbs): ir_version, opset_import, producer_name, producer_version, domain,
         # model_version, doc_string, graph, graph_doc_string, metadata_props
         ir_f, opsets_f, producer_f, producer_version_f, _, _, _, graph_f, _, metadata_f = (
             self._fields(m)[:10]
@@ -519,13 +593,13 @@ class _Reader:
             raise _bad(self._path, "no graph")
         opsets = {}
         for imp in self._refs(m, opsets_f):
-            domain_f, version_f = self._fields(imp)[:2]  # OperatorSetId: domain, version
+            domain_f, version_f = self._fields(imp)[:2]  # OperatorSetId (ort.fbs): domain, version
             opsets[normalize_domain(self._string(imp, domain_f))] = self._scalar(
                 _I64, imp, version_f
             )
         metadata = {}
         for prop in self._refs(m, metadata_f):
-            key_f, value_f = self._fields(prop)[:2]  # StringStringEntry: key, value
+            key_f, value_f = self._fields(prop)[:2]  # StringStringEntry (ort.fbs): key, value
             metadata[self._string(prop, key_f)] = self._string(prop, value_f)
         graph = self._graph(self._ref(m + graph_f), "main")
         info = OrtFormatInfo(
@@ -549,21 +623,17 @@ class _Reader:
     # ----------------------------------------------------------------- graphs and nodes
 
     def _graph(self, g: int, path: str) -> Graph:
-        # Graph: initializers, node_args, nodes, max_node_index, node_edges, inputs, outputs,
-        # sparse_initializers, runtime_optimizations
-        inits_f, args_f, nodes_f, _, _, inputs_f, outputs_f, _, optimizations_f = (
-            self._fields(g)[:9]
-        )
+        # Graph (ort.fbs): initializers, node_args, nodes, max_node_index, node_edges, inputs,
+        # outputs, sparse_initializers, runtime_optimizations
+        inits_f, args_f, nodes_f, _, _, inputs_f, outputs_f, _, records_f = self._fields(g)[:9]
         values = _LazyValues(self, self._refs(g, args_f))
         inits = {}
         for t in self._refs(g, inits_f):
             init = self._tensor(t)
             inits[init.name] = init
-        self._collect_records(g, optimizations_f)  # before the subgraphs', which the nodes add
+        self._collect_records(g, records_f)  # before the subgraphs', which the nodes add
         nodes = tuple([self._node(n, path) for n in self._refs(g, nodes_f)])
-        inputs = tuple(
-            [self._declared(name, values, inits) for name in self._strings(g, inputs_f)]
-        )
+        inputs = tuple([self._declared(name, values, inits) for name in self._strings(g, inputs_f)])
         outputs = tuple(
             [self._declared(name, values, inits) for name in self._strings(g, outputs_f)]
         )
@@ -581,7 +651,7 @@ class _Reader:
         return ValueType(name, None, None, "unknown")
 
     def _node(self, n: int, graph_path: str) -> Node:
-        # Node: name, doc_string, domain, since_version, index, op_type, type,
+        # Node (ort.fbs): name, doc_string, domain, since_version, index, op_type, type,
         # execution_provider_type, inputs, outputs, attributes, input_arg_counts, implicit_inputs
         (
             name_f, _, domain_f, since_f, index_f, op_type_f, _, provider_f, inputs_f,
@@ -626,7 +696,8 @@ class _Reader:
 
     def _attribute_value(self, attr: int, fields: tuple[int, ...], kind: int) -> Any:
         """A plain Python value; tensors as lazily read :class:`Initializer` objects."""
-        # Attribute: name, doc_string, type, f, i, s, t, g, floats, ints, strings, tensors, graphs
+        # Attribute (ort.fbs): name, doc_string, type, f, i, s, t, g, floats, ints, strings,
+        # tensors, graphs
         if kind == _A_FLOAT:
             return self._scalar(_F32, attr, fields[3], 0.0)
         if kind == _A_INT:
@@ -648,10 +719,10 @@ class _Reader:
     # ----------------------------------------------------------------- values and tensors
 
     def _value_name(self, vi: int) -> str:
-        return self._string(vi, self._fields(vi)[0])  # ValueInfo: name, doc_string, type
+        return self._string(vi, self._fields(vi)[0])  # ValueInfo (ort.fbs): name, doc_string, type
 
     def _value_type(self, vi: int) -> ValueType:
-        name_f, _, type_f = self._fields(vi)[:3]  # ValueInfo: name, doc_string, type
+        name_f, _, type_f = self._fields(vi)[:3]  # ValueInfo (ort.fbs): name, doc_string, type
         name = self._string(vi, name_f)
         if not type_f:
             return ValueType(name, None, None, "unknown")
@@ -659,7 +730,9 @@ class _Reader:
         if kind == _T_TENSOR:
             if value is None:
                 return ValueType(name, None, None, "tensor")
-            elem_f, shape_f = self._fields(value)[:2]  # TensorTypeAndShape: elem_type, shape
+            elem_f, shape_f = self._fields(value)[
+                :2
+            ]  # TensorTypeAndShape (ort.fbs): elem_type, shape
             dims = None
             if shape_f:
                 shape = self._ref(value + shape_f)
@@ -667,8 +740,9 @@ class _Reader:
             return ValueType(name, _DTYPES.get(self._scalar(_I32, value, elem_f)), dims, "tensor")
         if kind == _T_SEQUENCE:
             dtype = None
-            elem_f = 0 if value is None else self._fields(value)[0]  # SequenceType: elem_type
-            if elem_f:
+            # SequenceType (ort.fbs): elem_type
+            elem_f = 0 if value is None else self._fields(value)[0]
+            if elem_f and value is not None:
                 elem_kind, elem = self._type_info(self._ref(value + elem_f))
                 if elem_kind == _T_TENSOR and elem is not None:
                     dtype = _DTYPES.get(self._scalar(_I32, elem, self._fields(elem)[0]))
@@ -679,16 +753,18 @@ class _Reader:
 
     def _type_info(self, info: int) -> tuple[int, int | None]:
         """A TypeInfo's union: (value_type, position of its table or None when absent)."""
-        _, kind_f, value_f = self._fields(info)[:3]  # TypeInfo: denotation, value_type, value
+        # TypeInfo (ort.fbs): denotation, value_type, value (the union's table)
+        _, kind_f, value_f = self._fields(info)[:3]
         return self._scalar(_U8, info, kind_f), (self._ref(info + value_f) if value_f else None)
 
     def _dim(self, d: int) -> Dim:
-        value_f = self._fields(d)[0]  # Dimension: value, denotation
+        value_f = self._fields(d)[0]  # Dimension (ort.fbs): value, denotation
         if not value_f:
             return None
         value = self._ref(d + value_f)
-        kind_f, dim_f, param_f = self._fields(value)[:3]  # DimensionValue: dim_type, dim_value,
-        kind = self._scalar(_I8, value, kind_f)  # dim_param
+        # DimensionValue (ort.fbs): dim_type, dim_value, dim_param
+        kind_f, dim_f, param_f = self._fields(value)[:3]
+        kind = self._scalar(_I8, value, kind_f)
         if kind == _DIM_VALUE:
             return self._scalar(_I64, value, dim_f)
         if kind == _DIM_PARAM:
@@ -696,7 +772,8 @@ class _Reader:
         return None
 
     def _tensor(self, t: int) -> Initializer:
-        # Tensor: name, doc_string, dims, data_type, raw_data, string_data, external_data_offset
+        # Tensor (ort.fbs): name, doc_string, dims, data_type, raw_data, string_data,
+        # external_data_offset
         name_f, _, dims_f, type_f, raw_f, strings_f, external_f = self._fields(t)[:7]
         name = self._string(t, name_f)
         type_id = self._scalar(_I32, t, type_f)
@@ -735,22 +812,23 @@ class _Reader:
         if not field:
             return
         opt = self._ref(g + field)
-        for entry in self._refs(opt, self._fields(opt)[0]):  # RuntimeOptimizations: records
-            # RuntimeOptimizationRecordContainerEntry: optimizer_name,
+        # RuntimeOptimizations (ort.fbs): records
+        for entry in self._refs(opt, self._fields(opt)[0]):
+            # RuntimeOptimizationRecordContainerEntry (ort.fbs): optimizer_name,
             # runtime_optimization_records
             name_f, records_f = self._fields(entry)[:2]
             records = self._records.setdefault(self._string(entry, name_f), [])
             records.extend([self._record(r) for r in self._refs(entry, records_f)])
 
     def _record(self, r: int) -> RuntimeOptimizationRecord:
-        # RuntimeOptimizationRecord: action_id, nodes_to_optimize_indices,
+        # RuntimeOptimizationRecord (ort.fbs): action_id, nodes_to_optimize_indices,
         # produced_nodes (deprecated), produced_op_ids
         action_f, nodes_f, _, produced_f = self._fields(r)[:4]
         indices: tuple[int | None, ...] = ()
         num_inputs = num_outputs = 0
         if nodes_f:
             nodes = self._ref(r + nodes_f)
-            # NodesToOptimizeIndices: node_indices, num_inputs, num_outputs, ...
+            # NodesToOptimizeIndices (ort.fbs): node_indices, num_inputs, num_outputs, ...
             indices_f, inputs_f, outputs_f = self._fields(nodes)[:3]
             raw = self._scalars(nodes, indices_f, "I")
             indices = tuple([None if i == _NO_INDEX else i for i in raw])
@@ -771,16 +849,18 @@ class _Reader:
         if not field:
             return result  # format versions before 5 have none
         resolver = self._ref(session + field)
-        # KernelTypeStrResolver: op_kernel_type_str_args
+        # KernelTypeStrResolver (ort.fbs): op_kernel_type_str_args
         for entry in self._refs(resolver, self._fields(resolver)[0]):
-            op_id_f, args_f = self._fields(entry)[:2]  # OpIdKernelTypeStrArgsEntry: op_id,
-            args: dict[str, tuple[tuple[bool, int], ...]] = {}  # kernel_type_str_args
+            # OpIdKernelTypeStrArgsEntry (ort.fbs): op_id, kernel_type_str_args
+            op_id_f, args_f = self._fields(entry)[:2]
+            args: dict[str, tuple[tuple[bool, int], ...]] = {}
             for type_str in self._refs(entry, args_f):
-                # KernelTypeStrArgsEntry: kernel_type_str, args
+                # KernelTypeStrArgsEntry (ort.fbs): kernel_type_str, args
                 type_str_f, pairs_f = self._fields(type_str)[:2]
                 pairs = []
                 for arg in self._refs(type_str, pairs_f):
-                    kind_f, index_f = self._fields(arg)[:2]  # ArgTypeAndIndex: arg_type, index
+                    # ArgTypeAndIndex (ort.fbs): arg_type, index
+                    kind_f, index_f = self._fields(arg)[:2]
                     pairs.append(
                         (
                             self._scalar(_I8, arg, kind_f) == 0,  # ArgType INPUT = 0, OUTPUT = 1
