@@ -33,31 +33,33 @@ def _root(
 
 
 def _register() -> None:
+    """Commands in the order a user meets them: the one-stop job first, then each step."""
     from ortprep.cli import (
+        bench_cmd,
         check_cmd,
+        config_cmd,
         convert_cmd,
         diff_cmd,
         fix_shapes_cmd,
         inspect_cmd,
+        optimize_cmd,
+        prepare_cmd,
         verify_cmd,
     )
 
-    check_cmd.register(app)
-    convert_cmd.register(app)
-    diff_cmd.register(app)
-    fix_shapes_cmd.register(app)
-    inspect_cmd.register(app)
-    verify_cmd.register(app)
-    from ortprep.cli import config_cmd
-
-    config_cmd.register(app)
-    from ortprep.cli import bench_cmd, optimize_cmd
-
-    optimize_cmd.register(app)
-    bench_cmd.register(app)
-    from ortprep.cli import prepare_cmd
-
-    prepare_cmd.register(app)
+    for module in (
+        prepare_cmd,
+        convert_cmd,
+        check_cmd,
+        fix_shapes_cmd,
+        inspect_cmd,
+        diff_cmd,
+        optimize_cmd,
+        verify_cmd,
+        bench_cmd,
+        config_cmd,
+    ):
+        module.register(app)
 
 
 _register()
