@@ -65,39 +65,18 @@ def main() -> None:
                     ]
                 )
             )
-            results["ours"].append(
-                measure(
-                    [
-                        python(),
-                        "-m",
-                        "ortprep",
-                        "convert",
-                        str(models),
-                        "-o",
-                        str(root / f"ours{i}"),
-                        "--style",
-                        "both",
-                        "--type-reduction",
-                        "--no-verify",
-                    ]
-                )
-            )
-            results["verified"].append(
-                measure(
-                    [
-                        python(),
-                        "-m",
-                        "ortprep",
-                        "convert",
-                        str(models),
-                        "-o",
-                        str(root / f"ver{i}"),
-                        "--style",
-                        "both",
-                        "--type-reduction",
-                    ]
-                )
-            )
+            ours = [
+                python(),
+                "-m",
+                "ortprep",
+                "convert",
+                str(models),
+                "--style",
+                "both",
+                "--type-reduction",
+            ]
+            results["ours"].append(measure([*ours, "-o", str(root / f"ours{i}"), "--no-verify"]))
+            results["verified"].append(measure([*ours, "-o", str(root / f"ver{i}")]))
             print(
                 f"run {i + 1}: "
                 + " | ".join(

@@ -37,6 +37,9 @@ PathArg = Annotated[
     ),
 ]
 OutOpt = Annotated[Path, typer.Option("-o", "--out", help="Output folder (created if missing).")]
+TargetPlatformOpt = Annotated[
+    str, typer.Option(help="CPU the files are optimized for: arm or amd64 (ORT's term).")
+]
 FixDimOpt = Annotated[
     list[str] | None,
     typer.Option("--fix-dim", help="Fix a symbolic dimension: NAME=VALUE (repeatable)."),

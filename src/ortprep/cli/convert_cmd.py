@@ -15,6 +15,7 @@ from ortprep.cli.common import (
     JsonOpt,
     OutOpt,
     PathArg,
+    TargetPlatformOpt,
     execute,
     parse_fix_dims,
     raise_single_failure,
@@ -34,9 +35,7 @@ def convert(
     example: ExampleOpt = False,
     style: Annotated[str, typer.Option(help="fixed, runtime or both.")] = "both",
     level: Annotated[str, typer.Option(help="basic, extended, layout or all.")] = "all",
-    target_platform: Annotated[
-        str, typer.Option(help="CPU the artifacts are optimized for: arm or amd64.")
-    ] = "arm",
+    target_platform: TargetPlatformOpt = "arm",
     type_reduction: Annotated[
         bool, typer.Option("--type-reduction", help="Write per-op types into the configs.")
     ] = False,

@@ -14,6 +14,7 @@ from ortprep.cli.common import (
     JsonOpt,
     OutOpt,
     PathArg,
+    TargetPlatformOpt,
     execute,
     raise_single_failure,
 )
@@ -33,9 +34,7 @@ def optimize(
     level: Annotated[
         str, typer.Option(help="basic, extended, layout, all, or every (all four).")
     ] = "every",
-    target_platform: Annotated[
-        str, typer.Option(help="CPU the files are optimized for: arm or amd64.")
-    ] = "arm",
+    target_platform: TargetPlatformOpt = "arm",
     pre: Annotated[
         str | None,
         typer.Option(help="Run a pre-optimizer first: onnxslim (if installed)."),
