@@ -476,14 +476,21 @@ def _pool(ctx: NodeContext, ml: bool) -> str | None:
 # --------------------------------------------------------------------------- reductions, norms
 
 
-def _reduce(ctx: NodeContext, ml: bool) -> str | None:
-    # impl/reduction: axes as a constant input (opset 13/18+) or the attribute.
+def _axes(ctx: NodeContext) -> list[int] | str:
+    """Axes from the constant input 1 (newer opsets) or the attribute; a reason if not constant."""
     if ctx.has_input(1):
         axes = _ints(ctx, 1)
         if axes is None:
             return f"input axes ('{ctx.node.input(1)}') is not a constant initializer"
-    else:
-        axes = list(ctx.attr("axes", ()) or ())
+        return list(axes)
+    return list(ctx.attr("axes", ()) or ())
+
+
+def _reduce(ctx: NodeContext, ml: bool) -> str | None:
+    # impl/reduction: axes as a constant input (opset 13/18+) or the attribute.
+    axes = _axes(ctx)
+    if isinstance(axes, str):
+        return axes
     if not ml and ctx.attr("noop_with_empty_axes", 0) == 1 and not axes:
         # ORT reads axes from the tensor's int64 field only: raw-data axes count as empty too.
         return "noop_with_empty_axes=1 with empty axes not supported by CoreML NeuralNetwork"
@@ -825,12 +832,9 @@ def _split(ctx: NodeContext, ml: bool) -> str | None:
 
 def _squeeze(ctx: NodeContext, ml: bool) -> str | None:
     # impl/squeeze (Squeeze and Unsqueeze)
-    if ctx.has_input(1):
-        axes = _ints(ctx, 1)
-        if axes is None:
-            return f"input axes ('{ctx.node.input(1)}') is not a constant initializer"
-    else:
-        axes = list(ctx.attr("axes", ()) or ())
+    axes = _axes(ctx)
+    if isinstance(axes, str):
+        return axes
     if ctx.node.op_type == "Unsqueeze":
         rank = (_in_rank(ctx, 0) or 0) + len(axes)
         if rank > MAX_RANK:
