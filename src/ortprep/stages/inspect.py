@@ -74,32 +74,17 @@ def op_histogram(model: Model) -> tuple[OpCount, ...]:
     """Count ops by (domain, op, opset), subgraphs included, most frequent first.
 
     ``opset`` is the version of the op's schema the node uses (its ``since_version``), the number
-    ORT's configs and kernel registrations use: known from the file for ``.ort``; looked up in
-    onnx's schemas at the model's opset for ``.onnx`` (``None`` for ops onnx does not know).
+    ORT's configs and kernel registrations use: from the file for ``.ort``; from onnx's schemas at
+    the model's opset for ``.onnx``, looked up once when the view is built (``None`` for ops onnx
+    does not know).
     """
     counts: Counter[tuple[str, str, int | None]] = Counter()
     for _, node in model.all_nodes():
-        version = node.since_version
-        if version is None:
-            version = since_version(node.op_type, node.domain, model.opsets.get(node.domain))
-        counts[(node.domain, node.op_type, version)] += 1
+        counts[(node.domain, node.op_type, node.since_version)] += 1
     return tuple(
         OpCount(d, op, v, c)
         for (d, op, v), c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0][0], kv[0][1]))
     )
-
-
-def since_version(op_type: str, domain: str, opset: int | None) -> int | None:
-    """The ``since_version`` of the schema an op resolves to at ``opset`` (onnx's registry)."""
-    if opset is None:
-        return None
-    import onnx.defs
-
-    try:
-        d = "" if domain == "ai.onnx" else domain
-        return int(onnx.defs.get_schema(op_type, opset, d).since_version)
-    except Exception:  # noqa: BLE001 -- unknown op or domain (contrib ops): no schema to ask
-        return None
 
 
 def _subgraphs(model: Model) -> tuple[SubgraphInfo, ...]:
