@@ -111,8 +111,9 @@ def _render(result: Any) -> None:
     for m in result.models:
         table.add_section()
         if m.error:
-            table.add_row(f"{Path(m.input).name}: [red]failed[/]", "", "", "", "",
-                          render_escape(m.error))
+            table.add_row(
+                f"{Path(m.input).name}: [red]failed[/]", "", "", "", "", render_escape(m.error)
+            )
             continue
         for a in m.artifacts:
             records = ", ".join(f"{k} {v}" for k, v in sorted(a.records.items())) or (

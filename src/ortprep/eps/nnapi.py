@@ -61,16 +61,32 @@ LONE_DROPPED = frozenset({"Reshape", "Flatten", "Identity"})
 """Ops that NNAPI does not keep as a one-node partition (helper.cc IsValidSupportedNodeGroup)."""
 
 QDQ_TYPES = {
-    "Conv": "QDQConv", "Resize": "QDQResize", "AveragePool": "QDQAveragePool", "Add": "QDQAdd",
-    "Mul": "QDQMul", "Transpose": "QDQTranspose", "Reshape": "QDQReshape",
-    "Softmax": "QDQSoftmax", "Concat": "QDQConcat", "Gemm": "QDQGemm", "MatMul": "QDQMatMul",
+    "Conv": "QDQConv",
+    "Resize": "QDQResize",
+    "AveragePool": "QDQAveragePool",
+    "Add": "QDQAdd",
+    "Mul": "QDQMul",
+    "Transpose": "QDQTranspose",
+    "Reshape": "QDQReshape",
+    "Softmax": "QDQSoftmax",
+    "Concat": "QDQConcat",
+    "Gemm": "QDQGemm",
+    "MatMul": "QDQMatMul",
 }
 """QDQ groups NNAPI builders accept, by target op type (helper.cc GetQuantizedOpType)."""
 
-_QLINEAR_SINGLE = frozenset({
-    "DequantizeLinear", "QuantizeLinear", "QLinearConv", "QLinearMatMul", "QLinearAdd",
-    "QLinearMul", "QLinearSigmoid", "QLinearAveragePool",
-})
+_QLINEAR_SINGLE = frozenset(
+    {
+        "DequantizeLinear",
+        "QuantizeLinear",
+        "QLinearConv",
+        "QLinearMatMul",
+        "QLinearAdd",
+        "QLinearMul",
+        "QLinearSigmoid",
+        "QLinearAveragePool",
+    }
+)
 _INTERNAL_QUANT_OPS = frozenset({"Transpose", "Resize", "Concat", "MaxPool"})
 _FLOAT = "float32"
 _UINT8 = "uint8"
@@ -117,7 +133,8 @@ class _GraphState:
         inputs = {v.name for v in graph.inputs}
         self.constants = frozenset(name for name in graph.initializers if name not in inputs)
         self.external = frozenset(
-            name for name, init in graph.initializers.items() if init.external_file)
+            name for name, init in graph.initializers.items() if init.external_file
+        )
         self.read_by_name = self.constants | self.external  # see _plain_key
         self.fixed_shapes: dict[tuple[Dim, ...], bool] = {}  # shape -> all dims fixed (memo)
         self.units_index: dict[int, NodeUnit] | None = None  # see _units_index
@@ -139,11 +156,19 @@ class _GraphState:
 
 # Ops whose NodeUnit inputs/outputs carry scales and zero points (node_unit.cc); any other single
 # node lists its own inputs and outputs as they are.
-_QLINEAR_UNARY = frozenset({"QLinearSigmoid", "QLinearAveragePool", "QLinearGlobalAveragePool",
-                            "QLinearLeakyRelu", "QLinearReduceMean"})
+_QLINEAR_UNARY = frozenset(
+    {
+        "QLinearSigmoid",
+        "QLinearAveragePool",
+        "QLinearGlobalAveragePool",
+        "QLinearLeakyRelu",
+        "QLinearReduceMean",
+    }
+)
 _QLINEAR_BINARY = frozenset({"QLinearConv", "QLinearMatMul", "QLinearAdd", "QLinearMul"})
-_QUANT_IO_OPS = _QLINEAR_UNARY | _QLINEAR_BINARY | {"DequantizeLinear", "QuantizeLinear",
-                                                    "QLinearConcat"}
+_QUANT_IO_OPS = (
+    _QLINEAR_UNARY | _QLINEAR_BINARY | {"DequantizeLinear", "QuantizeLinear", "QLinearConcat"}
+)
 
 
 class _View:
@@ -153,8 +178,19 @@ class _View:
     are only listed when a rule asks; a plain single node reads its own input names.
     """
 
-    __slots__ = ("_io", "api", "graph", "in_names", "node", "op", "plain", "qdq", "qtype", "state",
-                 "unit")
+    __slots__ = (
+        "_io",
+        "api",
+        "graph",
+        "in_names",
+        "node",
+        "op",
+        "plain",
+        "qdq",
+        "qtype",
+        "state",
+        "unit",
+    )
 
     def __init__(self, state: _GraphState, options: EpOptions, unit: NodeUnit) -> None:
         node = unit.target
@@ -339,8 +375,10 @@ def _quant_io(v: _View, indices: tuple[int, ...], is_input: bool) -> str | None:
         dtype = v.dtype(io.name)
         u8s8 = is_input and weight_op and idx == 1 and dtype == "int8"
         if dtype != _UINT8 and not u8s8:
-            return (f"{v.op}: quantized {side} '{io.name}' is {dtype}; NNAPI takes uint8 "
-                    "(int8 only for a Conv/MatMul/Gemm weight)")
+            return (
+                f"{v.op}: quantized {side} '{io.name}' is {dtype}; NNAPI takes uint8 "
+                "(int8 only for a Conv/MatMul/Gemm weight)"
+            )
         reason = _scale_ok(v, io, matmul, u8s8) or _zero_point_ok(v, io, matmul, u8s8)
         if reason:
             return reason
@@ -360,8 +398,10 @@ def _scale_ok(v: _View, io: _IO, matmul: bool, u8s8: bool) -> str | None:
     if count == 1:
         return None
     if not u8s8 or matmul:
-        return (f"{v.op}: '{io.name}' is quantized per channel ({count} scales); NNAPI takes "
-                "per-channel quantization only for an int8 Conv weight")
+        return (
+            f"{v.op}: '{io.name}' is quantized per channel ({count} scales); NNAPI takes "
+            "per-channel quantization only for an int8 Conv weight"
+        )
     if v.api < FL3:
         return f"{v.op}: per-channel quantized weights need {_api(FL3)}; the target is API {v.api}"
     dim0 = (v.shape(io.name) or (None,))[0]
@@ -379,8 +419,10 @@ def _zero_point_ok(v: _View, io: _IO, matmul: bool, u8s8: bool) -> str | None:
     count = _channels(v, zp)
     if not u8s8:
         if count != 1:
-            return (f"{v.op}: '{io.name}' is quantized per channel ({count} zero points); NNAPI "
-                    "takes per-tensor quantization here")
+            return (
+                f"{v.op}: '{io.name}' is quantized per channel ({count} zero points); NNAPI "
+                "takes per-tensor quantization here"
+            )
         return None
     if v.dtype(zp) != "int8":
         return f"{v.op}: zero point '{zp}' of an int8 weight is {v.dtype(zp)}; NNAPI needs int8"
@@ -412,16 +454,20 @@ def _required_output_params(v: _View, scale: float, zp: int) -> str | None:
     if got is None:
         return f"{v.op}: the output quantization parameters are not constants"
     if np.float32(got[0]) != np.float32(scale) or got[1] != zp:
-        return (f"{v.op}: quantized output has scale {got[0]:g} and zero point {got[1]}; "
-                f"NNAPI needs scale {scale:g} (1/256) and zero point {zp}")
+        return (
+            f"{v.op}: quantized output has scale {got[0]:g} and zero point {got[1]}; "
+            f"NNAPI needs scale {scale:g} (1/256) and zero point {zp}"
+        )
     return None
 
 
 def _same_params(v: _View, a: _IO, b: _IO, what: str) -> str | None:
     pa, pb = _scale_zp_values(v, a), _scale_zp_values(v, b)
     if pa is None or pb is None or pa != pb:
-        return (f"{v.op}: {what} has scale/zero point {pb} but input '{a.name}' has {pa}; "
-                "NNAPI needs them equal")
+        return (
+            f"{v.op}: {what} has scale/zero point {pb} but input '{a.name}' has {pa}; "
+            "NNAPI needs them equal"
+        )
     return None
 
 
@@ -447,8 +493,7 @@ def _layout_fl(base: int) -> int:
 
 def _io_binary(v: _View) -> str | None:
     if v.quantized:
-        return (_binary_quant_types(v) or _quant_io(v, (0, 1), True)
-                or _quant_io(v, (0,), False))
+        return _binary_quant_types(v) or _quant_io(v, (0, 1), True) or _quant_io(v, (0,), False)
     if v.op == "Pow":
         return _type_is(v, 0, (_FLOAT,)) or _type_is(v, 1, (_FLOAT,))
     return _float_input0(v)
@@ -470,8 +515,11 @@ def _impl_sigmoid(v: _View) -> str | None:
 
 
 def _io_qlinear_sigmoid(v: _View) -> str | None:
-    return (_quant_io(v, (0,), True) or _quant_io(v, (0,), False)
-            or _required_output_params(v, 1.0 / 256, 0))
+    return (
+        _quant_io(v, (0,), True)
+        or _quant_io(v, (0,), False)
+        or _required_output_params(v, 1.0 / 256, 0)
+    )
 
 
 def _impl_leakyrelu(v: _View) -> str | None:
@@ -494,8 +542,10 @@ def _impl_clip(v: _View) -> str | None:
             lo, hi = (value, hi) if slot == 1 else (lo, value)
     if (lo, hi) in ((0.0, 6.0), (-1.0, 1.0)):
         return None
-    return (f"Clip: range ({lo:g}, {hi:g}) is neither (0, 6) nor (-1, 1); NNAPI maps Clip only "
-            "to RELU6 or RELU1")
+    return (
+        f"Clip: range ({lo:g}, {hi:g}) is neither (0, 6) nor (-1, 1); NNAPI maps Clip only "
+        "to RELU6 or RELU1"
+    )
 
 
 def _impl_minmax(v: _View) -> str | None:
@@ -513,8 +563,17 @@ def _impl_cast(v: _View) -> str | None:
 
 
 def _onnx_type(code: int) -> str:
-    names = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64", 9: "bool",
-             10: "float16", 11: "float64"}
+    names = {
+        1: "float32",
+        2: "uint8",
+        3: "int8",
+        5: "int16",
+        6: "int32",
+        7: "int64",
+        9: "bool",
+        10: "float16",
+        11: "float64",
+    }
     return names.get(code, f"type {code}")
 
 
@@ -536,8 +595,10 @@ def _impl_conv(v: _View) -> str | None:
         return f"{v.op}: weight '{weight}' is not a constant initializer; NNAPI needs it constant"
     dims = v.graph.initializers[weight].dims
     if len(dims) != 4:
-        return (f"{v.op}: {len(dims) - 2}D convolution (weight rank {len(dims)}); NNAPI takes 2D "
-                "convolution only")
+        return (
+            f"{v.op}: {len(dims) - 2}D convolution (weight rank {len(dims)}); NNAPI takes 2D "
+            "convolution only"
+        )
     dilations = tuple(v.attr("dilations", (1, 1)))
     if dilations != (1, 1):
         if int(v.attr("group", 1)) != 1 and dims[1] != 1:
@@ -573,8 +634,10 @@ def _impl_pool(v: _View) -> str | None:
     checks = (
         (int(v.attr("count_include_pad", 0)) == 1, "count_include_pad=1"),
         (int(v.attr("storage_order", 0)) == 1, "storage_order=1"),
-        (len(v.attr("kernel_shape", (1, 1))) != 2,
-         f"{len(v.attr('kernel_shape', (1, 1)))}D pooling (NNAPI pools in 2D only)"),
+        (
+            len(v.attr("kernel_shape", (1, 1))) != 2,
+            f"{len(v.attr('kernel_shape', (1, 1)))}D pooling (NNAPI pools in 2D only)",
+        ),
         (int(v.attr("ceil_mode", 0)) == 1, "ceil_mode=1"),
         (tuple(v.attr("dilations", (1, 1))) != (1, 1), "dilations other than 1"),
         (len(v.outputs) != 1, "a second (Indices) output"),
@@ -612,8 +675,10 @@ def _impl_gemm(v: _View) -> str | None:
         if reason:
             return reason
     elif not v.const(v.in_name(1)):
-        return (f"{v.op}: B '{v.in_name(1)}' is not a constant initializer; NNAPI needs a constant "
-                "B (or batched MatMul with rank >= 3 at API 29+)")
+        return (
+            f"{v.op}: B '{v.in_name(1)}' is not a constant initializer; NNAPI needs a constant "
+            "B (or batched MatMul with rank >= 3 at API 29+)"
+        )
     if v.qtype == "QDQGemm" and len(v.inputs) > 2:
         return _must_be_constant(v, 2, "bias")
     return None
@@ -623,8 +688,10 @@ def _gemm_attributes(v: _View) -> str | None:
     trans_a, trans_b = int(v.attr("transA", 0)), int(v.attr("transB", 0))
     alpha, beta = float(v.attr("alpha", 1.0)), float(v.attr("beta", 1.0))
     if trans_a != 0 or alpha != 1.0 or beta != 1.0:
-        return (f"Gemm: transA={trans_a}, alpha={alpha:g}, beta={beta:g}; NNAPI takes only "
-                "transA=0, alpha=1, beta=1")
+        return (
+            f"Gemm: transA={trans_a}, alpha={alpha:g}, beta={beta:g}; NNAPI takes only "
+            "transA=0, alpha=1, beta=1"
+        )
     if trans_b == 0 and not v.const(v.in_name(1)):
         return f"Gemm: B '{v.in_name(1)}' must be a constant initializer when transB=0"
     if len(v.inputs) < 3 or not v.in_name(2):
@@ -668,8 +735,7 @@ def _impl_lrn(v: _View) -> str | None:  # impl/LRN_op_builder.cc
 
 def _io_concat(v: _View) -> str | None:
     if v.qdq:
-        return (_quant_io(v, tuple(range(len(v.inputs))), True)
-                or _quant_io(v, (0,), False))
+        return _quant_io(v, tuple(range(len(v.inputs))), True) or _quant_io(v, (0,), False)
     return _type_is(v, 0, (_FLOAT, _UINT8))
 
 
@@ -709,8 +775,10 @@ def _impl_reshape(v: _View) -> str | None:  # impl/reshape_op_builder.cc
         return reason
     shape_name = v.node.input(1)
     if not v.const(shape_name):
-        return (f"Reshape: shape '{shape_name}' is not a constant initializer; NNAPI needs a "
-                "constant target shape")
+        return (
+            f"Reshape: shape '{shape_name}' is not a constant initializer; NNAPI needs a "
+            "constant target shape"
+        )
     in_shape = v.in_shape(0) or ()
     allow_zero = int(v.attr("allowzero", 0)) == 1
     for i, dim in enumerate(v.values(shape_name).reshape(-1).tolist()):
@@ -832,8 +900,10 @@ def _impl_softmax(v: _View) -> str | None:  # impl/softmax_op_builder.cc
         axis = int(v.attr("axis", -1))
         axis = axis + rank if axis < 0 else axis
         if rank not in (2, 4) or axis != rank - 1:
-            return (f"Softmax: rank {rank} with axis {axis} needs {_api(FL3)}; below it NNAPI "
-                    "takes rank 2 or 4 with the last axis")
+            return (
+                f"Softmax: rank {rank} with axis {axis} needs {_api(FL3)}; below it NNAPI "
+                "takes rank 2 or 4 with the last axis"
+            )
     return None
 
 
@@ -870,8 +940,10 @@ def _resize_attributes(v: _View) -> str | None:
     else:
         nearest = v.attr("nearest_mode", "round_prefer_floor")
         if coord != "asymmetric" or nearest != "floor":
-            return (f"Resize: nearest with coordinate mode '{coord}' and nearest_mode '{nearest}'; "
-                    "NNAPI takes nearest only with asymmetric and floor")
+            return (
+                f"Resize: nearest with coordinate mode '{coord}' and nearest_mode '{nearest}'; "
+                "NNAPI takes nearest only with asymmetric and floor"
+            )
     if (v.node.since_version or 11) >= 18:
         if int(v.attr("antialias", 0)) != 0:
             return "Resize: antialias=1 is not supported by NNAPI"
@@ -894,8 +966,10 @@ def _resize_scales(v: _View, name: str, values: Any) -> str | None:
         shape = v.in_shape(0) or (0, 0, 0, 0)
         h_in, w_in = (shape[2], shape[3]) if nchw else (shape[1], shape[2])
         if not (_divides(h_in, scale_h) and _divides(w_in, scale_w)):
-            return (f"Resize: downscaling {h_in}x{w_in} by {scale_h:g}x{scale_w:g} does not divide "
-                    "evenly; NNAPI needs whole-number factors of the input size")
+            return (
+                f"Resize: downscaling {h_in}x{w_in} by {scale_h:g}x{scale_w:g} does not divide "
+                "evenly; NNAPI needs whole-number factors of the input size"
+            )
     return _resize_layout(v, nchw)
 
 
@@ -959,15 +1033,19 @@ def _judge(op: str, v: _View) -> str | None:
     if v.api < need:
         return f"{v.op} needs {_api(need)}; the target is API {v.api}"
     if v.qdq and not (spec.qdq and v.qtype):
-        return (f"{v.op}: NNAPI does not take a quantized DequantizeLinear -> {v.op} -> "
-                "QuantizeLinear group; the whole group stays on CPU")
+        return (
+            f"{v.op}: NNAPI does not take a quantized DequantizeLinear -> {v.op} -> "
+            "QuantizeLinear group; the whole group stays on CPU"
+        )
     reason = _fixed_shapes(v) or spec.io(v) or _external_data(v)
     if reason:
         return reason
     since = v.node.since_version
     if since is not None and not rule.min_opset <= since <= (rule.max_opset or since):
-        return (f"{v.op}: opset version {since} is outside what NNAPI's builder takes "
-                f"({rule.min_opset} to {rule.max_opset})")
+        return (
+            f"{v.op}: opset version {since} is outside what NNAPI's builder takes "
+            f"({rule.min_opset} to {rule.max_opset})"
+        )
     return spec.impl(v) if spec.impl else None
 
 
@@ -998,8 +1076,9 @@ def _fixed_shape(v: _View, name: str) -> str | None:
         if isinstance(dim, str):
             return f"input '{name}' has dynamic dimension '{dim}'; NNAPI needs fixed shapes"
         if dim is None or dim < 0:
-            return (f"input '{name}' has an unknown dimension at axis {axis}; NNAPI needs fixed "
-                    "shapes")
+            return (
+                f"input '{name}' has an unknown dimension at axis {axis}; NNAPI needs fixed shapes"
+            )
     return None
 
 
@@ -1010,8 +1089,10 @@ def _external_data(v: _View) -> str | None:
         return None
     for name in v.input_value_names():
         if name in external:
-            return (f"{v.op}: initializer '{name}' is stored as external data; the NNAPI EP "
-                    "does not take nodes that read external initializers")
+            return (
+                f"{v.op}: initializer '{name}' is stored as external data; the NNAPI EP "
+                "does not take nodes that read external initializers"
+            )
     return None
 
 
@@ -1021,8 +1102,14 @@ def _external_data(v: _View) -> str | None:
 _SPECS: dict[str, _Spec] = {}
 
 
-def _rule(op: str, spec: _Spec, source: str, min_opset: int = 1,
-          max_opset: int = DEFAULT_MAX_OPSET, domain: str = "ai.onnx") -> OpRule:
+def _rule(
+    op: str,
+    spec: _Spec,
+    source: str,
+    min_opset: int = 1,
+    max_opset: int = DEFAULT_MAX_OPSET,
+    domain: str = "ai.onnx",
+) -> OpRule:
     _SPECS[op] = spec
     return OpRule(op, domain, min_opset, max_opset, partial(_check_rule, op), source)
 
@@ -1034,70 +1121,96 @@ _GEMM = _Spec(qdq=True, io=_io_quantizable, impl=_impl_gemm)
 _CONV = _Spec(min_fl=_layout_fl(FL2), qdq=True, io=_io_quantizable, impl=_impl_conv)
 _SQUEEZE = "impl/squeeze_op_builder.cc"
 
-RULES: Mapping[tuple[str, str], OpRule] = rule_table([
-    _rule("Add", _BINARY, "impl/binary_op_builder.cc", 7),
-    _rule("Mul", _BINARY, "impl/binary_op_builder.cc", 7),
-    _rule("Sub", _Spec(FL2, io=_io_binary, impl=_impl_binary), "impl/binary_op_builder.cc", 7),
-    _rule("Div", _Spec(FL2, io=_io_binary, impl=_impl_binary), "impl/binary_op_builder.cc", 7),
-    _rule("Pow", _Spec(FL3, io=_io_binary, impl=_impl_binary), "impl/binary_op_builder.cc", 7),
-    _rule("PRelu", _Spec(FL3, io=_io_binary, impl=_impl_binary), "impl/binary_op_builder.cc"),
-    _rule("QLinearAdd", _BINARY, "impl/binary_op_builder.cc", domain="com.microsoft"),
-    _rule("QLinearMul", _BINARY, "impl/binary_op_builder.cc", domain="com.microsoft"),
-    *(_rule(op, _Spec(FL3), _UNARY, 6) for op in ("Abs", "Exp", "Neg", "Sin", "Sqrt", "Log")),
-    _rule("Floor", _Spec(), _UNARY, 6),
-    _rule("Tanh", _Spec(), _UNARY, 6),
-    _rule("Sigmoid", _Spec(impl=_impl_sigmoid), _UNARY, 6),
-    _rule("QLinearSigmoid", _Spec(io=_io_qlinear_sigmoid), _UNARY, domain="com.microsoft"),
-    _rule("Relu", _Spec(), "impl/relu_op_builder.cc"),
-    _rule("Elu", _Spec(FL4), "impl/elu_op_builder.cc", 6),
-    # LeakyRelu is built from NNAPI LESS/MUL/SELECT (FL3 ops) yet declares no minimum (FL1).
-    _rule("LeakyRelu", _Spec(impl=_impl_leakyrelu), "impl/leakyrelu_op_builder.cc", 6),
-    _rule("Clip", _Spec(impl=_impl_clip), "impl/clip_op_builder.cc"),
-    _rule("Min", _Spec(FL3, impl=_impl_minmax), "impl/minmax_op_builder.cc", 6),
-    _rule("Max", _Spec(FL3, impl=_impl_minmax), "impl/minmax_op_builder.cc", 6),
-    _rule("Cast", _Spec(FL3, impl=_impl_cast), "impl/cast_op_builder.cc", 6),
-    _rule("Identity", _Spec(), "impl/identity_op_builder.cc"),
-    _rule("Conv", _CONV, "impl/conv_op_builder.cc"),
-    _rule("QLinearConv", _CONV, "impl/conv_op_builder.cc"),
-    _rule("AveragePool", _POOL, "impl/pool_op_builder.cc"),
-    _rule("MaxPool", _POOL, "impl/pool_op_builder.cc"),
-    _rule("GlobalAveragePool", _POOL, "impl/pool_op_builder.cc"),
-    _rule("GlobalMaxPool", _POOL, "impl/pool_op_builder.cc"),
-    _rule("QLinearAveragePool", _POOL, "impl/pool_op_builder.cc", domain="com.microsoft"),
-    _rule("Gemm", _GEMM, "impl/gemm_op_builder.cc", 7),
-    _rule("MatMul", _GEMM, "impl/gemm_op_builder.cc"),
-    _rule("QLinearMatMul", _GEMM, "impl/gemm_op_builder.cc"),
-    _rule("BatchNormalization", _Spec(impl=_impl_batchnorm), "impl/batchnorm_op_builder.cc", 7),
-    _rule("LRN", _Spec(FL2, impl=_impl_lrn), "impl/LRN_op_builder.cc"),
-    _rule("Concat", _Spec(qdq=True, io=_io_concat, impl=_impl_concat),
-          "impl/concat_op_builder.cc"),
-    _rule("Transpose", _Spec(FL2, qdq=True, io=_io_uint8_or_qdq, impl=_impl_transpose),
-          "impl/transpose_op_builder.cc"),
-    _rule("Reshape", _Spec(qdq=True, io=_io_float_or_qdq, impl=_impl_reshape),
-          "impl/reshape_op_builder.cc", 5),
-    _rule("Flatten", _Spec(impl=_impl_flatten), "impl/flatten_op_builder.cc"),
-    _rule("Squeeze", _Spec(FL2, impl=_impl_squeeze), _SQUEEZE),
-    _rule("Unsqueeze", _Spec(impl=_impl_squeeze), "impl/unsqueeze_op_builder.cc"),
-    _rule("Slice", _Spec(FL2, impl=_impl_slice), "impl/slice_op_builder.cc", 10),
-    _rule("Split", _Spec(FL3, impl=_impl_split), "impl/split_op_builder.cc", 13),
-    _rule("Gather", _Spec(FL3, impl=_impl_gather), "impl/gather_op_builder.cc"),
-    _rule("Pad", _Spec(FL3, impl=_impl_pad), "impl/pad_op_builder.cc", 11),
-    _rule("DepthToSpace", _Spec(impl=_impl_depthtospace), "impl/depthtospace_op_builder.cc"),
-    _rule("Softmax", _Spec(FL2, qdq=True, io=_io_softmax, impl=_impl_softmax),
-          "impl/softmax_op_builder.cc"),
-    _rule("Resize", _Spec(_resize_min_fl, qdq=True, io=_io_uint8_or_qdq, impl=_impl_resize),
-          "impl/resize_op_builder.cc", 11),
-    _rule("ReduceMean", _Spec(FL2, impl=_impl_reduce_mean), "impl/reduction_op_builder.cc"),
-    _rule("QuantizeLinear", _Spec(FL3, io=_io_quantize), "impl/quantizelinear_op_builder.cc",
-          max_opset=27),
-    _rule("DequantizeLinear", _Spec(io=_io_dequantize), "impl/dequantizelinear_op_builder.cc",
-          max_opset=27),
-])
+RULES: Mapping[tuple[str, str], OpRule] = rule_table(
+    [
+        _rule("Add", _BINARY, "impl/binary_op_builder.cc", 7),
+        _rule("Mul", _BINARY, "impl/binary_op_builder.cc", 7),
+        _rule("Sub", _Spec(FL2, io=_io_binary, impl=_impl_binary), "impl/binary_op_builder.cc", 7),
+        _rule("Div", _Spec(FL2, io=_io_binary, impl=_impl_binary), "impl/binary_op_builder.cc", 7),
+        _rule("Pow", _Spec(FL3, io=_io_binary, impl=_impl_binary), "impl/binary_op_builder.cc", 7),
+        _rule("PRelu", _Spec(FL3, io=_io_binary, impl=_impl_binary), "impl/binary_op_builder.cc"),
+        _rule("QLinearAdd", _BINARY, "impl/binary_op_builder.cc", domain="com.microsoft"),
+        _rule("QLinearMul", _BINARY, "impl/binary_op_builder.cc", domain="com.microsoft"),
+        *(_rule(op, _Spec(FL3), _UNARY, 6) for op in ("Abs", "Exp", "Neg", "Sin", "Sqrt", "Log")),
+        _rule("Floor", _Spec(), _UNARY, 6),
+        _rule("Tanh", _Spec(), _UNARY, 6),
+        _rule("Sigmoid", _Spec(impl=_impl_sigmoid), _UNARY, 6),
+        _rule("QLinearSigmoid", _Spec(io=_io_qlinear_sigmoid), _UNARY, domain="com.microsoft"),
+        _rule("Relu", _Spec(), "impl/relu_op_builder.cc"),
+        _rule("Elu", _Spec(FL4), "impl/elu_op_builder.cc", 6),
+        # LeakyRelu is built from NNAPI LESS/MUL/SELECT (FL3 ops) yet declares no minimum (FL1).
+        _rule("LeakyRelu", _Spec(impl=_impl_leakyrelu), "impl/leakyrelu_op_builder.cc", 6),
+        _rule("Clip", _Spec(impl=_impl_clip), "impl/clip_op_builder.cc"),
+        _rule("Min", _Spec(FL3, impl=_impl_minmax), "impl/minmax_op_builder.cc", 6),
+        _rule("Max", _Spec(FL3, impl=_impl_minmax), "impl/minmax_op_builder.cc", 6),
+        _rule("Cast", _Spec(FL3, impl=_impl_cast), "impl/cast_op_builder.cc", 6),
+        _rule("Identity", _Spec(), "impl/identity_op_builder.cc"),
+        _rule("Conv", _CONV, "impl/conv_op_builder.cc"),
+        _rule("QLinearConv", _CONV, "impl/conv_op_builder.cc"),
+        _rule("AveragePool", _POOL, "impl/pool_op_builder.cc"),
+        _rule("MaxPool", _POOL, "impl/pool_op_builder.cc"),
+        _rule("GlobalAveragePool", _POOL, "impl/pool_op_builder.cc"),
+        _rule("GlobalMaxPool", _POOL, "impl/pool_op_builder.cc"),
+        _rule("QLinearAveragePool", _POOL, "impl/pool_op_builder.cc", domain="com.microsoft"),
+        _rule("Gemm", _GEMM, "impl/gemm_op_builder.cc", 7),
+        _rule("MatMul", _GEMM, "impl/gemm_op_builder.cc"),
+        _rule("QLinearMatMul", _GEMM, "impl/gemm_op_builder.cc"),
+        _rule("BatchNormalization", _Spec(impl=_impl_batchnorm), "impl/batchnorm_op_builder.cc", 7),
+        _rule("LRN", _Spec(FL2, impl=_impl_lrn), "impl/LRN_op_builder.cc"),
+        _rule(
+            "Concat", _Spec(qdq=True, io=_io_concat, impl=_impl_concat), "impl/concat_op_builder.cc"
+        ),
+        _rule(
+            "Transpose",
+            _Spec(FL2, qdq=True, io=_io_uint8_or_qdq, impl=_impl_transpose),
+            "impl/transpose_op_builder.cc",
+        ),
+        _rule(
+            "Reshape",
+            _Spec(qdq=True, io=_io_float_or_qdq, impl=_impl_reshape),
+            "impl/reshape_op_builder.cc",
+            5,
+        ),
+        _rule("Flatten", _Spec(impl=_impl_flatten), "impl/flatten_op_builder.cc"),
+        _rule("Squeeze", _Spec(FL2, impl=_impl_squeeze), _SQUEEZE),
+        _rule("Unsqueeze", _Spec(impl=_impl_squeeze), "impl/unsqueeze_op_builder.cc"),
+        _rule("Slice", _Spec(FL2, impl=_impl_slice), "impl/slice_op_builder.cc", 10),
+        _rule("Split", _Spec(FL3, impl=_impl_split), "impl/split_op_builder.cc", 13),
+        _rule("Gather", _Spec(FL3, impl=_impl_gather), "impl/gather_op_builder.cc"),
+        _rule("Pad", _Spec(FL3, impl=_impl_pad), "impl/pad_op_builder.cc", 11),
+        _rule("DepthToSpace", _Spec(impl=_impl_depthtospace), "impl/depthtospace_op_builder.cc"),
+        _rule(
+            "Softmax",
+            _Spec(FL2, qdq=True, io=_io_softmax, impl=_impl_softmax),
+            "impl/softmax_op_builder.cc",
+        ),
+        _rule(
+            "Resize",
+            _Spec(_resize_min_fl, qdq=True, io=_io_uint8_or_qdq, impl=_impl_resize),
+            "impl/resize_op_builder.cc",
+            11,
+        ),
+        _rule("ReduceMean", _Spec(FL2, impl=_impl_reduce_mean), "impl/reduction_op_builder.cc"),
+        _rule(
+            "QuantizeLinear",
+            _Spec(FL3, io=_io_quantize),
+            "impl/quantizelinear_op_builder.cc",
+            max_opset=27,
+        ),
+        _rule(
+            "DequantizeLinear",
+            _Spec(io=_io_dequantize),
+            "impl/dequantizelinear_op_builder.cc",
+            max_opset=27,
+        ),
+    ]
+)
 """Every op type the NNAPI EP has a builder for (op_builder_factory.cc), keyed (domain, op)."""
 
 _BY_OP_TYPE: dict[str, OpRule] = {rule.op_type: rule for rule in RULES.values()}
-_BUILDERS: dict[str, tuple[_Spec, OpRule]] = {op: (_SPECS[op], rule)
-                                              for op, rule in _BY_OP_TYPE.items()}
+_BUILDERS: dict[str, tuple[_Spec, OpRule]] = {
+    op: (_SPECS[op], rule) for op, rule in _BY_OP_TYPE.items()
+}
 """Op type -> (builder spec, rule): the one lookup per unit (units are judged by op type only)."""
 
 
@@ -1114,8 +1227,11 @@ def check_unit(unit: NodeUnit, graph: Graph, options: EpOptions | None = None) -
     options = options or EpOptions()
     state = _state(graph)
     last = state.last  # _graph_verdicts' first step, written out: this runs once per unit
-    verdicts = last[1] if last is not None and last[0] is options else _graph_verdicts(
-        graph, options, state)
+    verdicts = (
+        last[1]
+        if last is not None and last[0] is options
+        else _graph_verdicts(graph, options, state)
+    )
     key = unit.target.index
     if state.targets.get(key) is unit:
         return verdicts[key]
@@ -1139,8 +1255,9 @@ def _graph_refusal(graph: Graph, options: EpOptions) -> str | None:
     if "/" in graph.path:
         return "nodes inside If/Loop/Scan bodies are never taken by NNAPI"
     if options.android_api < MIN_API:
-        return (f"NNAPI needs Android API {MIN_API} or newer; the target is API "
-                f"{options.android_api}")
+        return (
+            f"NNAPI needs Android API {MIN_API} or newer; the target is API {options.android_api}"
+        )
     return None
 
 
@@ -1155,8 +1272,11 @@ def _builder_verdict(unit: NodeUnit, state: _GraphState, options: EpOptions) -> 
 def _internal_quantized(unit: NodeUnit, state: _GraphState) -> bool:
     """helper.cc IsInternalQuantizedNodeUnit: a single uint8 Transpose/Resize/Concat/MaxPool."""
     node = unit.target
-    return (unit.kind == "single" and node.op_type in _INTERNAL_QUANT_OPS
-            and state.dtype(node.input(0)) == _UINT8)
+    return (
+        unit.kind == "single"
+        and node.op_type in _INTERNAL_QUANT_OPS
+        and state.dtype(node.input(0)) == _UINT8
+    )
 
 
 def _internal_quant_inputs(node: Node) -> tuple[str, ...]:
@@ -1170,11 +1290,18 @@ def _internal_quant_proxy(unit: NodeUnit, state: _GraphState, options: EpOptions
     for name in _internal_quant_inputs(unit.target):
         producer = graph.producers.get(name)
         target_of = index.get(producer.index) if producer else None
-        if (producer is None or target_of is None or target_of.target.index != producer.index
-                or producer.index not in verdicts or verdicts[producer.index] is not None):
-            return (f"{unit.target.op_type}: uint8 input '{name}' does not come from a node NNAPI "
-                    "takes; uint8 Transpose/Resize/Concat/MaxPool need their input computed in "
-                    "the same NNAPI partition (it carries no scale/zero point)")
+        if (
+            producer is None
+            or target_of is None
+            or target_of.target.index != producer.index
+            or producer.index not in verdicts
+            or verdicts[producer.index] is not None
+        ):
+            return (
+                f"{unit.target.op_type}: uint8 input '{name}' does not come from a node NNAPI "
+                "takes; uint8 Transpose/Resize/Concat/MaxPool need their input computed in "
+                "the same NNAPI partition (it carries no scale/zero point)"
+            )
     return None
 
 
@@ -1223,8 +1350,9 @@ def _unit_of(graph: Graph, node: Node) -> NodeUnit:
     return unit if unit is not None else NodeUnit(node)
 
 
-def _graph_verdicts(graph: Graph, options: EpOptions,
-                    state: _GraphState | None = None) -> dict[int, str | None]:
+def _graph_verdicts(
+    graph: Graph, options: EpOptions, state: _GraphState | None = None
+) -> dict[int, str | None]:
     """Target index -> verdict for every unit of ``graph``, computed once in graph order."""
     state = state or _state(graph)
     if state.last is not None and state.last[0] is options:
@@ -1244,8 +1372,9 @@ def _graph_verdicts(graph: Graph, options: EpOptions,
     return verdicts
 
 
-def _judge_units(units: list[NodeUnit], state: _GraphState, options: EpOptions,
-                 verdicts: dict[int, str | None]) -> None:
+def _judge_units(
+    units: list[NodeUnit], state: _GraphState, options: EpOptions, verdicts: dict[int, str | None]
+) -> None:
     """:func:`_unit_verdict` for each unit, in order, into ``verdicts`` (by target index).
 
     Made cheap for large graphs: the EP-wide refusal is checked once, and a plain single-node unit
@@ -1310,8 +1439,14 @@ def _plain_key(unit: NodeUnit, state: _GraphState) -> tuple[Any, ...] | None:
             inputs.append(name)  # "" for an absent input
         else:
             inputs.append((vt.dtype, vt.shape))
-    return (node.op_type, node.domain, node.since_version, len(node.outputs), attr_key,
-            tuple(inputs))
+    return (
+        node.op_type,
+        node.domain,
+        node.since_version,
+        len(node.outputs),
+        attr_key,
+        tuple(inputs),
+    )
 
 
 # --------------------------------------------------------------------------- partitions
@@ -1324,8 +1459,10 @@ def discard(nodes: list[Node], graph: Graph) -> str | None:
     the EP's post-filter (a partition whose inputs are all constant initializers, or that has none).
     """
     if len(nodes) == 1 and nodes[0].op_type in LONE_DROPPED:
-        return (f"a partition made of a single {nodes[0].op_type} only copies data; NNAPI leaves "
-                "it to the CPU")
+        return (
+            f"a partition made of a single {nodes[0].op_type} only copies data; NNAPI leaves "
+            "it to the CPU"
+        )
     # Only the first non-constant input is needed, so the inputs are read lazily.
     if all(graph.is_constant(name) for name in partition_inputs(nodes)):
         return "every input of this partition is a constant; NNAPI drops such partitions"
@@ -1366,8 +1503,14 @@ def groups(
         in_group.clear()  # helper.cc: outputs are tracked per partition node group
         return True
 
-    formed = form_partitions(graph, supported, node_units(graph), stop_set(graph, stop_ops),
-                             on_group_closed=closed, ep_type=EP_TYPE)
+    formed = form_partitions(
+        graph,
+        supported,
+        node_units(graph),
+        stop_set(graph, stop_ops),
+        on_group_closed=closed,
+        ep_type=EP_TYPE,
+    )
     return [(group, discard(group, graph)) for group in formed]
 
 
@@ -1389,7 +1532,7 @@ SPEC = EpSpec(
     stop_ops=STOP_OPS,
     discard=discard,
     subgraph_policy="nodes inside If/Loop/Scan bodies are never taken (GetCapability returns "
-                    "nothing for subgraphs); the control-flow nodes themselves have no builder",
+    "nothing for subgraphs); the control-flow nodes themselves have no builder",
     takes_subgraph_nodes=False,
     groups_qdq_units=True,
 )

@@ -94,8 +94,11 @@ class _Edges:
         outputs: list[list[Edge]] = [[] for _ in nodes]
         in_degree = [0] * len(nodes)
         for p, n in enumerate(nodes):
-            reads = n.inputs if not (n.subgraphs or n.implicit_inputs) else (
-                *n.inputs, *implicit_inputs(n))
+            reads = (
+                n.inputs
+                if not (n.subgraphs or n.implicit_inputs)
+                else (*n.inputs, *implicit_inputs(n))
+            )
             count = 0
             for dst, name in enumerate(reads):
                 src = get(name)
@@ -106,7 +109,8 @@ class _Edges:
         # Kept as tuples of int tuples: the cyclic GC stops tracking those, where 100,000 lists
         # would stay tracked and bring on a full collection (of the whole graph view) later.
         self.outputs: list[tuple[Edge, ...]] = [
-            tuple(sorted(lst)) if len(lst) > 1 else tuple(lst) for lst in outputs]
+            tuple(sorted(lst)) if len(lst) > 1 else tuple(lst) for lst in outputs
+        ]
         self.in_degree = in_degree  # edges into each node
         self._inputs: list[tuple[Edge, ...]] | None = None
         self.graph_outputs = graph.output_names
@@ -302,8 +306,13 @@ def _roots(graph: Graph, plan: _UnitPlan) -> list[int]:
 class _Walk:
     """State of one partitioning walk (the queues, the open group and its border)."""
 
-    def __init__(self, graph: Graph, plan: _UnitPlan, excluded: set[int],
-                 on_group_closed: Callable[[list[Node]], bool] | None) -> None:
+    def __init__(
+        self,
+        graph: Graph,
+        plan: _UnitPlan,
+        excluded: set[int],
+        on_group_closed: Callable[[list[Node]], bool] | None,
+    ) -> None:
         self.nodes = graph.nodes
         self.plan = plan
         self.excluded = excluded
@@ -323,8 +332,9 @@ class _Walk:
         self.group.clear()
         self.border.clear()
 
-    def run(self, roots: list[int], supported: Callable[[NodeUnit], bool],
-            ep_type: str | None) -> None:
+    def run(
+        self, roots: list[int], supported: Callable[[NodeUnit], bool], ep_type: str | None
+    ) -> None:
         plan, in_degree, nodes = self.plan, self.plan.in_degree, self.nodes
         qdq_units, unit_of, outs = plan.qdq_units, plan.unit_of, plan.e.outputs
         group, border, excluded = self.group, self.border, self.excluded
@@ -340,9 +350,11 @@ class _Walk:
                 continue
             t = ready.popleft()
             unit = units_get(t)
-            ok = ((ep_type is None or _assignable(nodes[t], ep_type))
-                  and t not in excluded and supported(unit if unit is not None
-                                                      else plan.unit_at(t)))
+            ok = (
+                (ep_type is None or _assignable(nodes[t], ep_type))
+                and t not in excluded
+                and supported(unit if unit is not None else plan.unit_at(t))
+            )
             if not ok and t in border:
                 waiting.append(t)
                 continue
@@ -433,8 +445,9 @@ class _UnitPlan:
         """
         unit = self.units[t]
         outs = self.e.outputs
-        producer = t if unit.redundant_clip is None else self.e.pos_of_index[
-            unit.redundant_clip.index]
+        producer = (
+            t if unit.redundant_clip is None else self.e.pos_of_index[unit.redundant_clip.index]
+        )
         q_pos = {self.e.pos_of_index[q.index] for q in unit.q_nodes}
         edges: set[Edge] = set()
         for c, src, dst in outs[producer]:
@@ -477,8 +490,9 @@ def partition_inputs(nodes: Iterable[Node]) -> Iterator[str]:
     produced: set[str] = set()
     seen: set[str] = set()
     for n in nodes:
-        reads = n.inputs if not (n.subgraphs or n.implicit_inputs) else (
-            *n.inputs, *implicit_inputs(n))
+        reads = (
+            n.inputs if not (n.subgraphs or n.implicit_inputs) else (*n.inputs, *implicit_inputs(n))
+        )
         for name in reads:
             if name and name not in produced and name not in seen:
                 seen.add(name)
@@ -491,14 +505,56 @@ def partition_inputs(nodes: Iterable[Node]) -> Iterator[str]:
 # Selector families: the op lists of the newest shared/utils.cc read (ArgMax/TopK/Pad/Where era);
 # Clip uses the 1-3 DQ selector of the newest qdq_selectors.cc. Newer main may register more ops
 # (Erf, HardSigmoid, Softplus, Einsum, CumSum, ...), which only matters for ops NNAPI refuses.
-_DROP_QDQ = ("Gather", "Reshape", "Expand", "Flatten", "Transpose", "MaxPool", "Resize", "Squeeze",
-             "Unsqueeze", "Tile")
+_DROP_QDQ = (
+    "Gather",
+    "Reshape",
+    "Expand",
+    "Flatten",
+    "Transpose",
+    "MaxPool",
+    "Resize",
+    "Squeeze",
+    "Unsqueeze",
+    "Tile",
+)
 _DROP_DQ = ("ArgMax", "ArgMin")
-_UNARY = ("AveragePool", "GlobalAveragePool", "GlobalMaxPool", "LeakyRelu", "ReduceMean",
-          "ReduceMin", "ReduceMax", "ReduceProd", "ReduceSum", "Relu", "Gelu", "Elu", "HardSwish",
-          "Sigmoid", "Slice", "LogSoftmax", "Softmax", "Sqrt", "Atan", "Asin", "Sin", "Cos", "Sign",
-          "Tanh", "Exp", "Log", "LRN", "Ceil", "Floor", "Round", "Abs", "Neg", "DepthToSpace",
-          "SpaceToDepth", "LpNormalization")
+_UNARY = (
+    "AveragePool",
+    "GlobalAveragePool",
+    "GlobalMaxPool",
+    "LeakyRelu",
+    "ReduceMean",
+    "ReduceMin",
+    "ReduceMax",
+    "ReduceProd",
+    "ReduceSum",
+    "Relu",
+    "Gelu",
+    "Elu",
+    "HardSwish",
+    "Sigmoid",
+    "Slice",
+    "LogSoftmax",
+    "Softmax",
+    "Sqrt",
+    "Atan",
+    "Asin",
+    "Sin",
+    "Cos",
+    "Sign",
+    "Tanh",
+    "Exp",
+    "Log",
+    "LRN",
+    "Ceil",
+    "Floor",
+    "Round",
+    "Abs",
+    "Neg",
+    "DepthToSpace",
+    "SpaceToDepth",
+    "LpNormalization",
+)
 _BINARY = ("Add", "Div", "Mul", "Pow", "Sub", "PRelu", "GridSample")
 _VARIADIC = ("Concat", "Max", "Min")
 _LOGICAL = ("Equal", "Greater", "GreaterOrEqual", "Less", "LessOrEqual")
@@ -617,8 +673,11 @@ def _select(graph: Graph, e: _Edges, node: Node) -> NodeUnit | None:
 def _dq_parents(graph: Graph, e: _Edges, p: int) -> list[Node]:
     """DQ producers of the node's explicit inputs, in input-slot order (FindParentsByType)."""
     n_inputs = len(graph.nodes[p].inputs)
-    return [graph.nodes[src] for src, _, dst in sorted(e.inputs[p], key=lambda x: x[2])
-            if dst < n_inputs and graph.nodes[src].op_type == DQ_OP]
+    return [
+        graph.nodes[src]
+        for src, _, dst in sorted(e.inputs[p], key=lambda x: x[2])
+        if dst < n_inputs and graph.nodes[src].op_type == DQ_OP
+    ]
 
 
 def _q_children(graph: Graph, e: _Edges, p: int) -> list[Node]:
@@ -633,14 +692,21 @@ def _clip_candidate(graph: Graph, e: _Edges, p: int) -> Node | None:
         return None
     c = e.outputs[p][0][0]
     nxt = graph.nodes[c]
-    if nxt.op_type in ("Relu", "Clip") and len(e.outputs[c]) == 1 and not \
-            e.produces_graph_output(nxt):
+    if (
+        nxt.op_type in ("Relu", "Clip")
+        and len(e.outputs[c]) == 1
+        and not e.produces_graph_output(nxt)
+    ):
         return nxt
     return None
 
 
-_INT_RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767),
-               "uint16": (0, 65535)}
+_INT_RANGES = {
+    "int8": (-128, 127),
+    "uint8": (0, 255),
+    "int16": (-32768, 32767),
+    "uint16": (0, 65535),
+}
 
 
 def _clip_made_redundant(graph: Graph, clip: Node, q: Node) -> bool:
@@ -730,8 +796,9 @@ def elem_type(graph: Graph, name: str) -> str | None:
 class _SelectorCheck:
     """The checks of ORT's node-group selectors (qdq_selectors.cc) for one candidate group."""
 
-    def __init__(self, graph: Graph, e: _Edges, node: Node, clip: Node | None,
-                 dq: list[Node], q: list[Node]) -> None:
+    def __init__(
+        self, graph: Graph, e: _Edges, node: Node, clip: Node | None, dq: list[Node], q: list[Node]
+    ) -> None:
         self.graph, self.e, self.node, self.clip, self.dq, self.q = graph, e, node, clip, dq, q
 
     def passes(self, family: str) -> bool:
@@ -763,8 +830,9 @@ class _SelectorCheck:
             is_q = self.graph.nodes[c].op_type == Q_OP
             if kinds.setdefault(src, is_q) != is_q:
                 return False
-        return not any(is_q and producer.outputs[src] in self.e.graph_outputs
-                       for src, is_q in kinds.items())
+        return not any(
+            is_q and producer.outputs[src] in self.e.graph_outputs for src, is_q in kinds.items()
+        )
 
     def _check_qdq_nodes(self, num_dq: int | None = None, empty_q_ok: bool = False) -> bool:
         """``NodeGroupSelector::CheckQDQNodes``."""
@@ -776,8 +844,9 @@ class _SelectorCheck:
             return empty_q_ok
         num_outputs = sum(1 for o in self.node.outputs if o)
         out_edges = len(self.e.outputs[self.e.pos_of_index[self.node.index]])
-        return (num_outputs == len(self.q) == out_edges
-                and not self.e.produces_graph_output(self.node))
+        return num_outputs == len(self.q) == out_edges and not self.e.produces_graph_output(
+            self.node
+        )
 
     def _same_io_type(self) -> bool:
         return self._dq_type(0) == self._q_type(0)
@@ -885,8 +954,11 @@ def _is_const_scalar(graph: Graph, name: str) -> bool:
     if not name or not graph.is_constant(name):
         return False
     vt = graph.value_type(name)
-    return vt is not None and vt.shape is not None and (
-        len(vt.shape) == 0 or (len(vt.shape) == 1 and vt.shape[0] == 1))
+    return (
+        vt is not None
+        and vt.shape is not None
+        and (len(vt.shape) == 0 or (len(vt.shape) == 1 and vt.shape[0] == 1))
+    )
 
 
 def _qdq_pair_same_params(graph: Graph, q: Node, dq: Node) -> bool:
