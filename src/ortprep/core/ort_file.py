@@ -902,6 +902,21 @@ class _LazyValues(Mapping[str, ValueType]):
     def __contains__(self, name: object) -> bool:
         return name in self._pos
 
+    def fbs_type_info(self, name: str) -> Any:
+        """``name``'s type as ORT's generated ``fbs.TypeInfo`` (None when untyped), for ORT's
+        type-usage processors, which read types through those classes."""
+        reader = self._reader
+        vi = self._pos[name]
+        type_f = reader._fields(vi)[2]  # ValueInfo (ort.fbs): name, doc_string, type
+        if not type_f:
+            return None
+        import onnxruntime.tools.ort_format_model  # noqa: F401 -- puts ORT's fbs package on sys.path
+        from ort_flatbuffers_py.fbs.TypeInfo import TypeInfo
+
+        info = TypeInfo()
+        info.Init(reader._buf, reader._ref(vi + type_f))
+        return info
+
 
 # --------------------------------------------------------------------------- tensor values
 

@@ -19,13 +19,14 @@ from __future__ import annotations
 import json
 import shlex
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from ortprep.core.errors import BadModelError, OrtprepError, UsageError
+from ortprep.core.graph import Graph, Model, Node
 
 __all__ = [
     "ALL_OPS_DIRECTIVE",
@@ -534,90 +535,128 @@ class _OrtNeeds:
     replay_ops: frozenset[tuple[str, str, int]]
 
 
-class _NodeRecorder:
-    """Passed to ORT's ``OrtFormatModelProcessor`` as its type-usage manager.
+class _FbsNode:
+    """One node of our ``.ort`` view with the accessors of ORT's generated ``fbs.Node`` that
+    ORT's type-usage processors call (names as ``str``, the keys of :class:`_TypeInfos`)."""
 
-    It forwards every node to ORT's ``OperatorTypeUsageManager`` (the type tracking proper) and
-    also notes the type of each node's first input, which only the globally-allowed-types check
-    needs (ORT's manager has no processor, hence no record, for most ops).
+    __slots__ = ("_node",)
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+
+    def OpType(self) -> bytes:  # noqa: N802 -- ORT's generated accessor names
+        return self._node.op_type.encode()
+
+    def Domain(self) -> bytes:  # noqa: N802
+        return self._node.domain.encode()
+
+    def InputsLength(self) -> int:  # noqa: N802
+        return len(self._node.inputs)
+
+    def Inputs(self, i: int) -> str:  # noqa: N802
+        return self._node.inputs[i]
+
+    def OutputsLength(self) -> int:  # noqa: N802
+        return len(self._node.outputs)
+
+    def Outputs(self, i: int) -> str:  # noqa: N802
+        return self._node.outputs[i]
+
+
+class _TypeInfos(Mapping[str, Any]):
+    """Value name -> ``fbs.TypeInfo`` for one graph level and its outer scopes, read on demand
+    (ORT's processor builds this dict eagerly for every value, ort_model_processor.py)."""
+
+    def __init__(self, graph: Graph, outer: Mapping[str, Any] | None) -> None:
+        self._values: Any = graph.values  # the reader's lazy values (fbs_type_info)
+        self._outer = outer
+
+    def __getitem__(self, name: str) -> Any:
+        if name in self._values:
+            return self._values.fbs_type_info(name)
+        if self._outer is not None:
+            return self._outer[name]
+        raise KeyError(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._values or (self._outer is not None and name in self._outer)
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._values
+        if self._outer is not None:
+            yield from (k for k in self._outer if k not in self._values)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def analyse_ort_model(model: Model, type_reduction: bool) -> _OrtNeeds:
+    """Ops (with types) of one ``.ort`` model, as ORT's ``OrtFormatModelProcessor`` finds them.
+
+    The walk restates ORT's processor (ort_model_processor.py: every node's domain, since-version
+    and op, subgraphs with their outer scope) over our verified reader's view; the type tracking
+    proper is ORT's ``OperatorTypeUsageManager``. The type of each node's first input is noted
+    too: only the globally-allowed-types check needs it (ORT's manager has no processor, hence no
+    record, for most ops).
     """
+    from onnxruntime.tools.ort_format_model import OperatorTypeUsageManager
+    from onnxruntime.tools.ort_format_model.types import value_name_to_typestr
 
-    def __init__(self, manager: Any) -> None:
-        self.manager = manager
-        self.first_input_types: dict[tuple[str, str], set[str]] = {}
+    required: dict[tuple[str, int], set[str]] = {}
+    manager = OperatorTypeUsageManager() if type_reduction else None
+    first_input_types: dict[tuple[str, str], set[str]] = {}
 
-    def process_node(self, node: Any, value_name_to_typeinfo: dict) -> None:
-        from onnxruntime.tools.ort_format_model.types import value_name_to_typestr
+    def walk(graph: Graph, outer: Mapping[str, Any] | None) -> None:
+        infos = _TypeInfos(graph, outer)
+        for node in graph.nodes:
+            required.setdefault((node.domain, node.since_version or 0), set()).add(node.op_type)
+            fbs_node = _FbsNode(node)
+            if manager is not None:
+                manager.process_node(fbs_node, infos)
+            if node.inputs and node.inputs[0]:
+                try:
+                    type_str = value_name_to_typestr(node.inputs[0], infos)
+                except Exception:  # noqa: BLE001 -- map-typed or untyped value: nothing to note
+                    pass
+                else:
+                    first_input_types.setdefault((node.domain, node.op_type), set()).add(type_str)
+            for sub in node.subgraphs.values():
+                walk(sub, infos)
 
-        if self.manager is not None:
-            self.manager.process_node(node, value_name_to_typeinfo)
-        if node.InputsLength() == 0 or not node.Inputs(0):
-            return
-        key = (node.Domain().decode() or "ai.onnx", node.OpType().decode())
-        try:
-            type_str = value_name_to_typestr(node.Inputs(0), value_name_to_typeinfo)
-        except Exception:  # noqa: BLE001 -- map-typed or untyped value: nothing to record
-            return
-        self.first_input_types.setdefault(key, set()).add(type_str)
-
-
-def _replay_ops(path: Path) -> frozenset[tuple[str, str, int]]:
-    """Ops that saved runtime optimizations in an ``.ort`` file produce when replayed.
-
-    The file is opened (and verified) by :func:`ortprep.core.ort_file.read_ort`; a damaged file
-    raises :class:`BadModelError` there, before ORT's unverifying processor touches it.
-    """
-    from ortprep.core.ort_file import read_ort
-
-    model = read_ort(path)
-    found: set[tuple[str, str, int]] = set()
+    try:
+        walk(model.graph, None)
+    except Exception as exc:  # noqa: BLE001 -- ORT's processors raise plain errors
+        raise BadModelError(
+            f"{model.path}: not a readable ORT-format model ({type(exc).__name__}: {exc})",
+            "re-create it with ortprep convert or ORT's converter",
+        ) from None
+    entries = []
+    for (domain, opset), ops in required.items():
+        for op in ops:
+            text = manager.get_config_entry(domain, op) if manager is not None else None
+            types = OpTypes.from_json(text) if text else None
+            entries.append(OpEntry(domain, opset, op, types))
+    produced: set[tuple[str, str, int]] = set()
     for records in model.ort.runtime_optimizations.values() if model.ort else ():
         for record in records:
             for op_id in record.produced_op_ids:
                 domain, op, since = op_id.split(":")
-                found.add((domain or "ai.onnx", op, int(since)))
-    return frozenset(found)
+                produced.add((domain or "ai.onnx", op, int(since)))
+    return _OrtNeeds(
+        OpConfig(tuple(entries)),
+        {k: frozenset(v) for k, v in first_input_types.items()},
+        frozenset(produced),
+    )
 
 
-def _analyse_ort(
-    path: Path, type_reduction: bool, replay: bool = False, trusted: bool = False
-) -> _OrtNeeds:
-    """Ops and types of one ``.ort`` file, read by ORT's ``OrtFormatModelProcessor``."""
-    from onnxruntime.tools.ort_format_model import OperatorTypeUsageManager, OrtFormatModelProcessor
+def _analyse_ort(path: Path, type_reduction: bool, trusted: bool = False) -> _OrtNeeds:
+    """Ops, types and replayable ops of one ``.ort`` file (verified first unless ``trusted``:
+    written by ORT in this process)."""
+    from ortprep.core.ort_file import read_ort
 
     if not path.is_file():
         raise BadModelError(f"{path}: no such file")
-    if replay:
-        produced = _replay_ops(path)  # also verifies the file
-    elif trusted:  # written by ORT in this process (convert): nothing to guard against
-        produced = frozenset()
-    else:
-        from ortprep.core.ort_file import verify_ort
-
-        verify_ort(path)  # before ORT's unverifying processor touches it
-        produced = frozenset()
-    required: dict[str, dict[int, set[str]]] = {}
-    manager = OperatorTypeUsageManager() if type_reduction else None
-    recorder = _NodeRecorder(manager)
-    try:
-        OrtFormatModelProcessor(str(path), required, recorder).process()
-    except Exception as exc:  # noqa: BLE001 -- flatbuffers raise anything on a damaged file
-        raise BadModelError(
-            f"{path}: not a readable ORT-format model ({type(exc).__name__}: {exc})",
-            "re-create it with ortprep convert or ORT's converter",
-        ) from None
-    entries = []
-    for domain, by_opset in required.items():
-        for opset, ops in by_opset.items():
-            for op in ops:
-                text = manager.get_config_entry(domain, op) if manager is not None else None
-                types = OpTypes.from_json(text) if text else None
-                entries.append(OpEntry(domain, opset, op, types))
-    return _OrtNeeds(
-        OpConfig(tuple(entries)),
-        {k: frozenset(v) for k, v in recorder.first_input_types.items()},
-        produced if replay else frozenset(),
-    )
+    return analyse_ort_model(read_ort(path, verify=not trusted), type_reduction)
 
 
 def config_from_ort_files(
@@ -655,12 +694,15 @@ def _model_needs(
     if not path.exists():
         raise BadModelError(f"{path}: no such file")
     if _is_ort_file(path):
-        return _analyse_ort(path, type_reduction, replay), (path.name,)
+        needs = _analyse_ort(path, type_reduction)
+        if not replay:
+            needs = _OrtNeeds(needs.config, needs.first_input_types, frozenset())
+        return needs, (path.name,)
     if path.suffix == ".config":
         raise BadModelError(f"{path}: is an operator config, not a model")
     sub = Path(tempfile.mkdtemp(prefix="m", dir=workdir))
     ort_files = _convert_for_config(path, sub, style, target_platform)
-    parts = [_analyse_ort(p, type_reduction) for p in ort_files]
+    parts = [_analyse_ort(p, type_reduction, trusted=True) for p in ort_files]  # ORT's, now
     needs = _OrtNeeds(
         _accumulate([p.config for p in parts]),
         _merge_first_inputs(p.first_input_types for p in parts),
