@@ -231,3 +231,42 @@ def test_unloadable_100k_node_artifact_is_a_failure(cli, tmp_path):
 
 def doc_failed_summary(doc) -> bool:
     return doc["ok"] is False and doc["models"][0]["ok"] is False
+
+
+def _saved_graph(path: Path):
+    model = read_ort(path)
+    nodes = sorted(
+        (n.op_type, n.domain, n.inputs, n.outputs, repr(sorted(n.attributes.items())))
+        for _, n in model.all_nodes()
+    )
+    records = {
+        k: sorted(repr(r) for r in v)
+        for k, v in (model.ort.runtime_optimizations.items() if model.ort else ())
+    }
+    inits = sorted((k, v.dims, v.dtype) for k, v in model.graph.initializers.items())
+    return nodes, records, inits
+
+
+@pytest.mark.parametrize("mode", [None, "save", "apply"])
+def test_one_intra_op_thread_saves_the_same_graph(tmp_path, mode):
+    """convert's sessions only save, with one intra-op thread: the graph must not change."""
+    from ortprep.core.runtime import SessionRecipe, create_session
+
+    models = [save(conv_bn_relu(), tmp_path / "cnn.onnx"), save(qdq_cnn(), tmp_path / "qdq.onnx")]
+    models.append(save(attention_block(), tmp_path / "att.onnx"))
+    for src in models:
+        saved = []
+        for threads in (None, 1):
+            target = tmp_path / f"{src.stem}.{threads}.ort"
+            create_session(
+                src,
+                SessionRecipe(
+                    save_to=target,
+                    save_format="ORT",
+                    minimal_build_optimizations=mode,
+                    threads=threads,
+                ),
+            )
+            saved.append(_saved_graph(target))
+        assert saved[0] == saved[1], src.name
+        assert saved[0][0], "no nodes read"

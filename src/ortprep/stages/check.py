@@ -245,6 +245,7 @@ def basic_optimized(
                 save_to=target,
                 save_format="ONNX",
                 extra=extra,
+                threads=1,  # saves only
             ),
         )
     except Exception as exc:  # noqa: BLE001 -- ORT's refusal to load is a bad model

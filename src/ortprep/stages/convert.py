@@ -9,12 +9,15 @@ from both files; we do the same in a private temporary folder.
 
 from __future__ import annotations
 
+import os
 import tempfile
+import threading
 from collections import Counter
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ortprep.core.errors import BadModelError, OrtprepError, UsageError
 from ortprep.core.files import atomic_path
@@ -28,6 +31,9 @@ from ortprep.core.runtime import (
     describe_ort_error,
 )
 from ortprep.stages.verify import VerifyResult
+
+if TYPE_CHECKING:
+    from ortprep.stages.opconfig import OpConfig
 
 STYLES = ("fixed", "runtime")
 
@@ -176,6 +182,7 @@ def write_with_ort(model: Path, target: Path, recipe: SessionRecipe) -> None:
             minimal_build_optimizations=recipe.minimal_build_optimizations,
             custom_op_library=recipe.custom_op_library,
             free_dims=recipe.free_dims,
+            threads=1,  # saves only
         )
         try:
             create_session(model, recipe)
@@ -368,24 +375,126 @@ def _verify_artifact(
     )
 
 
-def convert_model(
+@dataclass(frozen=True)
+class _Save:
+    """One file ORT writes for a model: an artifact, or the ``apply``-mode file for a config."""
+
+    style: str
+    kind: str  # "ort" | "apply" | "optimized-onnx"
+    target: Path
+    recipe: SessionRecipe
+
+
+@dataclass
+class _Planned:
+    """A validated model whose files are being written by ORT in the background."""
+
+    item: ModelInput
+    source: Any = None
+    saves: list[_Save] = field(default_factory=list)
+    futures: list[Future[None]] = field(default_factory=list)
+    error: OrtprepError | None = None
+
+
+# Models this big are converted one session at a time (two at once would double the memory).
+_BIG_MODEL_BYTES = 512 << 20
+
+
+def _saves(item: ModelInput, out_dir: Path, options: ConvertOptions, workdir: Path) -> list[_Save]:
+    """Every file ORT writes for ``item``, in the order a user reads them."""
+    saves = []
+    for style in options.styles:
+        if options.save_optimized_onnx:
+            saves.append(
+                _Save(
+                    style,
+                    "optimized-onnx",
+                    _out_path(out_dir, item, suffix(options.level, style, ".optimized.onnx")),
+                    SessionRecipe(
+                        level=options.level,
+                        target_platform=options.target_platform,
+                        save_format="ONNX",
+                        minimal_build_optimizations="apply" if style == "runtime" else None,
+                        custom_op_library=options.custom_op_library,
+                        free_dims=options.fix_dims,
+                    ),
+                )
+            )
+        recipe = ort_recipe(
+            style,
+            options.level,
+            options.target_platform,
+            custom_op_library=options.custom_op_library,
+            free_dims=options.fix_dims,
+        )
+        target = _out_path(out_dir, item, suffix(options.level, style, ".ort"))
+        saves.append(_Save(style, "ort", target, recipe))
+        if style == "runtime":  # its config also needs the ops of the fusions applied
+            applied = Path(tempfile.mkdtemp(dir=workdir)) / "model.apply.ort"
+            apply = ort_recipe(
+                "fixed",
+                options.level,
+                options.target_platform,
+                "apply",
+                options.custom_op_library,
+                options.fix_dims,
+            )
+            saves.append(_Save(style, "apply", applied, apply))
+    return saves
+
+
+def _plan(
     item: ModelInput,
     out_dir: Path,
     options: ConvertOptions,
     workdir: Path,
-    progress: ProgressFn = no_progress,
-) -> tuple[ModelResult, dict[str, list[Path]]]:
-    """Convert one model; returns its result and, per style, the ``.ort`` files for its config.
-
-    Per-model failures are returned as a result with ``error`` (the batch goes on).
-    """
+    pool: ThreadPoolExecutor,
+    one_big_at_a_time: threading.Lock,
+) -> _Planned:
+    """Validate ``item`` (here, once) and hand its conversions to ORT in the background."""
     from ortprep.core.inputs import open_model
-    from ortprep.core.ort_file import read_ort
 
+    planned = _Planned(item)
     try:
-        source = open_model(item.path)
-        if source.format != "onnx":
-            raise BadModelError(f"{item.path}: convert takes ONNX models, this is {source.format}")
+        planned.source = open_model(item.path)
+        if planned.source.format != "onnx":
+            raise BadModelError(
+                f"{item.path}: convert takes ONNX models, this is {planned.source.format}"
+            )
+    except OrtprepError as exc:
+        planned.error = exc
+        return planned
+    planned.saves = _saves(item, out_dir, options, workdir)
+    big = planned.source.size_bytes > _BIG_MODEL_BYTES
+
+    def save(job: _Save) -> None:
+        if big:
+            with one_big_at_a_time:
+                write_with_ort(item.path, job.target, job.recipe)
+        else:
+            write_with_ort(item.path, job.target, job.recipe)
+
+    planned.futures = [pool.submit(save, job) for job in planned.saves]
+    return planned
+
+
+def _finish(
+    planned: _Planned, options: ConvertOptions
+) -> tuple[ModelResult, dict[str, list[OpConfig]]]:
+    """Wait for ``planned``'s files; summarize, verify and take the config of each (each
+    ``.ort`` is read once). Per-model failures become a result with ``error``."""
+    from ortprep.core.ort_file import read_ort
+    from ortprep.stages.opconfig import config_of_model
+
+    item = planned.item
+    try:
+        if planned.error is not None:
+            raise planned.error
+        errors = [f.exception() for f in planned.futures]  # waits for all: no stray writes
+        for exc in errors:
+            if exc is not None:
+                raise exc
+        source = planned.source
         reference = _Reference(None, None, None, None)
         if options.verify:
             from ortprep.stages.verify import (
@@ -402,72 +511,45 @@ def convert_model(
             )
             del ref
         artifacts: list[Artifact] = []
-        config_sources: dict[str, list[Path]] = {s: [] for s in options.styles}
-        for style in options.styles:
-            recipe = ort_recipe(
-                style,
-                options.level,
-                options.target_platform,
-                custom_op_library=options.custom_op_library,
-                free_dims=options.fix_dims,
-            )
-            if options.save_optimized_onnx:
-                onnx_target = _out_path(
-                    out_dir, item, suffix(options.level, style, ".optimized.onnx")
+        configs: dict[str, list[OpConfig]] = {s: [] for s in options.styles}
+        for job in planned.saves:
+            target = job.target
+            if job.kind == "apply":
+                configs[job.style].append(
+                    config_of_model(read_ort(target, verify=False), options.type_reduction)
                 )
-                onnx_recipe = SessionRecipe(
-                    level=options.level,
-                    target_platform=options.target_platform,
-                    save_format="ONNX",
-                    minimal_build_optimizations="apply" if style == "runtime" else None,
-                    custom_op_library=options.custom_op_library,
-                    free_dims=options.fix_dims,
-                )
-                write_with_ort(item.path, onnx_target, onnx_recipe)
+                continue
+            if job.kind == "optimized-onnx":
                 verification = (
-                    _verify_artifact(item, onnx_target, "fixed", reference, options)
+                    _verify_artifact(item, target, "fixed", reference, options)
                     if options.verify
                     else ()
                 )
                 artifacts.append(
                     Artifact(
                         "optimized-onnx",
-                        style,
-                        str(onnx_target),
-                        onnx_target.stat().st_size,
+                        job.style,
+                        str(target),
+                        target.stat().st_size,
                         verified=all(v.passed for v in verification) if verification else None,
                         verification=verification,
                     )
                 )
-            target = _out_path(out_dir, item, suffix(options.level, style, ".ort"))
-            write_with_ort(item.path, target, recipe)
-            config_sources[style].append(target)
-            if style == "runtime":
-                applied = workdir / f"{len(list(workdir.iterdir()))}.apply.ort"
-                write_with_ort(
-                    item.path,
-                    applied,
-                    ort_recipe(
-                        "fixed",
-                        options.level,
-                        options.target_platform,
-                        "apply",
-                        options.custom_op_library,
-                        options.fix_dims,
-                    ),
-                )
-                config_sources[style].append(applied)
+                continue
             converted = read_ort(target, verify=False)  # ORT wrote it just now
+            configs[job.style].append(config_of_model(converted, options.type_reduction))
             records, fused, produced, notes, warnings = _explain_ort(
-                style, source, converted, options.target_platform
+                job.style, source, converted, options.target_platform
             )
             verification = (
-                _verify_artifact(item, target, style, reference, options) if options.verify else ()
+                _verify_artifact(item, target, job.style, reference, options)
+                if options.verify
+                else ()
             )
             artifacts.append(
                 Artifact(
                     "ort",
-                    style,
+                    job.style,
                     str(target),
                     target.stat().st_size,
                     nodes=sum(1 for _ in converted.all_nodes()),
@@ -480,7 +562,7 @@ def convert_model(
                     warnings=warnings,
                 )
             )
-        return ModelResult(str(item.path), tuple(artifacts)), config_sources
+        return ModelResult(str(item.path), tuple(artifacts)), configs
     except OrtprepError as exc:
         return ModelResult(str(item.path), error=exc.message, hint=exc.hint), {}
 
@@ -492,18 +574,38 @@ def run(
     progress: ProgressFn = no_progress,
     folder_input: bool = False,
 ) -> ConvertResult:
-    """Convert every model; write configs; one failing model never loses the others."""
-    from ortprep.core.runtime import ort_version
+    """Convert every model; write configs; one failing model never loses the others.
+
+    ORT's sessions release the GIL, so they run on background threads (two at a time on a
+    multi-core machine) while this thread validates the next model and reads, summarizes and
+    verifies the files already written. One model ahead is validated, no more: a folder of big
+    models is never held in memory at once.
+    """
+    from ortprep.core.runtime import ort_version, quiet_ort
 
     options.validate()  # files create their folders as they are written: a failure writes nothing
+    quiet_ort()
     results: list[ModelResult] = []
-    sources: dict[str, list[Path]] = {s: [] for s in options.styles}
+    sources: dict[str, list[OpConfig]] = {s: [] for s in options.styles}
     configs: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="ortprep-convert-") as tmp:
+    lanes = max(1, min(2, os.cpu_count() or 1))
+    with (
+        tempfile.TemporaryDirectory(prefix="ortprep-convert-") as tmp,
+        ThreadPoolExecutor(lanes, thread_name_prefix="ortprep-ort") as pool,
+    ):
         workdir = Path(tmp)
-        for i, item in enumerate(inputs):
+        big_lock = threading.Lock()
+        planned = _plan(inputs[0], out_dir, options, workdir, pool, big_lock) if inputs else None
+        for i in range(len(inputs)):
             progress("converting", i, len(inputs))
-            result, files = convert_model(item, out_dir, options, workdir, progress)
+            ahead = (
+                _plan(inputs[i + 1], out_dir, options, workdir, pool, big_lock)
+                if i + 1 < len(inputs)
+                else None
+            )
+            assert planned is not None
+            result, files = _finish(planned, options)
+            planned = ahead
             results.append(result)
             for style, files_of_style in files.items():
                 sources[style].extend(files_of_style)
@@ -515,17 +617,14 @@ def run(
             if not folder_input:
                 name = f"{inputs[0].path.stem}.{name}"
             target = out_dir / name
-            write_config(sources[style], target, options.type_reduction)
+            write_config(sources[style], target)
             configs.append(str(target))
     return ConvertResult(tuple(results), tuple(configs), options, ort_version())
 
 
-def write_config(ort_files: list[Path], target: Path, type_reduction: bool) -> None:
-    """The reduced-build config for these ``.ort`` files, as ORT's converter writes it."""
-    from ortprep.stages.opconfig import config_from_ort_files, format_config
-
-    # the files are convert's own, written by ORT in this run
-    text = format_config(config_from_ort_files(ort_files, type_reduction, trusted=True))
+def write_config(configs: list[OpConfig], target: Path) -> None:
+    """The reduced-build config of these ``.ort`` files' configs, as ORT's converter writes it."""
     from ortprep.core.files import write_text
+    from ortprep.stages.opconfig import combine, format_config
 
-    write_text(target, text)
+    write_text(target, format_config(combine(configs)))

@@ -463,7 +463,7 @@ def config_file_name(
 # --------------------------------------------------------------------------------------------
 
 
-def _accumulate(configs: Sequence[OpConfig]) -> OpConfig:
+def combine(configs: Sequence[OpConfig]) -> OpConfig:
     """Union of per-model configs as ORT's processors accumulate them (no JSON = nothing seen)."""
     types: dict[tuple[str, str], OpTypes] = {}
     for cfg in configs:
@@ -664,10 +664,15 @@ def config_from_ort_files(
 ) -> OpConfig:
     """The config ORT's ``create_config_from_models`` writes for these ``.ort`` files.
 
-    Uses ORT's ``OrtFormatModelProcessor`` and ``OperatorTypeUsageManager``; with
-    ``type_reduction`` every op ORT has a type processor for carries its types as JSON.
+    Ops as ORT's ``OrtFormatModelProcessor`` finds them; with ``type_reduction`` every op ORT's
+    ``OperatorTypeUsageManager`` has a type processor for carries its types as JSON.
     """
-    return _accumulate([_analyse_ort(p, type_reduction, trusted=trusted).config for p in paths])
+    return combine([_analyse_ort(p, type_reduction, trusted=trusted).config for p in paths])
+
+
+def config_of_model(model: Model, type_reduction: bool) -> OpConfig:
+    """The config of one ``.ort`` model already read (``combine`` several for a folder's)."""
+    return analyse_ort_model(model, type_reduction).config
 
 
 def _convert_for_config(model: Path, workdir: Path, style: str, target_platform: str) -> list[Path]:
@@ -704,7 +709,7 @@ def _model_needs(
     ort_files = _convert_for_config(path, sub, style, target_platform)
     parts = [_analyse_ort(p, type_reduction, trusted=True) for p in ort_files]  # ORT's, now
     needs = _OrtNeeds(
-        _accumulate([p.config for p in parts]),
+        combine([p.config for p in parts]),
         _merge_first_inputs(p.first_input_types for p in parts),
         frozenset(),
     )
@@ -900,7 +905,7 @@ def run_build(
         f" style={style} target_platform={target_platform} "
         f"type_reduction={'on' if type_reduction else 'off'}",
     ]
-    cfg = _accumulate(configs).with_comments(header)
+    cfg = combine(configs).with_comments(header)
     if configs:
         write_text(target, format_config(cfg))
     return BuildResult(

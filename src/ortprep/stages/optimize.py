@@ -288,6 +288,7 @@ def save_optimized_onnx(
             save_to=tmp_model,
             save_format="ONNX",  # explicit: ORT would otherwise pick the format from the name
             extra=extra,
+            threads=1,  # saves only
         )
         try:
             create_session(model, recipe)
