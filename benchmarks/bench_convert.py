@@ -1,9 +1,14 @@
 """Benchmark: ``ortprep convert --style both --type-reduction`` vs ORT's converter.
 
-Usage: python benchmarks/bench_convert.py [--runs 3]
-A folder of models (the bundled example plus the test fixtures) is converted by both tools with
-the same options (both styles, type reduction, target arm), as child processes, alternating.
-Then ortprep again with verification on, to report what verification costs.
+Usage: python benchmarks/bench_convert.py [--runs 5] [--folder fixtures|real]
+
+``fixtures`` (default): the bundled example plus five small test fixtures; process startup is most
+of the time. ``real``: four real models, the bundled example plus the three PP-OCRv4 models
+(det 4.7 MB, rec 10.9 MB, cls 0.6 MB, Apache-2.0) that the ``rapidocr-onnxruntime`` wheel ships;
+the wheel is fetched once from the package index with ``pip download --no-deps`` into
+``~/.cache/ortprep-bench``. Both tools convert with the same options (both styles, type
+reduction, target arm), as child processes, alternating; then ortprep again with verification
+on, to report what verification costs.
 """
 
 from __future__ import annotations
@@ -33,15 +38,48 @@ def make_folder(folder: Path) -> None:
     save(attention_block(seq=64, hidden=128), folder / "attention.onnx")
 
 
+REAL_WHEEL = "rapidocr-onnxruntime==1.4.4"
+
+
+def make_real_folder(folder: Path) -> None:
+    """The bundled example plus the PP-OCRv4 models of the rapidocr-onnxruntime wheel."""
+    import subprocess
+    import zipfile
+
+    from ortprep.core.inputs import example_model
+
+    cache = Path.home() / ".cache" / "ortprep-bench"
+    cache.mkdir(parents=True, exist_ok=True)
+    wheels = sorted(cache.glob("rapidocr_onnxruntime-*.whl"))
+    if not wheels:
+        subprocess.run(
+            [python(), "-m", "pip", "download", "--no-deps", REAL_WHEEL, "-d", str(cache)],
+            check=True,
+        )
+        wheels = sorted(cache.glob("rapidocr_onnxruntime-*.whl"))
+    with zipfile.ZipFile(wheels[-1]) as wheel:
+        for name in wheel.namelist():
+            if name.endswith(".onnx"):
+                (folder / Path(name).name).write_bytes(wheel.read(name))
+    shutil.copy(example_model(), folder / "text_orientation.onnx")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--folder", choices=("fixtures", "real"), default="fixtures")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         models = root / "models"
         models.mkdir()
-        make_folder(models)
+        (make_real_folder if args.folder == "real" else make_folder)(models)
+        print(
+            f"{args.folder}: "
+            + ", ".join(
+                f"{p.name} {p.stat().st_size / 1e6:.1f} MB" for p in sorted(models.rglob("*.onnx"))
+            )
+        )
         results: dict[str, list[tuple[float, float, int]]] = {
             "ours": [],
             "theirs": [],

@@ -590,14 +590,14 @@ class _TypeInfos(Mapping[str, Any]):
         return sum(1 for _ in self)
 
 
-def analyse_ort_model(model: Model, type_reduction: bool) -> _OrtNeeds:
+def analyse_ort_model(model: Model, type_reduction: bool, first_inputs: bool = True) -> _OrtNeeds:
     """Ops (with types) of one ``.ort`` model, as ORT's ``OrtFormatModelProcessor`` finds them.
 
     The walk restates ORT's processor (ort_model_processor.py: every node's domain, since-version
     and op, subgraphs with their outer scope) over our verified reader's view; the type tracking
     proper is ORT's ``OperatorTypeUsageManager``. The type of each node's first input is noted
-    too: only the globally-allowed-types check needs it (ORT's manager has no processor, hence no
-    record, for most ops).
+    too, unless ``first_inputs`` is False: only the globally-allowed-types check needs it (ORT's
+    manager has no processor, hence no record, for most ops).
     """
     from onnxruntime.tools.ort_format_model import OperatorTypeUsageManager
     from onnxruntime.tools.ort_format_model.types import value_name_to_typestr
@@ -613,7 +613,7 @@ def analyse_ort_model(model: Model, type_reduction: bool) -> _OrtNeeds:
             fbs_node = _FbsNode(node)
             if manager is not None:
                 manager.process_node(fbs_node, infos)
-            if node.inputs and node.inputs[0]:
+            if first_inputs and node.inputs and node.inputs[0]:
                 try:
                     type_str = value_name_to_typestr(node.inputs[0], infos)
                 except Exception:  # noqa: BLE001 -- map-typed or untyped value: nothing to note
@@ -672,7 +672,7 @@ def config_from_ort_files(
 
 def config_of_model(model: Model, type_reduction: bool) -> OpConfig:
     """The config of one ``.ort`` model already read (``combine`` several for a folder's)."""
-    return analyse_ort_model(model, type_reduction).config
+    return analyse_ort_model(model, type_reduction, first_inputs=False).config
 
 
 def _convert_for_config(model: Path, workdir: Path, style: str, target_platform: str) -> list[Path]:
