@@ -38,6 +38,11 @@ def load_proto(path: Path) -> onnx.ModelProto:
     Raises :class:`BadModelError` naming the problem: empty, over the protobuf limit, corrupt or
     truncated, not a model, missing or escaping external data, opset newer than supported.
     """
+    return load_checked(path)[0]
+
+
+def load_checked(path: Path) -> tuple[onnx.ModelProto, tuple[str, ...]]:
+    """:func:`load_proto`, plus the external data files the model uses (one walk finds both)."""
     import onnx
     from google.protobuf.message import DecodeError
 
@@ -66,8 +71,9 @@ def load_proto(path: Path) -> onnx.ModelProto:
     del data
     _check_is_model(proto, path)
     _check_opsets(proto, path)
-    _check_external_data(proto, path)
-    return proto
+    external = _external_entries(proto, path)  # also checks every node has an op type
+    _check_external_data(external, path)
+    return proto, tuple(dict.fromkeys(info.get("location", "") for _, info in external))
 
 
 def _check_is_model(proto: onnx.ModelProto, path: Path) -> None:
@@ -79,13 +85,6 @@ def _check_is_model(proto: onnx.ModelProto, path: Path) -> None:
             f"{path}: not an ONNX model (no IR version, opset import or graph)",
             "pass an .onnx model file, an .ort file, or a folder of models",
         )
-    for g, node in _walk_proto(graph):
-        if not node.op_type:
-            raise BadModelError(
-                f"{path}: not a valid ONNX model (a node in graph {g.name!r} has no op type; "
-                "the file is probably truncated or corrupt)",
-                _HINT_CORRUPT,
-            )
 
 
 def _check_opsets(proto: onnx.ModelProto, path: Path) -> None:
@@ -107,49 +106,52 @@ def _check_opsets(proto: onnx.ModelProto, path: Path) -> None:
         )
 
 
-def _walk_proto(graph: onnx.GraphProto) -> Any:
-    stack = [graph]
+def _external_entries(
+    proto: onnx.ModelProto, path: Path | None = None
+) -> list[tuple[onnx.TensorProto, dict[str, str]]]:
+    """Every tensor stored outside the file, with its data location fields, in one walk over
+    every graph. With ``path``, a node without an op type (a truncated or corrupt file) raises."""
+    import onnx
+
+    external = onnx.TensorProto.EXTERNAL
+    found: list[tuple[onnx.TensorProto, dict[str, str]]] = []
+
+    def note(t: onnx.TensorProto) -> None:
+        if t.data_location == external:
+            found.append((t, {e.key: e.value for e in t.external_data}))
+
+    stack = [proto.graph]
     while stack:
         g = stack.pop()
+        for t in g.initializer:
+            note(t)
+        for sp in g.sparse_initializer:
+            note(sp.values)
+            note(sp.indices)
         for node in g.node:
-            yield g, node
+            if path is not None and not node.op_type:
+                raise BadModelError(
+                    f"{path}: not a valid ONNX model (a node in graph {g.name!r} has no op type; "
+                    "the file is probably truncated or corrupt)",
+                    _HINT_CORRUPT,
+                )
             for attr in node.attribute:
+                if attr.HasField("t"):
+                    note(attr.t)
+                for t in attr.tensors:
+                    note(t)
                 if attr.HasField("g"):
                     stack.append(attr.g)
                 stack.extend(attr.graphs)
+    return found
 
 
-def _external_entries(proto: onnx.ModelProto) -> Any:
-    """Every tensor stored outside the file, with its data location fields."""
-    import onnx
-
-    def tensors(g: onnx.GraphProto) -> Any:
-        yield from g.initializer
-        for sp in g.sparse_initializer:
-            yield sp.values
-            yield sp.indices
-        for node in g.node:
-            for attr in node.attribute:
-                if attr.HasField("t"):
-                    yield attr.t
-                yield from attr.tensors
-
-    seen: list[onnx.GraphProto] = [proto.graph]
-    for _, node in _walk_proto(proto.graph):
-        for attr in node.attribute:
-            if attr.HasField("g"):
-                seen.append(attr.g)
-            seen.extend(attr.graphs)
-    for g in seen:
-        for t in tensors(g):
-            if t.data_location == onnx.TensorProto.EXTERNAL:
-                yield t, {e.key: e.value for e in t.external_data}
-
-
-def _check_external_data(proto: onnx.ModelProto, path: Path) -> None:
+def _check_external_data(
+    entries: list[tuple[onnx.TensorProto, dict[str, str]]], path: Path
+) -> None:
     base = path.parent.resolve()
     sizes: dict[Path, int] = {}
-    for tensor, info in _external_entries(proto):
+    for tensor, info in entries:
         location = info.get("location", "")
         if not location:
             raise BadModelError(
@@ -392,8 +394,11 @@ def runtime_input_types(proto: onnx.ModelProto) -> tuple[ValueType, ...]:
     return tuple(_value_type(vi) for vi in proto.graph.input if vi.name not in inits)
 
 
-def model_view(proto: onnx.ModelProto, path: Path) -> Model:
-    """The read-only view of a parsed, validated ONNX model."""
+def model_view(
+    proto: onnx.ModelProto, path: Path, external: tuple[str, ...] | None = None
+) -> Model:
+    """The read-only view of a parsed, validated ONNX model (``external``: its external data
+    files, when the caller already knows them)."""
     opsets: dict[str, int] = {}
     for imp in proto.opset_import:
         opsets[normalize_domain(imp.domain)] = imp.version
@@ -406,14 +411,15 @@ def model_view(proto: onnx.ModelProto, path: Path) -> Model:
         opsets=opsets,
         graph=graph_view(proto.graph, "main", path.parent, opsets),
         size_bytes=path.stat().st_size if path.exists() else proto.ByteSize(),
-        external_data_files=external_data_files(proto),
+        external_data_files=external_data_files(proto) if external is None else external,
         metadata={p.key: p.value for p in proto.metadata_props},
     )
 
 
 def read_onnx(path: Path) -> Model:
     """Open an ``.onnx`` file into the graph view (validated; tensor data not loaded)."""
-    return model_view(load_proto(path), path)
+    proto, external = load_checked(path)
+    return model_view(proto, path, external)
 
 
 def data_size_on_disk(path: Path, proto: onnx.ModelProto) -> int:

@@ -8,7 +8,6 @@ not re-run level 1 on ORT-format models, ort-internals §2.6).
 
 from __future__ import annotations
 
-import contextlib
 import tempfile
 from collections import Counter
 from collections.abc import Mapping
@@ -252,10 +251,14 @@ def basic_optimized(
         raise BadModelError(
             f"{path}: ONNX Runtime cannot load the model ({describe_ort_error(exc)})"
         ) from None
-    proto = onnx.load(str(target), load_external_data=False)
-    with contextlib.suppress(Exception):  # keep ORT's value_info when onnx cannot infer
-        proto = onnx.shape_inference.infer_shapes(proto, strict_mode=False)
-    view = model_view(proto, target)
+    # Shapes inferred file to file, inside onnx's C++: no second copy of a big graph in Python.
+    inferred = workdir / f"{path.stem}.basic.inferred.onnx"
+    try:
+        onnx.shape_inference.infer_shapes_path(str(target), str(inferred), strict_mode=False)
+    except Exception:  # noqa: BLE001 -- keep ORT's value_info when onnx cannot infer
+        inferred = target
+    proto = onnx.load(str(inferred), load_external_data=False)
+    view = model_view(proto, target, None if big else ())
     return Model(
         path=path,
         format="onnx",
@@ -541,10 +544,12 @@ def _summary(ep: str, o: Outcome, compiles: bool = True) -> str:
 
 
 def _contrib_note(model: Model, spec: EpSpec) -> str | None:
+    if not spec.compiles or model.format != "ort":
+        return None
     contrib = Counter(
         n.op_type for _, n in model.all_nodes() if n.domain.startswith("com.microsoft")
     )
-    if not contrib or not spec.compiles or model.format != "ort":
+    if not contrib:
         return None
     ops = ", ".join(f"{c} {op}" for op, c in contrib.most_common(5))
     return (
@@ -638,7 +643,7 @@ def _next_step(
 def run(path: Path, options: CheckOptions, progress: ProgressFn = no_progress) -> CheckResult:
     """Check one model for every requested EP."""
     from ortprep.core.inputs import file_kind, open_model
-    from ortprep.core.onnx_file import external_data_files, load_proto, runtime_input_types
+    from ortprep.core.onnx_file import load_checked, runtime_input_types
 
     if not path.is_file():
         open_model(path)  # the loader's clear message for a missing path or a folder
@@ -650,9 +655,9 @@ def run(path: Path, options: CheckOptions, progress: ProgressFn = no_progress) -
         progress("basic optimizations (ORT)", 0, 1)
         if is_onnx:
             # validated here (clear exit-2 errors); ORT then produces the graph EPs see
-            proto = load_proto(path)
+            proto, external_files = load_checked(path)
             inputs = runtime_input_types(proto)
-            external = bool(external_data_files(proto))
+            external = bool(external_files)
             del proto
             model = basic_optimized(path, work, options.fix_dims, options.fix_inputs, external)
             analyzed = "basic-optimized"
