@@ -17,8 +17,13 @@ from ortprep.eps import nnapi
 from ortprep.eps.base import EpOptions, NodeContext
 from ortprep.eps.partition import node_units
 
-F, U8, I8, I32, I64 = (TensorProto.FLOAT, TensorProto.UINT8, TensorProto.INT8, TensorProto.INT32,
-                       TensorProto.INT64)
+F, U8, I8, I32, I64 = (
+    TensorProto.FLOAT,
+    TensorProto.UINT8,
+    TensorProto.INT8,
+    TensorProto.INT32,
+    TensorProto.INT64,
+)
 
 # --------------------------------------------------------------------------- helpers
 
@@ -81,20 +86,26 @@ def qdq_unit(target: str, *, x_elem=U8, per_channel=False, y_scale=0.05, y_zp=12
     """x -> DQ -> target -> Q -> y; Conv/MatMul get an int8 weight DQ, Add a second input."""
     xz = np.uint8(128) if x_elem == U8 else np.int8(0)
     yz = np.uint8(y_zp) if x_elem == U8 else np.int8(0)
-    inits = [const("sx", np.float32(0.02)), const("zx", xz), const("sy", np.float32(y_scale)),
-             const("zy", yz)]
+    inits = [
+        const("sx", np.float32(0.02)),
+        const("zx", xz),
+        const("sy", np.float32(y_scale)),
+        const("zy", yz),
+    ]
     nodes = [helper.make_node("DequantizeLinear", ["x", "sx", "zx"], ["xf"], name="dq_x")]
     ins = ["xf"]
     if target == "Conv":
         sw = np.full(4, 0.1, np.float32) if per_channel else np.float32(0.1)
         zw = np.zeros(4, np.int8) if per_channel else np.int8(0)
         inits += [const("w", np.ones((4, 3, 3, 3), np.int8)), const("sw", sw), const("zw", zw)]
-        nodes.append(helper.make_node("DequantizeLinear", ["w", "sw", "zw"], ["wf"], name="dq_w",
-                                      axis=0))
+        nodes.append(
+            helper.make_node("DequantizeLinear", ["w", "sw", "zw"], ["wf"], name="dq_w", axis=0)
+        )
         ins.append("wf")
     elif target == "Add":
-        nodes.append(helper.make_node("DequantizeLinear", ["x2", "sx", "zx"], ["x2f"],
-                                      name="dq_x2"))
+        nodes.append(
+            helper.make_node("DequantizeLinear", ["x2", "sx", "zx"], ["x2f"], name="dq_x2")
+        )
         ins.append("x2f")
     nodes.append(helper.make_node(target, ins, ["yf"], name="n", **attrs))
     nodes.append(helper.make_node("QuantizeLinear", ["yf", "sy", "zy"], ["y"], name="q_y"))
@@ -141,8 +152,12 @@ def test_nnapi_refuses_op_without_builder():
 
 
 def test_nnapi_refuses_layer_normalization():
-    g = single("LayerNormalization", [x4(), "s", "b"], [y_any()],
-               [const("s", np.ones(8, np.float32)), const("b", np.zeros(8, np.float32))])
+    g = single(
+        "LayerNormalization",
+        [x4(), "s", "b"],
+        [y_any()],
+        [const("s", np.ones(8, np.float32)), const("b", np.zeros(8, np.float32))],
+    )
     assert "no builder" in verdict(g)
 
 
@@ -166,10 +181,16 @@ def test_nnapi_never_takes_subgraph_nodes():
 
 def test_nnapi_refuses_external_data_initializer(tmp_path):
     w = np.ones((4, 3, 3, 3), np.float32)
-    model = helper.make_model(helper.make_graph(
-        [helper.make_node("Conv", ["x", "w"], ["y"], name="n")], "t", [x4()],
-        [vi("y", F, [1, 4, 6, 6])], [const("w", w)]),
-        opset_imports=[helper.make_opsetid("", 17)])
+    model = helper.make_model(
+        helper.make_graph(
+            [helper.make_node("Conv", ["x", "w"], ["y"], name="n")],
+            "t",
+            [x4()],
+            [vi("y", F, [1, 4, 6, 6])],
+            [const("w", w)],
+        ),
+        opset_imports=[helper.make_opsetid("", 17)],
+    )
     model.ir_version = 8
     path = tmp_path / "ext.onnx"
     onnx.save(model, str(path), save_as_external_data=True, location="w.bin", size_threshold=0)
@@ -196,8 +217,9 @@ def test_nnapi_supports_batchnormalization():
 def test_nnapi_refuses_batchnormalization_with_non_constant_mean():
     inits = [const(n, np.ones(3, np.float32)) for n in ("s", "b", "v")]
     g = single("BatchNormalization", [x4(), "s", "b", vi("m", F, [3]), "v"], [y_any()], inits)
-    assert verdict(g) == ("BatchNormalization: mean 'm' is not a constant initializer; NNAPI "
-                          "needs it constant")
+    assert verdict(g) == (
+        "BatchNormalization: mean 'm' is not a constant initializer; NNAPI needs it constant"
+    )
 
 
 def test_nnapi_supports_leakyrelu():
@@ -210,11 +232,16 @@ def test_nnapi_refuses_rank_5_sigmoid():
     assert verdict(g) == "Sigmoid: input 'x' has rank 5; NNAPI takes rank 1 to 4"
 
 
-@pytest.mark.parametrize(("lo", "hi", "ok"), [(0.0, 6.0, True), (-1.0, 1.0, True),
-                                              (0.0, 1.0, False)])
+@pytest.mark.parametrize(
+    ("lo", "hi", "ok"), [(0.0, 6.0, True), (-1.0, 1.0, True), (0.0, 1.0, False)]
+)
 def test_nnapi_clip_maps_only_to_relu6_or_relu1(lo, hi, ok):
-    g = single("Clip", [x4(), "lo", "hi"], [y_any()],
-               [const("lo", np.float32(lo)), const("hi", np.float32(hi))])
+    g = single(
+        "Clip",
+        [x4(), "lo", "hi"],
+        [y_any()],
+        [const("lo", np.float32(lo)), const("hi", np.float32(hi))],
+    )
     assert supported(g) is ok
 
 
@@ -223,15 +250,18 @@ def test_nnapi_refuses_clip_with_non_constant_max():
     assert verdict(g) == "Clip: max 'hi' is not a constant initializer; NNAPI needs it"
 
 
-@pytest.mark.parametrize(("op", "fl_api"), [("Abs", 29), ("Exp", 29), ("Sqrt", 29),
-                                            ("Elu", 30), ("Relu", 27), ("Tanh", 27)])
+@pytest.mark.parametrize(
+    ("op", "fl_api"),
+    [("Abs", 29), ("Exp", 29), ("Sqrt", 29), ("Elu", 30), ("Relu", 27), ("Tanh", 27)],
+)
 def test_nnapi_feature_level_gates_unary_ops(op, fl_api):
     g = single(op, [x4()], [y_any()])
     assert supported(g, api=fl_api)
     if fl_api > 27:
         assert verdict(g, api=fl_api - 1) == (
             f"{op} needs NNAPI feature level {fl_api - 26} (Android API {fl_api}); the target is "
-            f"API {fl_api - 1}")
+            f"API {fl_api - 1}"
+        )
 
 
 def test_nnapi_pow_needs_api_29_and_float_exponent():
@@ -273,7 +303,8 @@ def test_nnapi_supports_2d_conv():
 
 def test_nnapi_conv_needs_api_28():
     assert verdict(conv(), api=27) == (
-        "Conv needs NNAPI feature level 2 (Android API 28); the target is API 27")
+        "Conv needs NNAPI feature level 2 (Android API 28); the target is API 27"
+    )
 
 
 def test_nnapi_refuses_3d_conv():
@@ -283,8 +314,7 @@ def test_nnapi_refuses_3d_conv():
 
 def test_nnapi_refuses_conv_with_non_constant_weight():
     g = conv(weight_const=False)
-    assert verdict(g) == ("Conv: weight 'w' is not a constant initializer; NNAPI needs it "
-                          "constant")
+    assert verdict(g) == ("Conv: weight 'w' is not a constant initializer; NNAPI needs it constant")
 
 
 def test_nnapi_dilated_conv_needs_api_29():
@@ -338,8 +368,13 @@ def test_nnapi_refuses_gemm_with_transposed_a_or_scaling(attrs):
 
 def test_nnapi_refuses_gemm_bias_of_wrong_length():
     inits = [const("b", np.ones((8, 4), np.float32)), const("c", np.zeros(3, np.float32))]
-    g = build([helper.make_node("Gemm", ["a", "b", "c"], ["y"], name="n")],
-              [vi("a", F, [2, 8])], [vi("y", F, [2, 4])], inits, infer=False)
+    g = build(
+        [helper.make_node("Gemm", ["a", "b", "c"], ["y"], name="n")],
+        [vi("a", F, [2, 8])],
+        [vi("y", F, [2, 4])],
+        inits,
+        infer=False,
+    )
     assert verdict(g) == "Gemm: C has 3 values but N is 4; NNAPI needs C to be a vector of N"
 
 
@@ -365,34 +400,47 @@ def test_nnapi_drops_a_lone_reshape_partition():
     assert nnapi.partitions(g) == []
     [(group, reason)] = nnapi.groups(g)
     assert [n.name for n in group] == ["n"]
-    assert reason == ("a partition made of a single Reshape only copies data; NNAPI leaves it to "
-                      "the CPU")
+    assert reason == (
+        "a partition made of a single Reshape only copies data; NNAPI leaves it to the CPU"
+    )
 
 
 def test_nnapi_keeps_identity_next_to_other_work():
-    nodes = [helper.make_node("Identity", ["x"], ["i"], name="id"),
-             helper.make_node("Relu", ["i"], ["y"], name="relu")]
+    nodes = [
+        helper.make_node("Identity", ["x"], ["i"], name="id"),
+        helper.make_node("Relu", ["i"], ["y"], name="relu"),
+    ]
     g = build(nodes, [x4()], [y_any()])
     assert [[n.name for n in p] for p in nnapi.partitions(g)] == [["id", "relu"]]
 
 
 def test_nnapi_drops_a_partition_whose_inputs_are_all_constant():
-    g = build([helper.make_node("Relu", ["c"], ["y"], name="n")], [], [y_any()],
-              [const("c", np.ones((1, 4), np.float32))])
+    g = build(
+        [helper.make_node("Relu", ["c"], ["y"], name="n")],
+        [],
+        [y_any()],
+        [const("c", np.ones((1, 4), np.float32))],
+    )
     assert supported(g)
     assert nnapi.partitions(g) == []
 
 
 def test_nnapi_refuses_squeeze_with_non_constant_axes():
     g = single("Squeeze", [x4((1, 3, 1, 8)), vi("axes", I64, [1])], [y_any()])
-    assert verdict(g) == ("Squeeze: axes 'axes' is not a constant initializer; NNAPI needs it "
-                          "constant")
+    assert verdict(g) == (
+        "Squeeze: axes 'axes' is not a constant initializer; NNAPI needs it constant"
+    )
 
 
 @pytest.mark.parametrize(("sizes", "ok"), [([4, 4], True), ([5, 3], False)])
 def test_nnapi_split_only_in_equal_parts(sizes, ok):
-    g = single("Split", [x4((1, 8, 2, 2)), "split"], [y_any("a"), y_any("b")],
-               [const("split", np.array(sizes, np.int64))], axis=1)
+    g = single(
+        "Split",
+        [x4((1, 8, 2, 2)), "split"],
+        [y_any("a"), y_any("b")],
+        [const("split", np.array(sizes, np.int64))],
+        axis=1,
+    )
     assert supported(g) is ok
 
 
@@ -403,11 +451,11 @@ def test_nnapi_gather_needs_constant_indices_unless_int32():
     assert supported(g32)
 
 
-@pytest.mark.parametrize(("mode", "ok"), [("constant", True), ("reflect", False),
-                                          ("edge", False)])
+@pytest.mark.parametrize(("mode", "ok"), [("constant", True), ("reflect", False), ("edge", False)])
 def test_nnapi_pad_modes(mode, ok):
-    g = single("Pad", [x4(), "p"], [y_any()], [const("p", np.array([0, 0, 1, 1] * 2, np.int64))],
-               mode=mode)
+    g = single(
+        "Pad", [x4(), "p"], [y_any()], [const("p", np.array([0, 0, 1, 1] * 2, np.int64))], mode=mode
+    )
     assert supported(g) is ok
     if not ok:
         assert verdict(g) == f"Pad: mode '{mode}'; NNAPI pads in constant mode only"
@@ -436,14 +484,17 @@ def test_nnapi_depth_to_space_only_dcr():
 # --------------------------------------------------------------------------- softmax / resize
 
 
-@pytest.mark.parametrize(("shape", "axis", "api", "ok"), [
-    ((2, 8), -1, 28, True),
-    ((2, 3, 8), -1, 28, False),
-    ((2, 3, 8), -1, 29, True),
-    ((1, 3, 8, 8), 1, 28, False),
-    ((1, 3, 8, 8), 1, 29, True),
-    ((1, 1, 2, 2, 2), -1, 31, False),
-])
+@pytest.mark.parametrize(
+    ("shape", "axis", "api", "ok"),
+    [
+        ((2, 8), -1, 28, True),
+        ((2, 3, 8), -1, 28, False),
+        ((2, 3, 8), -1, 29, True),
+        ((1, 3, 8, 8), 1, 28, False),
+        ((1, 3, 8, 8), 1, 29, True),
+        ((1, 1, 2, 2, 2), -1, 31, False),
+    ],
+)
 def test_nnapi_softmax_axis_and_rank_conditions(shape, axis, api, ok):
     g = single("Softmax", [x4(shape)], [y_any()], axis=axis)
     assert supported(g, api=api) is ok
@@ -455,9 +506,15 @@ def test_nnapi_softmax_before_opset_13_takes_any_rank_and_axis():
 
 
 def resize(mode="linear", coord="half_pixel", scales=(1, 1, 2, 2), shape=(1, 3, 8, 8), **attrs):
-    return single("Resize", [x4(shape), "", "scales"], [y_any()],
-                  [const("scales", np.array(scales, np.float32))], mode=mode,
-                  coordinate_transformation_mode=coord, **attrs)
+    return single(
+        "Resize",
+        [x4(shape), "", "scales"],
+        [y_any()],
+        [const("scales", np.array(scales, np.float32))],
+        mode=mode,
+        coordinate_transformation_mode=coord,
+        **attrs,
+    )
 
 
 def test_nnapi_resize_linear_half_pixel_needs_api_30():
@@ -492,9 +549,14 @@ def test_nnapi_resize_downscale_must_divide_evenly():
 
 
 def test_nnapi_resize_with_constant_sizes():
-    g = single("Resize", [x4(), "", "", "sizes"], [y_any()],
-               [const("sizes", np.array([1, 3, 16, 16], np.int64))], mode="linear",
-               coordinate_transformation_mode="asymmetric")
+    g = single(
+        "Resize",
+        [x4(), "", "", "sizes"],
+        [y_any()],
+        [const("sizes", np.array([1, 3, 16, 16], np.int64))],
+        mode="linear",
+        coordinate_transformation_mode="asymmetric",
+    )
     assert supported(g)
 
 
@@ -513,8 +575,10 @@ def test_nnapi_refuses_qdq_sigmoid_unit_as_a_whole():
     g = qdq_unit("Sigmoid")
     unit = next(u for u in node_units(g) if u.kind == "qdq")
     reason = nnapi.check_unit(unit, g)
-    assert reason == ("Sigmoid: NNAPI does not take a quantized DequantizeLinear -> Sigmoid -> "
-                      "QuantizeLinear group; the whole group stays on CPU")
+    assert reason == (
+        "Sigmoid: NNAPI does not take a quantized DequantizeLinear -> Sigmoid -> "
+        "QuantizeLinear group; the whole group stays on CPU"
+    )
     assert verdict(g, "dq_x").startswith("part of the QDQ group around Sigmoid 'n': ")
     assert verdict(g, "q_y").startswith("part of the QDQ group around Sigmoid 'n': ")
     assert nnapi.partitions(g) == []
@@ -542,17 +606,29 @@ def test_nnapi_qdq_softmax_needs_output_scale_one_over_256():
 
 
 def test_nnapi_standalone_dequantize_needs_uint8_and_per_tensor():
-    ok = single("DequantizeLinear", [x4(elem=U8), "s", "z"], [y_any()],
-                [const("s", np.float32(0.1)), const("z", np.uint8(0))])
+    ok = single(
+        "DequantizeLinear",
+        [x4(elem=U8), "s", "z"],
+        [y_any()],
+        [const("s", np.float32(0.1)), const("z", np.uint8(0))],
+    )
     assert supported(ok, api=27)
-    bad = single("DequantizeLinear", [x4(elem=I8), "s", "z"], [y_any()],
-                 [const("s", np.float32(0.1)), const("z", np.int8(0))])
+    bad = single(
+        "DequantizeLinear",
+        [x4(elem=I8), "s", "z"],
+        [y_any()],
+        [const("s", np.float32(0.1)), const("z", np.int8(0))],
+    )
     assert "quantized input 'x' is int8" in verdict(bad)
 
 
 def test_nnapi_quantize_linear_needs_api_29():
-    g = single("QuantizeLinear", [x4(), "s", "z"], [y_any(elem=U8)],
-               [const("s", np.float32(0.1)), const("z", np.uint8(0))])
+    g = single(
+        "QuantizeLinear",
+        [x4(), "s", "z"],
+        [y_any(elem=U8)],
+        [const("s", np.float32(0.1)), const("z", np.uint8(0))],
+    )
     assert not supported(g, api=28) and supported(g, api=29)
 
 
@@ -563,10 +639,13 @@ def test_nnapi_uint8_transpose_of_a_graph_input_is_refused():
 
 
 def test_nnapi_uint8_transpose_after_a_supported_quantize_shares_its_partition():
-    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"], name="q"),
-             helper.make_node("Transpose", ["xq"], ["y"], name="t", perm=[0, 2, 3, 1])]
-    g = build(nodes, [x4()], [y_any(elem=U8)],
-              [const("s", np.float32(0.1)), const("z", np.uint8(0))])
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"], name="q"),
+        helper.make_node("Transpose", ["xq"], ["y"], name="t", perm=[0, 2, 3, 1]),
+    ]
+    g = build(
+        nodes, [x4()], [y_any(elem=U8)], [const("s", np.float32(0.1)), const("z", np.uint8(0))]
+    )
     assert supported(g, "t")
     assert [[n.name for n in p] for p in nnapi.partitions(g)] == [["q", "t"]]
 
@@ -576,11 +655,13 @@ def test_nnapi_uint8_concat_needs_both_inputs_from_the_current_partition():
     # Concat is reached, q1's output belongs to a closed partition, so NNAPI refuses the Concat
     # although each producer on its own is supported.
     s, z = const("s", np.float32(0.1)), const("z", np.uint8(0))
-    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq1"], name="q1"),
-             helper.make_node("Relu", ["x"], ["r"], name="relu"),
-             helper.make_node("Erf", ["r"], ["e"], name="erf"),
-             helper.make_node("QuantizeLinear", ["e", "s", "z"], ["xq2"], name="q2"),
-             helper.make_node("Concat", ["xq1", "xq2"], ["y"], name="cat", axis=1)]
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq1"], name="q1"),
+        helper.make_node("Relu", ["x"], ["r"], name="relu"),
+        helper.make_node("Erf", ["r"], ["e"], name="erf"),
+        helper.make_node("QuantizeLinear", ["e", "s", "z"], ["xq2"], name="q2"),
+        helper.make_node("Concat", ["xq1", "xq2"], ["y"], name="cat", axis=1),
+    ]
     g = build(nodes, [vi("x", F, [1, 4])], [y_any(elem=U8)], [s, z])
     assert supported(g, "cat")  # the per-node view: both producers are NNAPI nodes
     parts = [[n.name for n in p] for p in nnapi.partitions(g)]
@@ -591,13 +672,60 @@ def test_nnapi_uint8_concat_needs_both_inputs_from_the_current_partition():
 
 
 REFERENCE_OPS = {
-    "Add", "Sub", "Mul", "Div", "Pow", "PRelu", "QLinearAdd", "QLinearMul", "Abs", "Exp", "Neg",
-    "Sin", "Sqrt", "Log", "Floor", "Tanh", "Sigmoid", "QLinearSigmoid", "Relu", "Elu",
-    "LeakyRelu", "Clip", "Min", "Max", "Cast", "Identity", "Conv", "QLinearConv", "AveragePool",
-    "MaxPool", "GlobalAveragePool", "GlobalMaxPool", "QLinearAveragePool", "Gemm", "MatMul",
-    "QLinearMatMul", "BatchNormalization", "LRN", "Concat", "Transpose", "Reshape", "Flatten",
-    "Squeeze", "Unsqueeze", "Slice", "Split", "Gather", "Pad", "DepthToSpace", "Softmax",
-    "Resize", "ReduceMean", "QuantizeLinear", "DequantizeLinear",
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Pow",
+    "PRelu",
+    "QLinearAdd",
+    "QLinearMul",
+    "Abs",
+    "Exp",
+    "Neg",
+    "Sin",
+    "Sqrt",
+    "Log",
+    "Floor",
+    "Tanh",
+    "Sigmoid",
+    "QLinearSigmoid",
+    "Relu",
+    "Elu",
+    "LeakyRelu",
+    "Clip",
+    "Min",
+    "Max",
+    "Cast",
+    "Identity",
+    "Conv",
+    "QLinearConv",
+    "AveragePool",
+    "MaxPool",
+    "GlobalAveragePool",
+    "GlobalMaxPool",
+    "QLinearAveragePool",
+    "Gemm",
+    "MatMul",
+    "QLinearMatMul",
+    "BatchNormalization",
+    "LRN",
+    "Concat",
+    "Transpose",
+    "Reshape",
+    "Flatten",
+    "Squeeze",
+    "Unsqueeze",
+    "Slice",
+    "Split",
+    "Gather",
+    "Pad",
+    "DepthToSpace",
+    "Softmax",
+    "Resize",
+    "ReduceMean",
+    "QuantizeLinear",
+    "DequantizeLinear",
 }
 
 

@@ -29,8 +29,8 @@ from ortprep.eps.partition import (
 def dag(spec: list[tuple[str, str, list[str]]], outputs: tuple[str, ...] = ()) -> Graph:
     """A bare graph: (name, op_type, input names); each node outputs a value named after it."""
     nodes = tuple(
-        Node(i, name, op, "ai.onnx", tuple(inputs), (name,)) for i, (name, op, inputs) in
-        enumerate(spec)
+        Node(i, name, op, "ai.onnx", tuple(inputs), (name,))
+        for i, (name, op, inputs) in enumerate(spec)
     )
     outs = tuple(ValueType(o, "float32", (1,)) for o in outputs)
     return Graph("main", nodes, (ValueType("x", "float32", (1,)),), outs, {}, {})
@@ -64,13 +64,22 @@ def const(name: str, value) -> TensorProto:
 
 def qdq_chain(target: str = "Conv", y_zp: int = 128, relu: bool = False) -> Graph:
     """uint8 x -> DQ -> target (Conv with int8 weight, or a unary op) [-> Relu] -> Q -> uint8 y."""
-    inits = [const("sx", np.float32(0.02)), const("zx", np.uint8(128)),
-             const("sy", np.float32(0.05)), const("zy", np.uint8(y_zp))]
+    inits = [
+        const("sx", np.float32(0.02)),
+        const("zx", np.uint8(128)),
+        const("sy", np.float32(0.05)),
+        const("zy", np.uint8(y_zp)),
+    ]
     nodes = [helper.make_node("DequantizeLinear", ["x", "sx", "zx"], ["xf"], name="dq_x")]
     if target == "Conv":
-        inits += [const("w", np.ones((4, 3, 3, 3), np.int8)), const("sw", np.float32(0.1)),
-                  const("zw", np.int8(0)), const("b", np.zeros(4, np.int32)),
-                  const("sb", np.float32(0.002)), const("zb", np.int32(0))]
+        inits += [
+            const("w", np.ones((4, 3, 3, 3), np.int8)),
+            const("sw", np.float32(0.1)),
+            const("zw", np.int8(0)),
+            const("b", np.zeros(4, np.int32)),
+            const("sb", np.float32(0.002)),
+            const("zb", np.int32(0)),
+        ]
         nodes += [
             helper.make_node("DequantizeLinear", ["w", "sw", "zw"], ["wf"], name="dq_w"),
             helper.make_node("DequantizeLinear", ["b", "sb", "zb"], ["bf"], name="dq_b"),
@@ -83,17 +92,27 @@ def qdq_chain(target: str = "Conv", y_zp: int = 128, relu: bool = False) -> Grap
         nodes.append(helper.make_node("Relu", ["yf"], ["yr"], name="relu"))
         pre_q = "yr"
     nodes.append(helper.make_node("QuantizeLinear", [pre_q, "sy", "zy"], ["y"], name="q_y"))
-    return onnx_graph(nodes, [vi("x", TensorProto.UINT8, [1, 3, 8, 8])],
-                      [vi("y", TensorProto.UINT8, [1, 4 if target == "Conv" else 3, 8, 8])],
-                      inits)
+    return onnx_graph(
+        nodes,
+        [vi("x", TensorProto.UINT8, [1, 3, 8, 8])],
+        [vi("y", TensorProto.UINT8, [1, 4 if target == "Conv" else 3, 8, 8])],
+        inits,
+    )
 
 
 # --------------------------------------------------------------------------- partitions
 
 
 def test_partition_chain_is_split_by_an_unsupported_node():
-    g = dag([("a", "Relu", ["x"]), ("b", "Relu", ["a"]), ("u", "Erf", ["b"]),
-             ("c", "Relu", ["u"]), ("d", "Relu", ["c"])])
+    g = dag(
+        [
+            ("a", "Relu", ["x"]),
+            ("b", "Relu", ["a"]),
+            ("u", "Erf", ["b"]),
+            ("c", "Relu", ["u"]),
+            ("d", "Relu", ["c"]),
+        ]
+    )
     assert names(form_partitions(g, by_op("Relu"))) == [["a", "b"], ["c", "d"]]
 
 
@@ -110,15 +129,21 @@ def test_partition_never_contains_a_path_through_an_unsupported_node():
 
 def test_partition_unsupported_side_branch_does_not_split_independent_nodes():
     # u hangs off the input; a -> b stays one group because u is not on the group's border
-    g = dag([("u", "Erf", ["x"]), ("a", "Relu", ["x"]), ("b", "Relu", ["a"]),
-             ("v", "Erf", ["u"])])
+    g = dag([("u", "Erf", ["x"]), ("a", "Relu", ["x"]), ("b", "Relu", ["a"]), ("v", "Erf", ["u"])])
     assert names(form_partitions(g, by_op("Relu"))) == [["a", "b"]]
 
 
 def test_partition_merge_after_unsupported_branch_goes_to_the_next_partition():
     # a feeds both s (supported) and u (unsupported); m merges s and u
-    g = dag([("a", "Relu", ["x"]), ("s", "Relu", ["a"]), ("u", "Erf", ["a"]),
-             ("m", "Add", ["s", "u"]), ("t", "Relu", ["m"])])
+    g = dag(
+        [
+            ("a", "Relu", ["x"]),
+            ("s", "Relu", ["a"]),
+            ("u", "Erf", ["a"]),
+            ("m", "Add", ["s", "u"]),
+            ("t", "Relu", ["m"]),
+        ]
+    )
     assert names(form_partitions(g, by_op("Relu", "Add"))) == [["a", "s"], ["m", "t"]]
 
 
@@ -133,8 +158,9 @@ def test_partition_excluded_nodes_are_unsupported():
 
 
 def test_partition_group_closed_callback_can_drop_a_group():
-    g = dag([("a", "Reshape", ["x"]), ("u", "Erf", ["a"]), ("b", "Relu", ["u"]),
-             ("c", "Relu", ["b"])])
+    g = dag(
+        [("a", "Reshape", ["x"]), ("u", "Erf", ["a"]), ("b", "Relu", ["u"]), ("c", "Relu", ["b"])]
+    )
     seen: list[list[str]] = []
 
     def keep(group: list[Node]) -> bool:
@@ -147,10 +173,11 @@ def test_partition_group_closed_callback_can_drop_a_group():
 
 
 def test_partition_nodes_assigned_to_another_ep_are_unsupported():
-    nodes = (Node(0, "a", "Relu", "ai.onnx", ("x",), ("a",)),
-             Node(1, "b", "Relu", "ai.onnx", ("a",), ("b",),
-                  execution_provider="CPUExecutionProvider"),
-             Node(2, "c", "Relu", "ai.onnx", ("b",), ("c",)))
+    nodes = (
+        Node(0, "a", "Relu", "ai.onnx", ("x",), ("a",)),
+        Node(1, "b", "Relu", "ai.onnx", ("a",), ("b",), execution_provider="CPUExecutionProvider"),
+        Node(2, "c", "Relu", "ai.onnx", ("b",), ("c",)),
+    )
     g = Graph("main", nodes, (), (), {}, {})
     parts = form_partitions(g, by_op("Relu"), ep_type="NnapiExecutionProvider")
     assert names(parts) == [["a"], ["c"]]
@@ -158,26 +185,43 @@ def test_partition_nodes_assigned_to_another_ep_are_unsupported():
 
 def test_partition_control_flow_node_depends_on_values_its_subgraph_reads():
     # 'iff' reads 'a' only inside its then-branch; c needs iff's output, so a and c are split
-    then_g = Graph("main/iff:then", (Node(0, "t", "Relu", "ai.onnx", ("a",), ("t_out",)),),
-                   (), (ValueType("t_out", "float32", (1,)),), {}, {})
-    nodes = (Node(0, "a", "Relu", "ai.onnx", ("x",), ("a",)),
-             Node(1, "iff", "If", "ai.onnx", ("cond",), ("iff",), subgraphs={"then": then_g}),
-             Node(2, "c", "Add", "ai.onnx", ("a", "iff"), ("c",)))
+    then_g = Graph(
+        "main/iff:then",
+        (Node(0, "t", "Relu", "ai.onnx", ("a",), ("t_out",)),),
+        (),
+        (ValueType("t_out", "float32", (1,)),),
+        {},
+        {},
+    )
+    nodes = (
+        Node(0, "a", "Relu", "ai.onnx", ("x",), ("a",)),
+        Node(1, "iff", "If", "ai.onnx", ("cond",), ("iff",), subgraphs={"then": then_g}),
+        Node(2, "c", "Add", "ai.onnx", ("a", "iff"), ("c",)),
+    )
     g = Graph("main", nodes, (), (), {}, {})
     assert names(form_partitions(g, by_op("Relu", "Add"))) == [["a"], ["c"]]
 
 
 def test_partition_io_lists_boundary_values_like_make_compute_capability():
-    g = dag([("a", "Relu", ["x"]), ("b", "Add", ["a", "x"]), ("c", "Erf", ["a"]),
-             ("d", "Relu", ["b"])], outputs=("d",))
+    g = dag(
+        [("a", "Relu", ["x"]), ("b", "Add", ["a", "x"]), ("c", "Erf", ["a"]), ("d", "Relu", ["b"])],
+        outputs=("d",),
+    )
     inputs, outputs = partition_io(g, [g.nodes[0], g.nodes[1], g.nodes[3]])
     assert inputs == ["x"]
     assert outputs == ["a", "d"]
 
 
 def test_stop_set_excludes_non_max_suppression_and_everything_downstream():
-    g = dag([("a", "Relu", ["x"]), ("nms", "NonMaxSuppression", ["a"]), ("g", "Gather", ["nms"]),
-             ("h", "Relu", ["g"]), ("side", "Relu", ["a"])])
+    g = dag(
+        [
+            ("a", "Relu", ["x"]),
+            ("nms", "NonMaxSuppression", ["a"]),
+            ("g", "Gather", ["nms"]),
+            ("h", "Relu", ["g"]),
+            ("side", "Relu", ["a"]),
+        ]
+    )
     assert stop_set(g, frozenset({"NonMaxSuppression"})) == {1, 2, 3}
     assert stop_set(g, frozenset()) == set()
 
@@ -190,8 +234,17 @@ def test_topological_order_follows_ort_reverse_dfs():
 def test_partition_100k_node_chain():
     """Scale smoke test (timing is measured by benchmarks/, not asserted here)."""
     n = 100_000
-    nodes = tuple(Node(i, f"n{i}", "Relu" if i % 1000 else "Erf", "ai.onnx",
-                       (f"v{i - 1}" if i else "x",), (f"v{i}",)) for i in range(n))
+    nodes = tuple(
+        Node(
+            i,
+            f"n{i}",
+            "Relu" if i % 1000 else "Erf",
+            "ai.onnx",
+            (f"v{i - 1}" if i else "x",),
+            (f"v{i}",),
+        )
+        for i in range(n)
+    )
     g = Graph("main", nodes, (), (), {}, {})
     parts = form_partitions(g, by_op("Relu"))
     assert len(parts) == 100
@@ -232,14 +285,19 @@ def test_node_units_relu_not_redundant_prevents_the_group():
 
 def test_node_units_dq_feeding_two_nodes_forms_no_group():
     inits = [const("s", np.float32(0.1)), const("z", np.uint8(128))]
-    nodes = [helper.make_node("DequantizeLinear", ["x", "s", "z"], ["xf"], name="dq"),
-             helper.make_node("Sigmoid", ["xf"], ["a"], name="sig"),
-             helper.make_node("Tanh", ["xf"], ["b"], name="tanh"),
-             helper.make_node("QuantizeLinear", ["a", "s", "z"], ["qa"], name="qa"),
-             helper.make_node("QuantizeLinear", ["b", "s", "z"], ["qb"], name="qb")]
-    g = onnx_graph(nodes, [vi("x", TensorProto.UINT8, [1, 4])],
-                   [vi("qa", TensorProto.UINT8, [1, 4]), vi("qb", TensorProto.UINT8, [1, 4])],
-                   inits)
+    nodes = [
+        helper.make_node("DequantizeLinear", ["x", "s", "z"], ["xf"], name="dq"),
+        helper.make_node("Sigmoid", ["xf"], ["a"], name="sig"),
+        helper.make_node("Tanh", ["xf"], ["b"], name="tanh"),
+        helper.make_node("QuantizeLinear", ["a", "s", "z"], ["qa"], name="qa"),
+        helper.make_node("QuantizeLinear", ["b", "s", "z"], ["qb"], name="qb"),
+    ]
+    g = onnx_graph(
+        nodes,
+        [vi("x", TensorProto.UINT8, [1, 4])],
+        [vi("qa", TensorProto.UINT8, [1, 4]), vi("qb", TensorProto.UINT8, [1, 4])],
+        inits,
+    )
     assert all(u.kind == "single" for u in node_units(g))
 
 
@@ -261,15 +319,18 @@ def test_partition_leaves_an_unsupported_qdq_unit_whole_on_cpu():
 def test_partition_qdq_unit_in_degree_counts_edges_into_its_dq_nodes():
     # relu (supported) -> q0 -> [dq -> sigmoid -> q] (unsupported) -> dq2 -> relu2 (supported)
     inits = [const("s", np.float32(0.1)), const("z", np.uint8(128))]
-    nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu"),
-             helper.make_node("QuantizeLinear", ["r", "s", "z"], ["rq"], name="q0"),
-             helper.make_node("DequantizeLinear", ["rq", "s", "z"], ["rf"], name="dq"),
-             helper.make_node("Sigmoid", ["rf"], ["sg"], name="sig"),
-             helper.make_node("QuantizeLinear", ["sg", "s", "z"], ["sq"], name="q"),
-             helper.make_node("DequantizeLinear", ["sq", "s", "z"], ["sf"], name="dq2"),
-             helper.make_node("Relu", ["sf"], ["y"], name="relu2")]
-    g = onnx_graph(nodes, [vi("x", TensorProto.FLOAT, [1, 4])],
-                   [vi("y", TensorProto.FLOAT, [1, 4])], inits)
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"], name="relu"),
+        helper.make_node("QuantizeLinear", ["r", "s", "z"], ["rq"], name="q0"),
+        helper.make_node("DequantizeLinear", ["rq", "s", "z"], ["rf"], name="dq"),
+        helper.make_node("Sigmoid", ["rf"], ["sg"], name="sig"),
+        helper.make_node("QuantizeLinear", ["sg", "s", "z"], ["sq"], name="q"),
+        helper.make_node("DequantizeLinear", ["sq", "s", "z"], ["sf"], name="dq2"),
+        helper.make_node("Relu", ["sf"], ["y"], name="relu2"),
+    ]
+    g = onnx_graph(
+        nodes, [vi("x", TensorProto.FLOAT, [1, 4])], [vi("y", TensorProto.FLOAT, [1, 4])], inits
+    )
     units = node_units(g)
     assert [u.target.name for u in units if u.kind == "qdq"] == ["sig"]
     parts = form_partitions(g, lambda u: u.kind == "single", units)
@@ -277,9 +338,12 @@ def test_partition_qdq_unit_in_degree_counts_edges_into_its_dq_nodes():
 
 
 def test_node_unit_nodes_order_is_dq_target_clip_q():
-    a, b, c, d = (Node(i, n, op, "ai.onnx", (), (n,)) for i, (n, op) in
-                  enumerate([("d", "DequantizeLinear"), ("t", "Conv"), ("r", "Relu"),
-                             ("q", "QuantizeLinear")]))
+    a, b, c, d = (
+        Node(i, n, op, "ai.onnx", (), (n,))
+        for i, (n, op) in enumerate(
+            [("d", "DequantizeLinear"), ("t", "Conv"), ("r", "Relu"), ("q", "QuantizeLinear")]
+        )
+    )
     unit = NodeUnit(b, (a,), (d,), "qdq", c)
     assert [n.name for n in unit.nodes] == ["d", "t", "r", "q"]
 
@@ -374,16 +438,24 @@ def test_partition_matches_a_literal_restatement_and_is_convex(case):
 
 
 def test_partition_stop_op_keeps_downstream_nodes_out_of_nnapi():
-    spec = [("relu0", "Relu", ["x"]), ("nms", "NonMaxSuppression", ["relu0"]),
-            ("relu1", "Relu", ["nms"]), ("relu2", "Relu", ["relu1"]), ("side", "Relu", ["relu0"])]
-    nodes = tuple(Node(i, n, op, "ai.onnx", tuple(ins), (n,)) for i, (n, op, ins) in
-                  enumerate(spec))
+    spec = [
+        ("relu0", "Relu", ["x"]),
+        ("nms", "NonMaxSuppression", ["relu0"]),
+        ("relu1", "Relu", ["nms"]),
+        ("relu2", "Relu", ["relu1"]),
+        ("side", "Relu", ["relu0"]),
+    ]
+    nodes = tuple(
+        Node(i, n, op, "ai.onnx", tuple(ins), (n,)) for i, (n, op, ins) in enumerate(spec)
+    )
     values = {v: ValueType(v, "float32", (1, 4)) for v in ("x", *(n for n, _, _ in spec))}
     g = Graph("main", nodes, (values["x"],), (values["relu2"], values["side"]), {}, values)
     assert stop_set(g, nnapi.STOP_OPS) == {1, 2, 3}
     assert names(nnapi.partitions(g)) == [["relu0", "side"]]
-    assert names(nnapi.partitions(g, stop_ops=frozenset())) == [["relu0", "side"],
-                                                                 ["relu1", "relu2"]]
+    assert names(nnapi.partitions(g, stop_ops=frozenset())) == [
+        ["relu0", "side"],
+        ["relu1", "relu2"],
+    ]
 
 
 def test_partition_public_api_is_listed_in_all():

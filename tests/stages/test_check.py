@@ -259,3 +259,42 @@ def test_conditions_orts_checker_ignores_are_refused(cli, tmp_path):
     )
     refused = {n["name"]: n["reason"] for n in nn["nodes"] if not n["supported"]}
     assert "not a constant initializer" in refused["scores"]
+
+
+def test_check_what_if_after_a_partial_fix_dim(cli, tmp_path):
+    """With the user's fixes the what-if starts from ORT's graph of the fixed model (in turn)."""
+    src = save(dynamic_cnn(), tmp_path / "dyn.onnx")
+    doc = cli("check", src, "--json", "--ep", "nnapi", "--fix-dim", "N=1").json()
+    nnapi = _ep(doc, "nnapi")
+    assert nnapi["verdict"] == "no"  # H and W are still dynamic
+    assert doc["what_if_dims"] == {"H": 32, "W": 32}
+    assert nnapi["if_shapes_fixed"]["verdict"] == "yes"  # N=1 kept, H and W fixed too
+    assert "--fix-dim N=1 --fix-dim H=32 --fix-dim W=32" in doc["fix_command"]
+
+
+def test_ort_runs_in_a_child_process_and_its_refusal_or_crash_is_a_clear_error(tmp_path):
+    from ortprep.core.errors import BadModelError
+    from ortprep.core.runtime import SaveProcess
+
+    node = helper.make_node("NoSuchOp", ["x"], ["y"], domain="example.custom")
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("example.custom", 1)]
+    )
+    src = tmp_path / "custom.onnx"
+    onnx.save(model, str(src))
+    recipe = SessionRecipe(level="basic", save_to=tmp_path / "out.onnx", save_format="ONNX")
+    with pytest.raises(BadModelError, match=r"cannot load the model \(.*NoSuchOp"):
+        SaveProcess(src, recipe).wait()
+    good = save(conv_bn_relu(), tmp_path / "cnn.onnx")
+    crashed = SaveProcess(good, recipe)
+    crashed._proc.kill()  # what a segfault inside ORT looks like from the parent
+    with pytest.raises(BadModelError, match="onnxruntime crashed"):
+        crashed.wait()
+    SaveProcess(good, recipe).wait()
+    assert (tmp_path / "out.onnx").stat().st_size > 0

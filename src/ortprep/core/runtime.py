@@ -140,6 +140,52 @@ def create_session(model: Path | bytes, recipe: SessionRecipe) -> ort.InferenceS
     )
 
 
+class SaveProcess:
+    """ORT saving ``model`` as ``recipe`` says, in a child process (see
+    :mod:`ortprep.core.session_worker`); :meth:`wait` raises when ORT refused the model."""
+
+    def __init__(self, model: Path, recipe: SessionRecipe) -> None:
+        import json
+        import subprocess
+        import sys
+
+        spec: dict[str, Any] = {
+            "model": str(model),
+            **{k: v for k, v in vars(recipe).items() if v is not None},
+        }
+        for key in ("save_to", "custom_op_library"):
+            if key in spec:
+                spec[key] = str(spec[key])
+        for key in ("free_dims", "extra"):
+            if key in spec:
+                spec[key] = dict(spec[key])
+        self.model = model
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "ortprep.core.session_worker", json.dumps(spec)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+
+    def wait(self) -> None:
+        _, err = self._proc.communicate()
+        if self._proc.returncode == 0:
+            return
+        text = err.decode("utf-8", errors="replace").strip()
+        lines = [line for line in text.splitlines() if line.strip()]
+        if self._proc.returncode < 0 or not lines:  # killed by a signal: ORT crashed
+            reason = f"onnxruntime crashed (exit status {self._proc.returncode})"
+        else:
+            reason = lines[-1]
+        raise BadModelError(f"{self.model}: ONNX Runtime cannot load the model ({reason})")
+
+    def stop(self) -> None:
+        """End the child now (its output is thrown away by the caller)."""
+        if self._proc.returncode is None:  # not yet waited for
+            self._proc.kill()
+            self._proc.communicate()
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import tempfile
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ortprep.core.errors import BadModelError, UsageError
+from ortprep.core.errors import UsageError
 from ortprep.core.gcpause import gc_paused
-from ortprep.core.graph import Graph, Model, Node
+from ortprep.core.graph import Graph, Model, Node, ValueType
 from ortprep.core.progress import ProgressFn, no_progress
 from ortprep.eps.base import EpOptions, EpSpec, NodeContext
 
@@ -202,21 +202,39 @@ class CheckResult:
 # --------------------------------------------------------------------------- graph to analyse
 
 
-def basic_optimized(
+@dataclass
+class _Optimizing:
+    """ORT producing the basic-optimized graph of ``path`` in a child process."""
+
+    path: Path
+    target: Path
+    big: bool
+    process: Any
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+# Below this size the what-if session runs beside the first one (two sessions in memory at once).
+_PARALLEL_WHAT_IF_BYTES = 256 << 20
+
+
+def start_basic(
     path: Path,
     workdir: Path,
     dims: Mapping[str, int],
     inputs: Mapping[str, tuple[int, ...]],
     external: bool = False,
-) -> Model:
-    """The graph ORT hands to EPs: level-1 optimized by ORT itself, shapes inferred."""
-    import onnx
-
-    from ortprep.core.onnx_file import load_proto, model_view
-    from ortprep.core.runtime import SessionRecipe, create_session, describe_ort_error
+) -> _Optimizing:
+    """Start ORT on the graph it hands to EPs: ``path`` (shapes fixed first when asked) with
+    the level-1 optimizations, saved to ``workdir``. :func:`finish_basic` reads the result."""
+    from ortprep.core.runtime import SaveProcess, SessionRecipe
 
     source = path
     if dims or inputs:
+        import onnx
+
+        from ortprep.core.onnx_file import load_proto
         from ortprep.stages.fix_shapes import FixShapesOptions, fixed_proto
 
         proto = load_proto(path)
@@ -227,6 +245,7 @@ def basic_optimized(
             str(source),
             save_as_external_data=proto.ByteSize() > 1 << 30,
         )
+        del proto
     target = workdir / f"{path.stem}.basic.onnx"
     # Only a model near protobuf's 2 GiB limit is saved with external initializers: external
     # data is itself a refusal reason for some EPs (CoreML), and the user's model has none.
@@ -236,29 +255,28 @@ def basic_optimized(
         if big
         else {}
     )
-    try:
-        create_session(
-            source,
-            SessionRecipe(
-                level="basic",
-                save_to=target,
-                save_format="ONNX",
-                extra=extra,
-                threads=1,  # saves only
-            ),
-        )
-    except Exception as exc:  # noqa: BLE001 -- ORT's refusal to load is a bad model
-        raise BadModelError(
-            f"{path}: ONNX Runtime cannot load the model ({describe_ort_error(exc)})"
-        ) from None
+    recipe = SessionRecipe(
+        level="basic", save_to=target, save_format="ONNX", extra=extra, threads=1
+    )
+    return _Optimizing(path, target, big, SaveProcess(source, recipe))
+
+
+def finish_basic(pending: _Optimizing) -> Model:
+    """Wait for ORT, then read its graph with shapes inferred into the view the EPs judge."""
+    import onnx
+
+    from ortprep.core.onnx_file import model_view
+
+    pending.process.wait()  # BadModelError with ORT's reason when it refused the model
+    path, target = pending.path, pending.target
     # Shapes inferred file to file, inside onnx's C++: no second copy of a big graph in Python.
-    inferred = workdir / f"{path.stem}.basic.inferred.onnx"
+    inferred = target.with_name(f"{path.stem}.basic.inferred.onnx")
     try:
         onnx.shape_inference.infer_shapes_path(str(target), str(inferred), strict_mode=False)
     except Exception:  # noqa: BLE001 -- keep ORT's value_info when onnx cannot infer
         inferred = target
     proto = onnx.load(str(inferred), load_external_data=False)
-    view = model_view(proto, target, None if big else ())
+    view = model_view(proto, target, None if pending.big else ())
     return Model(
         path=path,
         format="onnx",
@@ -271,6 +289,17 @@ def basic_optimized(
     )
 
 
+def basic_optimized(
+    path: Path,
+    workdir: Path,
+    dims: Mapping[str, int],
+    inputs: Mapping[str, tuple[int, ...]],
+    external: bool = False,
+) -> Model:
+    """The graph ORT hands to EPs: level-1 optimized by ORT itself, shapes inferred."""
+    return finish_basic(start_basic(path, workdir, dims, inputs, external))
+
+
 def symbolic_dims(graph: Graph) -> list[tuple[str, int, str]]:
     """(input name, position, dim name or '?') of every non-fixed input dimension."""
     found = []
@@ -281,13 +310,15 @@ def symbolic_dims(graph: Graph) -> list[tuple[str, int, str]]:
     return found
 
 
-def what_if_fix(graph: Graph) -> tuple[dict[str, int], dict[str, tuple[int, ...]]]:
+def what_if_fix(
+    runtime_inputs: Sequence[ValueType],
+) -> tuple[dict[str, int], dict[str, tuple[int, ...]]]:
     """Values for every dynamic input dim: 1 for batch-like dims, 32 otherwise (documented)."""
     from ortprep.core.runtime import input_shape
 
     dims: dict[str, int] = {}
     inputs: dict[str, tuple[int, ...]] = {}
-    for v in graph.runtime_inputs:
+    for v in runtime_inputs:
         if not v.dynamic or v.shape is None:
             continue
         shape = input_shape(v.shape, {})
@@ -653,13 +684,42 @@ def run(path: Path, options: CheckOptions, progress: ProgressFn = no_progress) -
     with gc_paused(), tempfile.TemporaryDirectory(prefix="ortprep-check-") as tmp:
         work = Path(tmp)
         progress("basic optimizations (ORT)", 0, 1)
+        fixed_model = None
+        assumed: dict[str, int] = {}
+        fix_command = None
+        what_if: tuple[dict[str, int], dict[str, tuple[int, ...]]] | None = None
         if is_onnx:
             # validated here (clear exit-2 errors); ORT then produces the graph EPs see
             proto, external_files = load_checked(path)
             inputs = runtime_input_types(proto)
             external = bool(external_files)
             del proto
-            model = basic_optimized(path, work, options.fix_dims, options.fix_inputs, external)
+            jobs = [start_basic(path, work, options.fix_dims, options.fix_inputs, external)]
+            try:
+                # Without the user's fixes the inputs ORT keeps are the source's, so the
+                # what-if session (all dims fixed) runs beside the first one, on another core;
+                # both at once only for models small enough to hold two sessions.
+                small = path.stat().st_size < _PARALLEL_WHAT_IF_BYTES
+                user_fixed = bool(options.fix_dims or options.fix_inputs)
+                beside = options.what_if and small and not user_fixed
+                if beside and any(v.dynamic for v in inputs):
+                    what_if = what_if_fix(inputs)
+                    (work / "what-if").mkdir()
+                    jobs.append(start_basic(path, work / "what-if", *what_if, external))
+                model = finish_basic(jobs[0])
+                runtime_inputs = model.graph.runtime_inputs
+                if options.what_if and not beside and any(v.dynamic for v in runtime_inputs):
+                    what_if = what_if_fix(runtime_inputs)
+                    # the user's fixes stay: the what-if fixes what they left dynamic
+                    all_dims = {**options.fix_dims, **what_if[0]}
+                    all_inputs = {**options.fix_inputs, **what_if[1]}
+                    (work / "what-if").mkdir()
+                    jobs.append(start_basic(path, work / "what-if", all_dims, all_inputs, external))
+                if what_if is not None:
+                    fixed_model = finish_basic(jobs[1])
+            finally:
+                for job in jobs:
+                    job.stop()  # a no-op for finished ones; ends ORT when something failed
             analyzed = "basic-optimized"
         else:
             external = False
@@ -672,17 +732,13 @@ def run(path: Path, options: CheckOptions, progress: ProgressFn = no_progress) -
             inputs = model.graph.runtime_inputs
             analyzed = "ort-file"
         progress("basic optimizations (ORT)", 1, 1)
-        fixed_model = None
-        assumed: dict[str, int] = {}
-        fix_command = None
-        dynamic = [v for v in model.graph.runtime_inputs if v.dynamic]
-        if dynamic and options.what_if and is_onnx:
-            dims, fixed_inputs = what_if_fix(model.graph)
+        if what_if is not None:
+            dims, fixed_inputs = what_if
             assumed = dict(dims)
-            (work / "what-if").mkdir()
-            fixed_model = basic_optimized(path, work / "what-if", dims, fixed_inputs, external)
-            parts = [f"--fix-dim {k}={v}" for k, v in dims.items()]
-            parts += [f"--fix-input {k}={','.join(map(str, s))}" for k, s in fixed_inputs.items()]
+            all_dims = {**options.fix_dims, **dims}
+            all_inputs = {**options.fix_inputs, **fixed_inputs}
+            parts = [f"--fix-dim {k}={v}" for k, v in all_dims.items()]
+            parts += [f"--fix-input {k}={','.join(map(str, s))}" for k, s in all_inputs.items()]
             fix_command = f"ortprep fix-shapes {path} -o {path.stem}.fixed.onnx {' '.join(parts)}"
         reports = _reports(model, fixed_model, options, fix_command, progress)
     return CheckResult(str(path), analyzed, inputs, assumed, tuple(reports), fix_command)
