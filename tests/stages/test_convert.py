@@ -270,3 +270,33 @@ def test_one_intra_op_thread_saves_the_same_graph(tmp_path, mode):
             saved.append(_saved_graph(target))
         assert saved[0] == saved[1], src.name
         assert saved[0][0], "no nodes read"
+
+
+def test_a_model_ort_refuses_in_a_background_lane_fails_alone(cli, tmp_path):
+    """ORT's sessions run on background threads; a refusal there is that model's error only."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    src = tmp_path / "in"
+    save(conv_bn_relu(), src / "a.onnx")
+    node = helper.make_node("NoSuchOp", ["x"], ["y"], domain="example.custom")
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    custom = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("example.custom", 1)]
+    )
+    onnx.save(custom, str(src / "b_custom.onnx"))
+    save(dynamic_cnn(), src / "c.onnx")
+    r = cli("convert", src, "-o", tmp_path / "out", "--json", "--no-verify")
+    assert r.code == 1
+    by_name = {Path(m["input"]).name: m for m in r.json()["models"]}
+    assert "could not convert" in by_name["b_custom.onnx"]["error"]
+    assert "--custom-op-library" in by_name["b_custom.onnx"]["hint"]
+    assert by_name["a.onnx"]["ok"] and by_name["c.onnx"]["ok"]
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert not [n for n in written if n.startswith("b_custom") or n.startswith(".")]
+    assert "a.ort" in written and "c.with_runtime_opt.ort" in written
