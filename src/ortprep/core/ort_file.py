@@ -33,6 +33,7 @@ from ortprep.core.graph import (
     RuntimeOptimizationRecord,
     ValueType,
     normalize_domain,
+    view_node,
 )
 
 if TYPE_CHECKING:
@@ -679,7 +680,7 @@ class _Reader:
                     subgraphs[key] = self._graph(g, f"{graph_path}/{name}:{key}")
             else:
                 attributes[attr_name] = self._attribute_value(attr, fields, kind)
-        return Node(
+        return view_node(
             index=index,
             name=name,
             op_type=op_type,
