@@ -82,35 +82,3 @@ def test_folder_without_models_is_a_usage_error(tmp_path):
 
     with pytest.raises(UsageError, match="no models"):
         resolve_inputs(tmp_path)
-
-
-def test_view_node_is_the_dataclass_node():
-    """The readers' fast constructor fills every field exactly as ``Node(...)`` does."""
-    import dataclasses
-
-    from ortprep.core.graph import Node, view_node
-
-    fields = {
-        "index": 3,
-        "name": "n",
-        "op_type": "Conv",
-        "domain": "ai.onnx",
-        "inputs": ("x", "w"),
-        "outputs": ("y",),
-        "attributes": {"group": 1},
-        "subgraphs": {},
-        "since_version": 11,
-        "synthetic_name": True,
-        "execution_provider": "CPUExecutionProvider",
-        "implicit_inputs": ("outer",),
-    }
-    assert {f.name for f in dataclasses.fields(Node)} == set(fields)
-    fast, slow = view_node(**fields), Node(**fields)
-    assert fast == slow
-    assert dataclasses.asdict(fast) == dataclasses.asdict(slow)
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        fast.name = "other"  # type: ignore[misc]
-    defaults = {
-        k: v for k, v in fields.items() if k not in ("execution_provider", "implicit_inputs")
-    }
-    assert view_node(**defaults) == Node(**defaults)

@@ -103,41 +103,6 @@ class Node:
         return self.inputs[i] if i < len(self.inputs) else ""
 
 
-def view_node(
-    index: int,
-    name: str,
-    op_type: str,
-    domain: str,
-    inputs: tuple[str, ...],
-    outputs: tuple[str, ...],
-    attributes: Mapping[str, Any],
-    subgraphs: Mapping[str, Graph],
-    since_version: int | None,
-    synthetic_name: bool,
-    execution_provider: str | None = None,
-    implicit_inputs: tuple[str, ...] = (),
-) -> Node:
-    """``Node(...)`` for the readers, which build one per node of graphs of 100,000 nodes: the
-    frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``; this fills
-    the instance dictionary at once (the same object: a test compares every field)."""
-    node = object.__new__(Node)
-    node.__dict__.update(
-        index=index,
-        name=name,
-        op_type=op_type,
-        domain=domain,
-        inputs=inputs,
-        outputs=outputs,
-        attributes=attributes,
-        subgraphs=subgraphs,
-        since_version=since_version,
-        synthetic_name=synthetic_name,
-        execution_provider=execution_provider,
-        implicit_inputs=implicit_inputs,
-    )
-    return node
-
-
 @dataclass(frozen=True)
 class Graph:
     """A graph (the main graph, or a subgraph whose ``path`` names its owner)."""

@@ -18,9 +18,9 @@ from ortprep.core.graph import (
     Graph,
     Initializer,
     Model,
+    Node,
     ValueType,
     normalize_domain,
-    view_node,
 )
 
 if TYPE_CHECKING:
@@ -370,7 +370,7 @@ def graph_view(
                 attrs[attr.name] = _attribute_value(attr, base)
         domain = n.domain or DEFAULT_DOMAIN
         nodes.append(
-            view_node(
+            Node(
                 index=i,
                 name=name,
                 op_type=op_type,

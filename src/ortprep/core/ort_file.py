@@ -33,7 +33,6 @@ from ortprep.core.graph import (
     RuntimeOptimizationRecord,
     ValueType,
     normalize_domain,
-    view_node,
 )
 
 if TYPE_CHECKING:
@@ -680,7 +679,7 @@ class _Reader:
                     subgraphs[key] = self._graph(g, f"{graph_path}/{name}:{key}")
             else:
                 attributes[attr_name] = self._attribute_value(attr, fields, kind)
-        return view_node(
+        return Node(
             index=index,
             name=name,
             op_type=op_type,
