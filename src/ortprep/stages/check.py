@@ -706,6 +706,8 @@ def run(path: Path, options: CheckOptions, progress: ProgressFn = no_progress) -
                     what_if = what_if_fix(inputs)
                     (work / "what-if").mkdir()
                     jobs.append(start_basic(path, work / "what-if", *what_if, external))
+                for ep in options.eps:  # load the rules while ORT works in its process
+                    ep_spec(ep)
                 model = finish_basic(jobs[0])
                 runtime_inputs = model.graph.runtime_inputs
                 if options.what_if and not beside and any(v.dynamic for v in runtime_inputs):
