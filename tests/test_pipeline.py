@@ -316,3 +316,28 @@ def test_long_models_are_drawn_as_runs_of_nodes():
     small = strip(nodes[:10], compiles=True)
     assert len(small["marks"]) == 10
     assert small["marks"][0]["title"].startswith("n0 · Relu")
+
+
+def test_a_worker_crash_loses_only_its_own_model(tmp_path):
+    """A dead worker breaks the pool; the unfinished models are rerun one per process."""
+    from crashing_worker import prepare_or_crash
+    from ortprep.core.inputs import ModelInput
+    from ortprep.pipeline import PrepareOptions, _run_parallel
+
+    names = ["a.onnx", "crash.onnx", "b.onnx", "c.onnx", "d.onnx"]
+    items = [ModelInput(tmp_path / n, Path(n)) for n in names]
+    seen = []
+    reports = _run_parallel(
+        items,
+        tmp_path / "out",
+        PrepareOptions(workers=2),
+        lambda what, done, total: seen.append((done, total)),
+        work=prepare_or_crash,
+    )
+    assert [r.relative for r in reports] == names  # the input order, every model reported
+    by_name = {r.relative: r for r in reports}
+    assert "crashed" in (by_name["crash.onnx"].error or "")
+    assert by_name["crash.onnx"].hint
+    for n in ("a.onnx", "b.onnx", "c.onnx", "d.onnx"):
+        assert by_name[n].error is None, by_name[n].error
+    assert seen[-1] == (5, 5)

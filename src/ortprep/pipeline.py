@@ -661,13 +661,20 @@ def _commands(
 
 
 def _run_parallel(
-    items: Sequence[ModelInput], out_dir: Path, options: PrepareOptions, progress: ProgressFn
+    items: Sequence[ModelInput],
+    out_dir: Path,
+    options: PrepareOptions,
+    progress: ProgressFn,
+    work: Callable[[ModelInput, Path, PrepareOptions], ModelReport] | None = None,
 ) -> list[ModelReport]:
     """Models in worker processes (spawned: ORT's threads do not survive a fork).
 
     A worker that dies (a crash inside ORT or a custom op library) breaks the pool; the models
     it left unfinished are then run one per process, so only the one that crashes is lost.
+    ``work`` (a module-level function, :func:`prepare_model` by default) prepares one model.
     """
+    if work is None:
+        work = prepare_model
     import concurrent.futures as cf
     import multiprocessing
 
@@ -677,9 +684,7 @@ def _run_parallel(
     total = len(items)
     progress("preparing models", 0, total)
     with cf.ProcessPoolExecutor(max_workers=min(options.workers, total), mp_context=ctx) as pool:
-        futures = {
-            pool.submit(prepare_model, it, out_dir, options): i for i, it in enumerate(items)
-        }
+        futures = {pool.submit(work, it, out_dir, options): i for i, it in enumerate(items)}
         for fut in cf.as_completed(futures):
             i = futures[fut]
             try:
@@ -691,7 +696,7 @@ def _run_parallel(
     for i in sorted(retry):
         with cf.ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
             try:
-                results[i] = pool.submit(prepare_model, items[i], out_dir, options).result()
+                results[i] = pool.submit(work, items[i], out_dir, options).result()
             except cf.process.BrokenProcessPool:
                 results[i] = ModelReport(
                     input=str(items[i].path),
