@@ -125,6 +125,23 @@ def test_nnapi_takes_the_float_cnn_fixture_as_one_partition():
     assert len(parts) == 1 and len(parts[0]) == len(g.nodes)
 
 
+def test_nnapi_partitions_an_ort_file_whose_nodes_were_saved_on_the_cpu_ep(tmp_path):
+    """An .ort file records CPUExecutionProvider on every node; ORT drops that at load."""
+    from models import save
+    from ortprep.core.runtime import SessionRecipe, create_session
+
+    src = save(conv_bn_relu(), tmp_path / "cnn.onnx")
+    target = tmp_path / "cnn.with_runtime_opt.ort"
+    recipe = SessionRecipe(
+        save_to=target, save_format="ORT", minimal_build_optimizations="save", level="all"
+    )
+    create_session(src, recipe)
+    g = open_model(target).graph
+    assert {n.execution_provider for n in g.nodes} == {"CPUExecutionProvider"}
+    parts = nnapi.partitions(g)
+    assert len(parts) == 1 and len(parts[0]) == len(g.nodes)
+
+
 def test_nnapi_refuses_dynamic_batch():
     g = model_view(onnx.shape_inference.infer_shapes(dynamic_cnn()), Path("m.onnx")).graph
     assert verdict(g, "conv1") == "input 'x' has dynamic dimension 'N'; NNAPI needs fixed shapes"

@@ -1509,7 +1509,8 @@ def groups(
         node_units(graph),
         stop_set(graph, stop_ops),
         on_group_closed=closed,
-        ep_type=EP_TYPE,
+        # no ep_type: NNAPI is asked first, before any node is assigned, and the EP an .ort file
+        # saved per node is dropped when ORT loads it (graph.cc, Node::LoadFromOrtFormat)
     )
     return [(group, discard(group, graph)) for group in formed]
 
