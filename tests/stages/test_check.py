@@ -298,3 +298,50 @@ def test_ort_runs_in_a_child_process_and_its_refusal_or_crash_is_a_clear_error(t
         crashed.wait()
     SaveProcess(good, recipe).wait()
     assert (tmp_path / "out.onnx").stat().st_size > 0
+
+
+def _qlinear_concat_across_partitions() -> onnx.ModelProto:
+    """QLinearConv A feeds both Abs (uint8: NNAPI refuses it) and a uint8 Concat; the Concat's
+    other input comes from QLinearConv B after the Abs, so A and B end up in different groups."""
+    u8 = TensorProto.UINT8
+
+    def c(name, value, dtype):
+        return numpy_helper.from_array(np.asarray(value, dtype=dtype), name)
+
+    inits = [
+        c("s", 0.05, np.float32),
+        c("z", 128, np.uint8),
+        c("wa", np.ones((4, 3, 1, 1)) * 130, np.uint8),
+        c("wb", np.ones((4, 4, 1, 1)) * 130, np.uint8),
+    ]
+    q = ["s", "z"]
+    nodes = [
+        helper.make_node("QLinearConv", ["x", *q, "wa", *q, *q], ["a"], name="A"),
+        helper.make_node("Abs", ["a"], ["u"], name="U"),
+        helper.make_node("QLinearConv", ["u", *q, "wb", *q, *q], ["b"], name="B"),
+        helper.make_node("Concat", ["a", "b"], ["y"], name="C", axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", u8, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", u8, [1, 8, 8, 8])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+def test_nnapi_uint8_concat_needs_its_inputs_in_its_own_partition(cli, tmp_path):
+    """ORT's walk (nnapi_execution_provider.cc, helper.cc IsInternalQuantizedNodeUnit) refuses a
+    single uint8 Concat whose input was computed in an earlier partition; check replays it."""
+    src = tmp_path / "qconcat.onnx"
+    onnx.save(_qlinear_concat_across_partitions(), str(src))
+    doc = cli("check", src, "--ep", "nnapi", "--json").json()
+    nodes = {n["name"]: n for n in _ep(doc, "nnapi")["nodes"]}
+    assert nodes["A"]["supported"] and nodes["B"]["supported"], nodes
+    assert not nodes["U"]["supported"]
+    assert not nodes["C"]["supported"]
+    assert "not computed in the same NNAPI partition" in nodes["C"]["reason"]
+    assert nodes["A"]["partition"] != nodes["B"]["partition"]

@@ -1219,7 +1219,7 @@ def check_unit(unit: NodeUnit, graph: Graph, options: EpOptions | None = None) -
 
     The unit is judged by its target node (QDQ acceptance included). The uint8 Transpose/Resize/
     Concat/MaxPool rule is checked as "its input comes from a node NNAPI takes"; the exact
-    same-partition condition is applied by :func:`partitions`.
+    same-partition condition is applied by the walk (:func:`groups`, which ``check`` uses).
 
     A unit of ``node_units(graph)`` is answered from the graph's verdicts, judged all at once on
     first use (callers ask for every unit in turn); any other unit is judged on its own.
@@ -1473,6 +1473,7 @@ def groups(
     graph: Graph,
     options: EpOptions | None = None,
     stop_ops: frozenset[str] = STOP_OPS,
+    verdicts: Mapping[int, str | None] | None = None,
 ) -> list[tuple[list[Node], str | None]]:
     """Every group ORT forms for NNAPI, in ORT's order, each with why NNAPI drops it (or None).
 
@@ -1480,23 +1481,36 @@ def groups(
     the unit is reached, first answer cached as ORT does), then :func:`discard` per group (the
     group-closing callback and the all-constant-inputs post-filter; dropping a group does not
     change the walk, so judging afterwards is the same).
+
+    ``verdicts`` (unit target index -> :func:`check_unit`'s answer), when the caller has them,
+    spare judging every unit again: a unit that answer accepts passed every rule but the
+    in-partition one, which only the walk can judge; one it refuses is refused here too.
     """
     options = options or EpOptions()
     if "/" in graph.path or options.android_api < MIN_API:
         return []
     state = _state(graph)
+    units = node_units(graph)
+    # Units the in-partition rule applies to; without any, no output needs tracking.
+    internal = {u.target.index for u in units if _internal_quantized(u, state)}
     in_group: set[str] = set()
     cache: dict[int, bool] = {}
+
+    def rules_pass(unit: NodeUnit) -> bool:
+        key = unit.target.index
+        if verdicts is not None:
+            return key in verdicts and verdicts[key] is None
+        return _base_verdict(unit, state, options) is None
 
     def supported(unit: NodeUnit) -> bool:
         key = unit.target.index
         if key not in cache:
-            ok = _base_verdict(unit, state, options) is None
-            if ok and _internal_quantized(unit, state):
+            ok = rules_pass(unit)
+            if ok and key in internal:
                 ok = all(name in in_group for name in _internal_quant_inputs(unit.target))
-            cache[key] = ok
+            cache[key] = ok  # ORT keeps its first answer per node
         if cache[key]:
-            in_group.update(o for o in unit.target.outputs if o)
+            in_group.update(unit.target.outputs)
         return cache[key]
 
     def closed(_group: list[Node]) -> bool:
@@ -1505,14 +1519,27 @@ def groups(
 
     formed = form_partitions(
         graph,
-        supported,
-        node_units(graph),
+        supported if internal else rules_pass,
+        units,
         stop_set(graph, stop_ops),
-        on_group_closed=closed,
+        on_group_closed=closed if internal else None,
         # no ep_type: NNAPI is asked first, before any node is assigned, and the EP an .ort file
         # saved per node is dropped when ORT loads it (graph.cc, Node::LoadFromOrtFormat)
     )
     return [(group, discard(group, graph)) for group in formed]
+
+
+def partition_input_refusal(unit: NodeUnit, graph: Graph) -> str | None:
+    """Why the exact walk refused a unit :func:`check_unit` accepts (None if that cannot be the
+    reason): a uint8 Transpose/Resize/Concat/MaxPool whose input is not computed in the
+    partition being formed (helper.cc IsInternalQuantizedNodeUnit; it has no scale/zero point)."""
+    if not _internal_quantized(unit, _state(graph)):
+        return None
+    names = ", ".join(f"'{n}'" for n in _internal_quant_inputs(unit.target))
+    return (
+        f"{unit.target.op_type}: uint8 input {names} is not computed in the same NNAPI "
+        "partition; uint8 Transpose/Resize/Concat/MaxPool carry no scale/zero point of their own"
+    )
 
 
 def partitions(
@@ -1550,5 +1577,6 @@ __all__ = [
     "check_unit",
     "discard",
     "groups",
+    "partition_input_refusal",
     "partitions",
 ]

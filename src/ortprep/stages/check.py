@@ -397,7 +397,21 @@ def _evaluate_graph(graph: Graph, spec: EpSpec, module: Any, options: EpOptions)
         for n in unit.nodes:
             reasons[n.index] = reason
     excluded = partition.stop_set(graph, spec.stop_ops) if spec.stop_ops else set()
-    kept, discarded = _partition(graph, units, reasons, excluded, spec)
+    exact = getattr(module, "groups", None)  # an EP whose walk judges more than each unit
+    if exact is None:
+        kept, discarded = _partition(graph, units, reasons, excluded, spec)
+        return _GraphEval(graph, reasons, units, excluded, kept, discarded)
+    formed = exact(graph, options, spec.stop_ops, verdicts=reasons)
+    kept = [nodes for nodes, dropped in formed if dropped is None]
+    discarded = {n.index: dropped for nodes, dropped in formed if dropped for n in nodes}
+    placed = {n.index for nodes, _ in formed for n in nodes}
+    for unit in units:
+        target = unit.target.index
+        if reasons[target] is None and target not in placed and target not in excluded:
+            why = module.partition_input_refusal(unit, graph)
+            if why is not None:
+                for n in unit.nodes:
+                    reasons[n.index] = why
     return _GraphEval(graph, reasons, units, excluded, kept, discarded)
 
 
