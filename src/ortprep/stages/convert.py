@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -391,6 +391,7 @@ class _Planned:
 
     item: ModelInput
     source: Any = None
+    big: bool = False
     saves: list[_Save] = field(default_factory=list)
     futures: list[Future[None]] = field(default_factory=list)
     error: OrtprepError | None = None
@@ -398,6 +399,8 @@ class _Planned:
 
 # Models this big are converted one session at a time (two at once would double the memory).
 _BIG_MODEL_BYTES = 512 << 20
+# Models validated and queued for ORT beyond the one being finished, so ORT's lanes never wait.
+_AHEAD = 2
 
 
 def _saves(item: ModelInput, out_dir: Path, options: ConvertOptions, workdir: Path) -> list[_Save]:
@@ -465,7 +468,7 @@ def _plan(
         planned.error = exc
         return planned
     planned.saves = _saves(item, out_dir, options, workdir)
-    big = planned.source.size_bytes > _BIG_MODEL_BYTES
+    big = planned.big = planned.source.size_bytes > _BIG_MODEL_BYTES
 
     def save(job: _Save) -> None:
         if big:
@@ -578,8 +581,8 @@ def run(
 
     ORT's sessions release the GIL, so they run on background threads (two at a time on a
     multi-core machine) while this thread validates the next model and reads, summarizes and
-    verifies the files already written. One model ahead is validated, no more: a folder of big
-    models is never held in memory at once.
+    verifies the files already written. A few models ahead are validated, no more (one ahead
+    while a big one is queued): a folder of big models is never held in memory at once.
     """
     from ortprep.core.runtime import ort_version, quiet_ort
 
@@ -595,17 +598,22 @@ def run(
     ):
         workdir = Path(tmp)
         big_lock = threading.Lock()
-        planned = _plan(inputs[0], out_dir, options, workdir, pool, big_lock) if inputs else None
+        window: deque[_Planned] = deque()
+        following = iter(inputs)
+
+        def plan_ahead() -> None:
+            """Keep up to _AHEAD models validated and queued beyond the one being finished
+            (one, when a big model is queued: their views and sessions are large)."""
+            while len(window) <= (1 if any(p.big for p in window) else _AHEAD):
+                item = next(following, None)
+                if item is None:
+                    return
+                window.append(_plan(item, out_dir, options, workdir, pool, big_lock))
+
         for i in range(len(inputs)):
             progress("converting", i, len(inputs))
-            ahead = (
-                _plan(inputs[i + 1], out_dir, options, workdir, pool, big_lock)
-                if i + 1 < len(inputs)
-                else None
-            )
-            assert planned is not None
-            result, files = _finish(planned, options)
-            planned = ahead
+            plan_ahead()
+            result, files = _finish(window.popleft(), options)
             results.append(result)
             for style, files_of_style in files.items():
                 sources[style].extend(files_of_style)
