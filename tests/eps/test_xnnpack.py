@@ -6,6 +6,7 @@ graph view and asks :func:`xnnpack.check_node` or :func:`xnnpack.check_unit` for
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -816,7 +817,7 @@ def test_xnnpack_refuses_opset_22_qdq_conv_unit(tmp_path: Path) -> None:
     conv = node(graph, "target")
     unit = unit_of(graph)
     unit22 = NodeUnit(
-        Node(**{**conv.__dict__, "since_version": 22}), unit.dq_nodes, unit.q_nodes, "qdq"
+        dataclasses.replace(conv, since_version=22), unit.dq_nodes, unit.q_nodes, "qdq"
     )
     reason = xnnpack.check_unit(unit22, graph)
     assert reason is not None and reason.startswith("QDQ Conv unit:") and "#23164" in reason

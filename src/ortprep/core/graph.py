@@ -76,7 +76,7 @@ class Initializer:
         return self.loader()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Node:
     """One node. ``name`` is the model's own, or ``<op_type>_<index>`` when it had none."""
 
