@@ -345,3 +345,27 @@ def test_nnapi_uint8_concat_needs_its_inputs_in_its_own_partition(cli, tmp_path)
     assert not nodes["C"]["supported"]
     assert "not computed in the same NNAPI partition" in nodes["C"]["reason"]
     assert nodes["A"]["partition"] != nodes["B"]["partition"]
+
+
+def test_fix_shapes_command_is_quoted_for_the_shell(tmp_path):
+    """Exporters name dims '?' (a shell glob) and paths hold spaces: each stays one argument."""
+    import shlex
+
+    from ortprep.stages.check import fix_shapes_command
+
+    path = tmp_path / "my models" / "cls.onnx"
+    cmd = fix_shapes_command(path, {"?": 32, "N": 1}, {"x": (1, 3, 32, 32)})
+    assert shlex.split(cmd) == [
+        "ortprep",
+        "fix-shapes",
+        str(path),
+        "-o",
+        "cls.fixed.onnx",
+        "--fix-dim",
+        "?=32",
+        "--fix-dim",
+        "N=1",
+        "--fix-input",
+        "x=1,3,32,32",
+    ]
+    assert "'?=32'" in cmd

@@ -310,6 +310,21 @@ def symbolic_dims(graph: Graph) -> list[tuple[str, int, str]]:
     return found
 
 
+def fix_shapes_command(
+    path: Path, dims: Mapping[str, int], inputs: Mapping[str, tuple[int, ...]]
+) -> str:
+    """The ``ortprep fix-shapes`` command for these fixes, quoted for a POSIX shell (dim names
+    such as ``?`` or paths with spaces stay one argument each)."""
+    import shlex
+
+    args = ["ortprep", "fix-shapes", str(path), "-o", f"{path.stem}.fixed.onnx"]
+    for name, value in dims.items():
+        args += ["--fix-dim", f"{name}={value}"]
+    for name, shape in inputs.items():
+        args += ["--fix-input", f"{name}={','.join(map(str, shape))}"]
+    return shlex.join(args)
+
+
 def what_if_fix(
     runtime_inputs: Sequence[ValueType],
 ) -> tuple[dict[str, int], dict[str, tuple[int, ...]]]:
@@ -753,9 +768,7 @@ def run(path: Path, options: CheckOptions, progress: ProgressFn = no_progress) -
             assumed = dict(dims)
             all_dims = {**options.fix_dims, **dims}
             all_inputs = {**options.fix_inputs, **fixed_inputs}
-            parts = [f"--fix-dim {k}={v}" for k, v in all_dims.items()]
-            parts += [f"--fix-input {k}={','.join(map(str, s))}" for k, s in all_inputs.items()]
-            fix_command = f"ortprep fix-shapes {path} -o {path.stem}.fixed.onnx {' '.join(parts)}"
+            fix_command = fix_shapes_command(path, all_dims, all_inputs)
         reports = _reports(model, fixed_model, options, fix_command, progress)
     return CheckResult(str(path), analyzed, inputs, assumed, tuple(reports), fix_command)
 
