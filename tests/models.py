@@ -289,6 +289,19 @@ def relu_chain(length: int, seed: int = 5) -> onnx.ModelProto:
     return m
 
 
+def unknown_op() -> onnx.ModelProto:
+    """A valid ONNX model with one op of a custom domain that no runtime has a kernel for
+    (ORT refuses to load it: a model that passes validation and fails in ORT)."""
+    node = helper.make_node("NoSuchOp", ["x"], ["y"], domain="example.custom")
+    graph = helper.make_graph(
+        [node],
+        "unknown_op",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    return _model(graph, extra={"example.custom": 1})
+
+
 def bad_inputs(folder: Path) -> dict[str, tuple[Path, str]]:
     """Bad model files, each with a fragment its error message must contain.
 

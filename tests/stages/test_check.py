@@ -9,7 +9,15 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from models import attention_block, conv_bn_relu, dynamic_cnn, if_subgraph, qdq_cnn, save
+from models import (
+    attention_block,
+    conv_bn_relu,
+    dynamic_cnn,
+    if_subgraph,
+    qdq_cnn,
+    save,
+    unknown_op,
+)
 from ortprep.core.runtime import SessionRecipe, create_session
 
 
@@ -276,18 +284,7 @@ def test_ort_runs_in_a_child_process_and_its_refusal_or_crash_is_a_clear_error(t
     from ortprep.core.errors import BadModelError
     from ortprep.core.runtime import SaveProcess
 
-    node = helper.make_node("NoSuchOp", ["x"], ["y"], domain="example.custom")
-    graph = helper.make_graph(
-        [node],
-        "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
-    )
-    model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("example.custom", 1)]
-    )
-    src = tmp_path / "custom.onnx"
-    onnx.save(model, str(src))
+    src = save(unknown_op(), tmp_path / "custom.onnx")
     recipe = SessionRecipe(level="basic", save_to=tmp_path / "out.onnx", save_format="ONNX")
     with pytest.raises(BadModelError, match=r"cannot load the model \(.*NoSuchOp"):
         SaveProcess(src, recipe).wait()

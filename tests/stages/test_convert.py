@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from models import attention_block, conv_bn_relu, dynamic_cnn, if_subgraph, qdq_cnn, save
+from models import (
+    attention_block,
+    conv_bn_relu,
+    dynamic_cnn,
+    if_subgraph,
+    qdq_cnn,
+    save,
+    unknown_op,
+)
 from ortprep.core.inputs import example_model
 from ortprep.core.ort_file import read_ort
 
@@ -274,22 +282,9 @@ def test_one_intra_op_thread_saves_the_same_graph(tmp_path, mode):
 
 def test_a_model_ort_refuses_in_a_background_lane_fails_alone(cli, tmp_path):
     """ORT's sessions run on background threads; a refusal there is that model's error only."""
-    import onnx
-    from onnx import TensorProto, helper
-
     src = tmp_path / "in"
     save(conv_bn_relu(), src / "a.onnx")
-    node = helper.make_node("NoSuchOp", ["x"], ["y"], domain="example.custom")
-    graph = helper.make_graph(
-        [node],
-        "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
-    )
-    custom = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("example.custom", 1)]
-    )
-    onnx.save(custom, str(src / "b_custom.onnx"))
+    save(unknown_op(), src / "b_custom.onnx")
     save(dynamic_cnn(), src / "c.onnx")
     r = cli("convert", src, "-o", tmp_path / "out", "--json", "--no-verify")
     assert r.code == 1
