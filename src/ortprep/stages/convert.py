@@ -9,6 +9,7 @@ from both files; we do the same in a private temporary folder.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 import threading
@@ -174,16 +175,7 @@ class ConvertResult:
 def write_with_ort(model: Path, target: Path, recipe: SessionRecipe) -> None:
     """Let ORT optimize ``model`` and save it at ``target`` atomically (format set explicitly)."""
     with atomic_path(target) as tmp:
-        recipe = SessionRecipe(
-            level=recipe.level,
-            target_platform=recipe.target_platform,
-            save_to=tmp,
-            save_format=recipe.save_format,
-            minimal_build_optimizations=recipe.minimal_build_optimizations,
-            custom_op_library=recipe.custom_op_library,
-            free_dims=recipe.free_dims,
-            threads=1,  # saves only
-        )
+        recipe = dataclasses.replace(recipe, save_to=tmp, threads=1)  # saves only
         try:
             create_session(model, recipe)
         except OrtprepError:
@@ -407,22 +399,6 @@ def _saves(item: ModelInput, out_dir: Path, options: ConvertOptions, workdir: Pa
     """Every file ORT writes for ``item``, in the order a user reads them."""
     saves = []
     for style in options.styles:
-        if options.save_optimized_onnx:
-            saves.append(
-                _Save(
-                    style,
-                    "optimized-onnx",
-                    _out_path(out_dir, item, suffix(options.level, style, ".optimized.onnx")),
-                    SessionRecipe(
-                        level=options.level,
-                        target_platform=options.target_platform,
-                        save_format="ONNX",
-                        minimal_build_optimizations="apply" if style == "runtime" else None,
-                        custom_op_library=options.custom_op_library,
-                        free_dims=options.fix_dims,
-                    ),
-                )
-            )
         recipe = ort_recipe(
             style,
             options.level,
@@ -430,6 +406,14 @@ def _saves(item: ModelInput, out_dir: Path, options: ConvertOptions, workdir: Pa
             custom_op_library=options.custom_op_library,
             free_dims=options.fix_dims,
         )
+        if options.save_optimized_onnx:  # the ONNX twin: what the Runtime style runs, applied
+            onnx_target = _out_path(out_dir, item, suffix(options.level, style, ".optimized.onnx"))
+            onnx_recipe = dataclasses.replace(
+                recipe,
+                save_format="ONNX",
+                minimal_build_optimizations="apply" if style == "runtime" else None,
+            )
+            saves.append(_Save(style, "optimized-onnx", onnx_target, onnx_recipe))
         target = _out_path(out_dir, item, suffix(options.level, style, ".ort"))
         saves.append(_Save(style, "ort", target, recipe))
         if style == "runtime":  # its config also needs the ops of the fusions applied
