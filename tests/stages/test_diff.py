@@ -59,3 +59,32 @@ def test_diff_human_output(cli, tmp_path):
     src = save(conv_bn_relu(), tmp_path / "cnn.onnx")
     r = cli("diff", src, _convert(src, tmp_path / "cnn.ort"))
     assert "Conv+Relu -> FusedConv" in r.stdout
+
+
+def test_diff_counts_weights_held_in_constant_nodes(cli, tmp_path):
+    """paddle2onnx-style weights in Constant nodes: ORT makes them initializers; diff says so."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "w_value")
+    nodes = [
+        helper.make_node("Constant", [], ["w"], value=w, name="w_const"),
+        helper.make_node("Conv", ["x", "w"], ["y"], name="conv", pads=[1, 1, 1, 1]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    src = tmp_path / "const.onnx"
+    onnx.save(model, str(src))
+    ort_file = _convert(src, tmp_path / "const.ort")
+    doc = cli("diff", src, ort_file, "--json").json()
+    weights = 4 * 3 * 3 * 3 * 4
+    assert doc["constant_node_bytes"] == {"a": weights, "b": 0}
+    assert doc["initializer_bytes"] == {"a": 0, "b": weights}
+    human = cli("diff", src, ort_file).stdout
+    assert "bytes in Constant nodes" in human and "initializers" in human

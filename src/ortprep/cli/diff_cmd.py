@@ -58,5 +58,11 @@ def _render(r: Any) -> None:
         render.out.print("op counts: unchanged")
     ia, ib = r.initializer_bytes
     render.out.print(f"initializer bytes: {ia} -> {ib} ({ib - ia:+d})")
+    ca, cb = r.constant_node_bytes
+    if ca or cb:
+        render.out.print(
+            f"bytes in Constant nodes: {ca} -> {cb} ({cb - ca:+d}; ORT makes Constant nodes "
+            "initializers)"
+        )
     for d, (va, vb) in sorted(r.opsets.items()):
         render.out.print(f"opset {d}: {va} -> {vb}")

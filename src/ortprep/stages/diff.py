@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ortprep.core.graph import Graph, Model, Node
+from ortprep.core.graph import DEFAULT_DOMAIN, Graph, Initializer, Model, Node
 
 MAX_ABSORBED = 32
 """No optimizer fuses more nodes into one; bounds the backward walk."""
@@ -42,6 +42,7 @@ class DiffResult:
     removed: dict[str, int]
     added: dict[str, int]
     initializer_bytes: tuple[int, int]
+    constant_node_bytes: tuple[int, int]  # tensors of Constant nodes (ORT makes them initializers)
     opsets: dict[str, tuple[int | None, int | None]]  # used domains whose import changed
     formats: tuple[str, str]
 
@@ -59,6 +60,10 @@ class DiffResult:
             "removed": dict(self.removed),
             "added": dict(self.added),
             "initializer_bytes": {"a": self.initializer_bytes[0], "b": self.initializer_bytes[1]},
+            "constant_node_bytes": {
+                "a": self.constant_node_bytes[0],
+                "b": self.constant_node_bytes[1],
+            },
             "opsets": {d: {"a": va, "b": vb} for d, (va, vb) in sorted(self.opsets.items())},
         }
 
@@ -217,6 +222,7 @@ def diff_models(a: Model, b: Model) -> DiffResult:
         removed=dict(sorted(removed.items())),
         added=dict(sorted(added.items())),
         initializer_bytes=(_init_bytes(a), _init_bytes(b)),
+        constant_node_bytes=(_constant_node_bytes(a), _constant_node_bytes(b)),
         opsets=opsets,
         formats=(a.format, b.format),
     )
@@ -228,6 +234,18 @@ def _init_bytes(model: Model) -> int:
         for sub in node.subgraphs.values():
             total += sum(i.nbytes for i in sub.initializers.values())
     return total
+
+
+def _constant_node_bytes(model: Model) -> int:
+    """Bytes of the tensors Constant nodes hold (exporters such as paddle2onnx keep weights
+    there; ORT turns them into initializers, so they move from one count to the other)."""
+    return sum(
+        value.nbytes
+        for _, node in model.all_nodes()
+        if node.op_type == "Constant" and node.domain == DEFAULT_DOMAIN
+        for value in node.attributes.values()
+        if isinstance(value, Initializer)
+    )
 
 
 def run(a: Path, b: Path) -> DiffResult:
