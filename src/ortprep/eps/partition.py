@@ -116,6 +116,7 @@ class _Edges:
         self.graph_outputs = graph.output_names
         self.order: list[int] | None = None  # ORT's topological order, filled on first use
         self.units: list[NodeUnit] | None = None  # node_units(graph), filled on first use
+        self.singles: list[NodeUnit] | None = None  # single_units
 
     @property
     def inputs(self) -> list[tuple[Edge, ...]]:
@@ -605,6 +606,20 @@ def node_units(graph: Graph) -> list[NodeUnit]:
         with gc_paused():
             e.units = _node_units(graph, e, candidates)
     return list(e.units)
+
+
+def single_units(graph: Graph) -> list[NodeUnit]:
+    """Every node as a unit of its own, for EPs that judge nodes one by one (CoreML); computed
+    once per graph object, like :func:`node_units` (whose units they are when it found no QDQ
+    group)."""
+    e = _edges(graph)
+    if e.singles is None:
+        if e.units is not None and len(e.units) == len(graph.nodes):
+            e.singles = e.units
+        else:
+            with gc_paused():
+                e.singles = [NodeUnit(n) for n in graph.nodes]
+    return list(e.singles)
 
 
 def _qdq_candidates(graph: Graph, e: _Edges) -> list[int]:

@@ -12,6 +12,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -356,7 +357,7 @@ def _units(graph: Graph, spec: EpSpec) -> list[Any]:
 
     if spec.groups_qdq_units:
         return partition.node_units(graph)
-    return [partition.NodeUnit(n) for n in graph.nodes]
+    return partition.single_units(graph)
 
 
 def _unit_reason(
@@ -443,12 +444,18 @@ def _graphs(model: Model) -> list[Graph]:
     return found
 
 
+_STOPPED = "downstream of a stop op (stays on CPU)"
+_NOT_PLACED = "supported, but not placed in a partition"
+
+
 def _outcome(
     evals: list[_GraphEval], total: int, subgraph_refusal: str | None, compiles: bool = True
 ) -> tuple[Outcome, list[NodeResult]]:
     results: list[NodeResult] = []
     partitions: list[Partition] = []
     supported: int = 0
+    new = tuple.__new__  # one NodeResult per node per EP: built without the namedtuple's __new__
+    discarded_texts: dict[str, str] = {}
     for ev in evals:
         where: dict[int, int] = {}
         for nodes in ev.partitions:
@@ -456,22 +463,30 @@ def _outcome(
             partitions.append(Partition(new_id, ev.graph.path, tuple(n.name for n in nodes)))
             for n in nodes:
                 where[n.index] = new_id
+        path = ev.graph.path
+        override = subgraph_refusal if path != "main" else None
+        reasons, placed, discarded, excluded = ev.reasons, where, ev.discarded, ev.excluded
         for n in ev.graph.nodes:
-            reason = ev.reasons.get(n.index)
-            if ev.graph.path != "main" and subgraph_refusal:
-                reason = subgraph_refusal
-            ok = reason is None
-            supported += int(ok)
-            pid = where.get(n.index) if ok else None
-            if ok and pid is None:
-                reason = ev.discarded.get(n.index) or (
-                    "downstream of a stop op (stays on CPU)"
-                    if n.index in ev.excluded
-                    else "supported, but not placed in a partition"
+            index = n.index
+            reason = override or reasons.get(index)
+            if reason is not None:
+                results.append(
+                    new(NodeResult, (n.name, n.op_type, n.domain, path, False, None, reason))
                 )
-                if ev.discarded.get(n.index):
-                    reason = f"supported, but its partition is discarded: {reason}"
-            results.append(NodeResult(n.name, n.op_type, n.domain, ev.graph.path, ok, pid, reason))
+                continue
+            supported += 1
+            pid = placed.get(index)
+            if pid is None:
+                why = discarded.get(index)
+                if why:
+                    reason = discarded_texts.get(why)
+                    if reason is None:
+                        reason = discarded_texts[why] = (
+                            f"supported, but its partition is discarded: {why}"
+                        )
+                else:
+                    reason = _STOPPED if index in excluded else _NOT_PLACED
+            results.append(new(NodeResult, (n.name, n.op_type, n.domain, path, True, pid, reason)))
     taken = sum(len(p.nodes) for p in partitions)
     v = verdict(partitions, total) if compiles else share_verdict(taken, total)
     return Outcome(total, supported, taken, tuple(partitions), v), results
@@ -572,17 +587,13 @@ def _if_supported(evals: list[_GraphEval], spec: EpSpec, generic: str) -> tuple[
     return taken, parts
 
 
-_QUOTED = None
-
-
+@lru_cache(maxsize=4096)
 def _generic(reason: str) -> str:
-    """A reason with value names taken out, so nodes refused for the same rule group together."""
+    """A reason with value names taken out, so nodes refused for the same rule group together
+    (cached: many nodes share one reason string)."""
     import re
 
-    global _QUOTED
-    if _QUOTED is None:
-        _QUOTED = re.compile(r"'[^']*'")
-    return _QUOTED.sub("'…'", reason)
+    return re.sub(r"'[^']*'", "'…'", reason)
 
 
 # --------------------------------------------------------------------------- summary
