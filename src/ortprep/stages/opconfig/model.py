@@ -103,14 +103,7 @@ class OpTypes:
 
     def to_json(self) -> str:
         """The JSON exactly as ORT's ``to_config_entry`` writes it (``json.dumps`` defaults)."""
-        doc: dict[str, Any] = {}
-        if self.inputs:
-            doc["inputs"] = {str(i): list(t) for i, t in self.inputs}
-        if self.outputs:
-            doc["outputs"] = {str(i): list(t) for i, t in self.outputs}
-        if self.custom:
-            doc["custom"] = [list(t) for t in self.custom]
-        return json.dumps(doc)
+        return json.dumps(self.to_dict())
 
     def types_at(self, kind: str, index: int) -> tuple[str, ...] | None:
         """Types listed for ``inputs``/``outputs`` ``index``; ``None`` when the index is absent."""
