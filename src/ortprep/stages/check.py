@@ -326,6 +326,13 @@ def fix_shapes_command(
     return shlex.join(args)
 
 
+def _with_user_fixes(
+    options: CheckOptions, what_if: tuple[dict[str, int], dict[str, tuple[int, ...]]]
+) -> tuple[dict[str, int], dict[str, tuple[int, ...]]]:
+    """The user's fixes plus the what-if's: the what-if only fixes what they left dynamic."""
+    return {**options.fix_dims, **what_if[0]}, {**options.fix_inputs, **what_if[1]}
+
+
 def what_if_fix(
     runtime_inputs: Sequence[ValueType],
 ) -> tuple[dict[str, int], dict[str, tuple[int, ...]]]:
@@ -752,11 +759,9 @@ def run(path: Path, options: CheckOptions, progress: ProgressFn = no_progress) -
                 runtime_inputs = model.graph.runtime_inputs
                 if options.what_if and not beside and any(v.dynamic for v in runtime_inputs):
                     what_if = what_if_fix(runtime_inputs)
-                    # the user's fixes stay: the what-if fixes what they left dynamic
-                    all_dims = {**options.fix_dims, **what_if[0]}
-                    all_inputs = {**options.fix_inputs, **what_if[1]}
                     (work / "what-if").mkdir()
-                    jobs.append(start_basic(path, work / "what-if", all_dims, all_inputs, external))
+                    fixes = _with_user_fixes(options, what_if)
+                    jobs.append(start_basic(path, work / "what-if", *fixes, external))
                 if what_if is not None:
                     fixed_model = finish_basic(jobs[1])
             finally:
@@ -775,11 +780,8 @@ def run(path: Path, options: CheckOptions, progress: ProgressFn = no_progress) -
             analyzed = "ort-file"
         progress("basic optimizations (ORT)", 1, 1)
         if what_if is not None:
-            dims, fixed_inputs = what_if
-            assumed = dict(dims)
-            all_dims = {**options.fix_dims, **dims}
-            all_inputs = {**options.fix_inputs, **fixed_inputs}
-            fix_command = fix_shapes_command(path, all_dims, all_inputs)
+            assumed = dict(what_if[0])
+            fix_command = fix_shapes_command(path, *_with_user_fixes(options, what_if))
         reports = _reports(model, fixed_model, options, fix_command, progress)
     return CheckResult(str(path), analyzed, inputs, assumed, tuple(reports), fix_command)
 
