@@ -366,3 +366,21 @@ def test_fix_shapes_command_is_quoted_for_the_shell(tmp_path):
         "x=1,3,32,32",
     ]
     assert "'?=32'" in cmd
+
+
+def test_the_child_reads_back_every_field_of_the_recipe(tmp_path):
+    from ortprep.core.session_worker import _job, job_json
+
+    recipe = SessionRecipe(
+        level="basic",
+        target_platform="amd64",
+        save_to=tmp_path / "out.onnx",
+        save_format="ONNX",
+        minimal_build_optimizations="save",
+        replay_saved=True,
+        custom_op_library=tmp_path / "lib.so",
+        free_dims={"N": 1},
+        extra={"session.x": "1"},
+        threads=1,
+    )
+    assert _job(job_json(tmp_path / "m.onnx", recipe)) == (tmp_path / "m.onnx", recipe)

@@ -145,23 +145,14 @@ class SaveProcess:
     :mod:`ortprep.core.session_worker`); :meth:`wait` raises when ORT refused the model."""
 
     def __init__(self, model: Path, recipe: SessionRecipe) -> None:
-        import json
         import subprocess
         import sys
 
-        spec: dict[str, Any] = {
-            "model": str(model),
-            **{k: v for k, v in vars(recipe).items() if v is not None},
-        }
-        for key in ("save_to", "custom_op_library"):
-            if key in spec:
-                spec[key] = str(spec[key])
-        for key in ("free_dims", "extra"):
-            if key in spec:
-                spec[key] = dict(spec[key])
+        from ortprep.core.session_worker import job_json
+
         self.model = model
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "ortprep.core.session_worker", json.dumps(spec)],
+            [sys.executable, "-m", "ortprep.core.session_worker", job_json(model, recipe)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

@@ -12,18 +12,44 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ortprep.core.runtime import SessionRecipe
+
+_PATHS = ("save_to", "custom_op_library")
+
+
+def job_json(model: Path, recipe: SessionRecipe) -> str:
+    """The child's argument: the model and the recipe's fields that are set."""
+    import dataclasses
+
+    spec: dict[str, Any] = {"model": str(model)}
+    for f in dataclasses.fields(recipe):
+        value = getattr(recipe, f.name)
+        if value is not None:
+            spec[f.name] = str(value) if f.name in _PATHS else value
+    return json.dumps(spec, default=dict)  # free_dims, extra: mappings
+
+
+def _job(text: str) -> tuple[Path, SessionRecipe]:
+    """:func:`job_json`, read back."""
+    from ortprep.core.runtime import SessionRecipe
+
+    spec = json.loads(text)
+    model = Path(spec.pop("model"))
+    for key in _PATHS:
+        if spec.get(key) is not None:
+            spec[key] = Path(spec[key])
+    return model, SessionRecipe(**spec)
 
 
 def main(argv: list[str]) -> int:
-    from ortprep.core.runtime import SessionRecipe, create_session, describe_ort_error
+    from ortprep.core.runtime import create_session, describe_ort_error
 
-    spec = json.loads(argv[0])
-    model = Path(spec.pop("model"))
-    for key in ("save_to", "custom_op_library"):
-        if spec.get(key) is not None:
-            spec[key] = Path(spec[key])
+    model, recipe = _job(argv[0])
     try:
-        create_session(model, SessionRecipe(**spec))
+        create_session(model, recipe)
     except Exception as exc:  # noqa: BLE001 -- ORT reports refusals as plain exceptions
         print(describe_ort_error(exc), file=sys.stderr)
         return 1
