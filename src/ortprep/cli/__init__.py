@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -74,7 +75,14 @@ def main() -> None:
     Once the command has finished (its files written and renamed, its temporary folders removed,
     its threads joined) the process ends without Python's teardown, which would spend a few
     tenths of a second freeing onnx, onnxruntime, numpy and pydantic objects nobody reads again.
+
+    For the same reason Python's cyclic garbage collector stays off: objects are still freed by
+    reference counting, and a command's results live until it has printed them. Switching the
+    collector back on after a big analysis costs one collection over every object of the result
+    just before the process ends (two million objects, 0.4 s, after a 100,000-node ``check``).
+    Worker processes (``prepare``) keep it on.
     """
+    gc.disable()
     try:
         app()
         code: object = 0

@@ -103,6 +103,13 @@ class Node:
         return self.inputs[i] if i < len(self.inputs) else ""
 
 
+def by_attribute_name(subgraphs: dict[str, Graph]) -> dict[str, Graph]:
+    """A node's subgraphs in attribute-name order. ORT keeps a node's attributes in a hash map,
+    so the files it writes list them in no fixed order (an If's ``else_branch`` comes first from
+    a session's save, ``then_branch`` from its compile API): the views order them by name."""
+    return dict(sorted(subgraphs.items())) if len(subgraphs) > 1 else subgraphs
+
+
 @dataclass(frozen=True)
 class Graph:
     """A graph (the main graph, or a subgraph whose ``path`` names its owner)."""

@@ -20,6 +20,7 @@ from ortprep.core.graph import (
     Model,
     Node,
     ValueType,
+    by_attribute_name,
     normalize_domain,
 )
 
@@ -379,7 +380,7 @@ def graph_view(
                 inputs=tuple(n.input),
                 outputs=tuple(n.output),
                 attributes=attrs,
-                subgraphs=subgraphs,
+                subgraphs=by_attribute_name(subgraphs),
                 synthetic_name=not own_name,
             )
         )

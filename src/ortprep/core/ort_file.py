@@ -32,6 +32,7 @@ from ortprep.core.graph import (
     OrtFormatInfo,
     RuntimeOptimizationRecord,
     ValueType,
+    by_attribute_name,
     normalize_domain,
 )
 
@@ -687,7 +688,7 @@ class _Reader:
             inputs=self._strings(n, inputs_f),
             outputs=self._strings(n, outputs_f),
             attributes=attributes,
-            subgraphs=subgraphs,
+            subgraphs=by_attribute_name(subgraphs),
             since_version=(_I32.unpack_from(buf, n + since_f)[0] if since_f else 0) or None,
             synthetic_name=not own_name,
             execution_provider=string(n, provider_f) or None,

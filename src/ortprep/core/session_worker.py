@@ -45,11 +45,19 @@ def _job(text: str) -> tuple[Path, SessionRecipe]:
 
 
 def main(argv: list[str]) -> int:
-    from ortprep.core.runtime import create_session, describe_ort_error
+    from ortprep.core.runtime import (
+        can_compile_graph,
+        compile_graph,
+        create_session,
+        describe_ort_error,
+    )
 
     model, recipe = _job(argv[0])
     try:
-        create_session(model, recipe)
+        if recipe.compile_only and can_compile_graph():
+            compile_graph(model, recipe)
+        else:
+            create_session(model, recipe)
     except Exception as exc:  # noqa: BLE001 -- ORT reports refusals as plain exceptions
         print(describe_ort_error(exc), file=sys.stderr)
         return 1

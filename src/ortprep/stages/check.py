@@ -216,6 +216,9 @@ class _Optimizing:
         self.process.stop()
 
 
+# ORT's compile API saves the same graph as a session without finalizing one (runtime.compile_graph)
+_COMPILE_ONLY = True
+
 # Below this size the what-if session runs beside the first one (two sessions in memory at once).
 _PARALLEL_WHAT_IF_BYTES = 256 << 20
 
@@ -257,7 +260,12 @@ def start_basic(
         else {}
     )
     recipe = SessionRecipe(
-        level="basic", save_to=target, save_format="ONNX", extra=extra, threads=1
+        level="basic",
+        save_to=target,
+        save_format="ONNX",
+        extra=extra,
+        threads=1,
+        compile_only=_COMPILE_ONLY,
     )
     return _Optimizing(path, target, big, SaveProcess(source, recipe))
 
@@ -736,18 +744,25 @@ def run(path: Path, options: CheckOptions, progress: ProgressFn = no_progress) -
         fix_command = None
         what_if: tuple[dict[str, int], dict[str, tuple[int, ...]]] | None = None
         if is_onnx:
-            # validated here (clear exit-2 errors); ORT then produces the graph EPs see
-            proto, external_files = load_checked(path)
-            inputs = runtime_input_types(proto)
-            external = bool(external_files)
-            del proto
-            jobs = [start_basic(path, work, options.fix_dims, options.fix_inputs, external)]
+            user_fixed = bool(options.fix_dims or options.fix_inputs)
+            # Without fixes to apply, ORT starts on the file at once and the model is validated
+            # meanwhile (ORT itself refuses external data outside the model's folder); with
+            # fixes, it is validated before it is read to be fixed. Validation errors (exit 2)
+            # win either way: ORT's job is stopped.
+            jobs = [] if user_fixed else [start_basic(path, work, {}, {})]
             try:
+                proto, external_files = load_checked(path)
+                inputs = runtime_input_types(proto)
+                external = bool(external_files)
+                del proto
+                if not jobs or (external and not jobs[0].big):
+                    for job in jobs:  # the EPs must see the external data the user ships
+                        job.stop()
+                    jobs = [start_basic(path, work, options.fix_dims, options.fix_inputs, external)]
                 # Without the user's fixes the inputs ORT keeps are the source's, so the
                 # what-if session (all dims fixed) runs beside the first one, on another core;
                 # both at once only for models small enough to hold two sessions.
                 small = path.stat().st_size < _PARALLEL_WHAT_IF_BYTES
-                user_fixed = bool(options.fix_dims or options.fix_inputs)
                 beside = options.what_if and small and not user_fixed
                 if beside and any(v.dynamic for v in inputs):
                     what_if = what_if_fix(inputs)
