@@ -11,14 +11,17 @@ from onnx import TensorProto, helper, numpy_helper
 
 from models import (
     attention_block,
+    bad_inputs,
     conv_bn_relu,
     dynamic_cnn,
+    external_data,
     if_subgraph,
     qdq_cnn,
+    relu_chain,
     save,
     unknown_op,
 )
-from ortprep.core.runtime import SessionRecipe, create_session
+from ortprep.core.runtime import SessionRecipe, can_compile_graph, create_session
 
 
 def _ep(doc, ep):
@@ -382,5 +385,99 @@ def test_the_child_reads_back_every_field_of_the_recipe(tmp_path):
         free_dims={"N": 1},
         extra={"session.x": "1"},
         threads=1,
+        compile_only=True,
     )
     assert _job(job_json(tmp_path / "m.onnx", recipe)) == (tmp_path / "m.onnx", recipe)
+
+
+# ----------------------------------------------------------------- ORT's compile API
+
+
+def _compile_cases(folder: Path) -> dict[str, Path]:
+    from ortprep.core.inputs import example_model
+
+    cases = {
+        name: save(build(), folder / f"{name}.onnx")
+        for name, build in (
+            ("cnn", conv_bn_relu),
+            ("dynamic", dynamic_cnn),
+            ("qdq_s8", qdq_cnn),
+            ("qdq_u8", lambda: qdq_cnn(activation_type="uint8")),
+            ("if", if_subgraph),
+            ("attention", attention_block),
+            ("chain", lambda: relu_chain(300)),
+        )
+    }
+    cases["external"] = external_data(folder / "ext")
+    cases["example"] = example_model()
+    return cases
+
+
+@pytest.mark.skipif(
+    not can_compile_graph(), reason="this onnxruntime's compile API takes no optimization level"
+)
+def test_compile_api_and_a_session_give_check_the_same_answers(tmp_path, monkeypatch):
+    """check reads ORT's level-1 graph from its compile API, which skips the session-state
+    finalization; what check concludes must equal what it concludes from a session's save, for
+    every EP, node and what-if (QDQ units, subgraphs, external data, dynamic shapes)."""
+    from ortprep.stages import check
+
+    for name, src in _compile_cases(tmp_path).items():
+        answers = []
+        for compile_only in (False, True):
+            monkeypatch.setattr(check, "_COMPILE_ONLY", compile_only)
+            answers.append(check.run(src, check.CheckOptions()).to_dict())
+        assert answers[0] == answers[1], name
+    ext = check.run(_compile_cases(tmp_path / "again")["external"], check.CheckOptions())
+    coreml = next(r for r in ext.eps if r.ep == "coreml-mlprogram")
+    assert any("external data" in (n.reason or "") for n in coreml.nodes)
+
+
+def test_compile_graph_saves_the_basic_graph_and_external_initializers(tmp_path):
+    from ortprep.core.runtime import compile_graph
+
+    if not can_compile_graph():
+        pytest.skip("this onnxruntime's compile API takes no optimization level")
+    src = external_data(tmp_path / "src")
+    out = tmp_path / "out"
+    out.mkdir()
+    recipe = SessionRecipe(
+        level="basic",
+        save_to=out / "m.basic.onnx",
+        extra={"session.optimized_model_external_initializers_file_name": "m.basic.data"},
+        compile_only=True,
+    )
+    compile_graph(src, recipe)
+    saved = onnx.load(str(out / "m.basic.onnx"), load_external_data=False)
+    (w,) = saved.graph.initializer
+    assert {e.key: e.value for e in w.external_data}["location"] == "m.basic.data"
+    assert (out / "m.basic.data").stat().st_size == 128 * 128 * 4
+    with pytest.raises(ValueError, match="ONNX files only"):
+        compile_graph(src, SessionRecipe(level="basic", save_to=out / "m.ort", save_format="ORT"))
+
+
+def test_validation_runs_while_ort_works_and_still_wins(cli, tmp_path, hashes):
+    """ORT starts on the file before ortprep has validated it; a bad file still gets ortprep's
+    clear exit-2 message (not ORT's), and nothing is written beside it."""
+    cases = bad_inputs(tmp_path / "bad")
+    before = hashes(tmp_path)
+    for name, (path, expect) in cases.items():
+        r = cli("check", path, "--ep", "nnapi")
+        assert r.code == 2, (name, r.stdout, r.stderr)
+        first = r.stderr.strip().splitlines()[0]
+        assert first.startswith("error: ") and expect in first, (name, first)
+    assert hashes(tmp_path) == before
+
+
+def test_subgraphs_are_listed_by_attribute_name_in_onnx_and_ort_views(tmp_path):
+    """ORT writes a node's attributes in hash-map order, so the views sort subgraphs by name."""
+    from ortprep.core.inputs import open_model
+
+    src = save(if_subgraph(), tmp_path / "if.onnx")
+    create_session(
+        src,
+        SessionRecipe(level="basic", save_to=tmp_path / "if.ort", save_format="ORT"),
+    )
+    for path in (src, tmp_path / "if.ort"):
+        node = next(n for n in open_model(path).graph.nodes if n.op_type == "If")
+        assert list(node.subgraphs) == ["else_branch", "then_branch"], path
