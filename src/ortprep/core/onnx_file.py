@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -238,6 +239,20 @@ def _value_type(vi: onnx.ValueInfoProto) -> ValueType:
     return ValueType(vi.name, None, None, "unknown")
 
 
+def _value_types(infos: Iterable[onnx.ValueInfoProto], into: dict[str, ValueType]) -> None:
+    """The types of many values, into ``into`` by name. A big graph has few distinct types
+    (100,000 values, one type, on a long chain): values whose type is serialized alike share
+    its parsing and its shape tuple."""
+    seen: dict[bytes, ValueType] = {}
+    for vi in infos:
+        key = vi.type.SerializeToString()
+        known = seen.get(key)
+        if known is None:
+            into[vi.name] = seen[key] = _value_type(vi)
+        else:
+            into[vi.name] = ValueType(vi.name, known.dtype, known.shape, known.kind)
+
+
 def _tensor_nbytes(t: onnx.TensorProto) -> int:
     import onnx
 
@@ -347,8 +362,7 @@ def graph_view(
     since = _since or _SinceVersions(opsets or {})
     values: dict[str, ValueType] = {}
     if value_info:
-        for vi in (*graph.input, *graph.value_info, *graph.output):
-            values[vi.name] = _value_type(vi)
+        _value_types((*graph.input, *graph.value_info, *graph.output), values)
     inits = {t.name: _initializer(t, base) for t in graph.initializer}
     nodes = []
     for i, n in enumerate(graph.node):
@@ -377,8 +391,9 @@ def graph_view(
                 op_type=op_type,
                 domain=domain,
                 since_version=since(op_type, domain),
-                inputs=tuple(n.input),
-                outputs=tuple(n.output),
+                # a slice copies a repeated field in one call (iterating it costs a call per item)
+                inputs=tuple(n.input[:]),
+                outputs=tuple(n.output[:]),
                 attributes=attrs,
                 subgraphs=by_attribute_name(subgraphs),
                 synthetic_name=not own_name,

@@ -36,7 +36,7 @@ Edge = tuple[int, int, int]
 """(other node position, source output slot, target input slot)."""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class NodeUnit:
     """A node as an EP sees it: one node, or a QDQ group (DQ nodes -> target -> [Clip] -> Q nodes).
 
@@ -49,6 +49,7 @@ class NodeUnit:
     Treat a unit as immutable: :func:`node_units` caches them per graph and every EP shares them.
     (The class is not ``frozen`` only because a frozen dataclass sets each field through
     ``object.__setattr__``, which makes building the 100,000 units of a large graph 5x slower.)
+    Units compare and hash by identity, so a set of units serves as a predicate.
     """
 
     target: Node

@@ -376,12 +376,8 @@ def _units(graph: Graph, spec: EpSpec) -> list[Any]:
     return partition.single_units(graph)
 
 
-def _unit_reason(
-    unit: Any, graph: Graph, spec: EpSpec, module: Any, options: EpOptions
-) -> str | None:
-    check_unit = getattr(module, "check_unit", None)
-    if check_unit is not None:
-        return check_unit(unit, graph, options)
+def _unit_reason(unit: Any, graph: Graph, spec: EpSpec, options: EpOptions) -> str | None:
+    """The verdict of an EP without its own unit check: its node checks, the unit as a whole."""
     for node in unit.nodes:
         reason = spec.check_node(NodeContext(graph, node, options))
         if reason is not None:
@@ -405,8 +401,8 @@ def _partition(
     from ortprep.eps import partition
 
     # a unit's nodes share one verdict (set per unit in _evaluate_graph): its target's decides
-    ok_units = {id(u) for u in units if reasons[u.target.index] is None}
-    formed = partition.form_partitions(graph, lambda u: id(u) in ok_units, units, excluded)
+    ok_units = {u for u in units if reasons[u.target.index] is None}  # by identity
+    formed = partition.form_partitions(graph, ok_units.__contains__, units, excluded)
     kept: list[list[Node]] = []
     discarded: dict[int, str] = {}
     for nodes in formed:
@@ -424,10 +420,18 @@ def _evaluate_graph(graph: Graph, spec: EpSpec, module: Any, options: EpOptions)
 
     units = _units(graph, spec)
     reasons: dict[int, str | None] = {}
+    check_unit = getattr(module, "check_unit", None)  # an EP's own verdict on a whole unit
     for unit in units:
-        reason = _unit_reason(unit, graph, spec, module, options)
-        for n in unit.nodes:
-            reasons[n.index] = reason
+        if check_unit is not None:
+            reason = check_unit(unit, graph, options)
+        else:
+            reason = _unit_reason(unit, graph, spec, options)
+        nodes = unit.nodes
+        if len(nodes) == 1:
+            reasons[nodes[0].index] = reason
+        else:
+            for n in nodes:
+                reasons[n.index] = reason
     excluded = partition.stop_set(graph, spec.stop_ops) if spec.stop_ops else set()
     exact = getattr(module, "groups", None)  # an EP whose walk judges more than each unit
     if exact is None:
