@@ -108,9 +108,10 @@ class _IO(NamedTuple):
     zero_point: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, eq=False)
 class UnitContext(NodeContext):
-    """A :class:`NodeContext` that also carries the node unit being judged."""
+    """A :class:`NodeContext` that also carries the node unit being judged (immutable by
+    convention, as its base)."""
 
     unit: NodeUnit | None = None
 
