@@ -76,9 +76,14 @@ class Initializer:
         return self.loader()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Node:
-    """One node. ``name`` is the model's own, or ``<op_type>_<index>`` when it had none."""
+    """One node. ``name`` is the model's own, or ``<op_type>_<index>`` when it had none.
+
+    Treat it as immutable: views are shared by every EP and cached analyses. It is not ``frozen``
+    because a frozen dataclass sets each of its twelve fields through ``object.__setattr__``,
+    which made building the nodes of a 100,000-node view take 0.38 s instead of 0.12 s.
+    """
 
     index: int
     name: str
