@@ -692,18 +692,19 @@ def compare_with_ort_checker(ep: str, nodes: list[NodeResult]) -> list[str]:
     if listed is None:
         return []
     notes = []
-    # op ids gathered per (domain, op) pair first: one string per op, not one per node
-    taken = {(n.domain, n.op) for n in nodes if n.supported}
+    # one pass counting nodes per (taken, in the main graph, domain, op): one op id string per
+    # op, not one per node
+    kinds = Counter((n.supported, n.graph == "main", n.domain, n.op) for n in nodes)
+    taken = {(d, o) for ok, _, d, o in kinds if ok}
     taken_unlisted = sorted(f"{d}:{o}" for d, o in taken if f"{d}:{o}" not in listed)
     if taken_unlisted:
         notes.append(
             f"ORT's own checker ({ORT_CHECKER_LISTS[ep]}) does not list "
             f"{', '.join(taken_unlisted)}, which the EP's source takes: ortprep follows the source"
         )
-    refused = Counter((n.domain, n.op) for n in nodes if not n.supported and n.graph == "main")
     refused_listed: Counter[str] = Counter()
-    for (domain, op), count in refused.items():
-        if f"{domain}:{op}" in listed:
+    for (ok, main, domain, op), count in kinds.items():
+        if not ok and main and f"{domain}:{op}" in listed:
             refused_listed[op] += count
     if refused_listed:
         ops = ", ".join(f"{c} {op}" for op, c in refused_listed.most_common(4))
