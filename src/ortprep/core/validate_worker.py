@@ -4,8 +4,7 @@
 numpy) nor parses the model while ORT holds the big graph: on a 100,000-node model that keeps
 about 20 MB off the peak of the whole process tree, which is ORT's peak plus what the parent
 holds at that moment. The child prints one JSON line: the model's external data files and its
-runtime inputs (and, for check's what-if, the copy it wrote with every dynamic dim fixed), or the
-validation error (its class, message and hint).
+runtime inputs, or the validation error (its class, message and hint).
 """
 
 from __future__ import annotations
@@ -25,70 +24,48 @@ _ERRORS: dict[str, type[OrtprepError]] = {
 }
 
 
-WhatIfCopy = tuple[dict[str, int], dict[str, tuple[int, ...]], Path]
-"""check's what-if fixes (dims by name, shapes by input) and the copy written with them."""
-
-
-def validated(path: Path, what_if_dir: Path | None = None) -> dict[str, Any]:
+def validated(path: Path) -> dict[str, Any]:
     """:func:`ortprep.core.onnx_file.load_checked` as data: external files and runtime inputs,
-    or the error. With ``what_if_dir``, a model with dynamic inputs also gets check's what-if
-    copy (every dynamic dim fixed) written there, from the proto already parsed."""
+    or the error."""
     from ortprep.core.onnx_file import load_checked, runtime_input_types
 
     try:
         proto, external = load_checked(path)
-        types = runtime_input_types(proto)
-        doc: dict[str, Any] = {
-            "external": list(external),
-            "inputs": [
-                [v.name, v.dtype, None if v.shape is None else list(v.shape), v.kind] for v in types
-            ],
-        }
-        if what_if_dir is not None and any(v.dynamic for v in types):
-            from ortprep.stages.check import what_if_fix, write_fixed
-
-            dims, shapes = what_if_fix(types)
-            copy = write_fixed(proto, path, what_if_dir, dims, shapes)
-            doc["what_if"] = [dims, {k: list(v) for k, v in shapes.items()}, str(copy)]
     except OrtprepError as exc:
         return {"error": type(exc).__name__, "message": exc.message, "hint": exc.hint}
-    return doc
+    inputs = [
+        [v.name, v.dtype, None if v.shape is None else list(v.shape), v.kind]
+        for v in runtime_input_types(proto)
+    ]
+    return {"external": list(external), "inputs": inputs}
 
 
-def read(
-    doc: dict[str, Any],
-) -> tuple[tuple[str, ...], tuple[ValueType, ...], WhatIfCopy | None]:
-    """:func:`validated`'s answer back as (external files, runtime inputs, the what-if copy);
-    raises its error."""
+def read(doc: dict[str, Any]) -> tuple[tuple[str, ...], tuple[ValueType, ...]]:
+    """:func:`validated`'s answer back as (external files, runtime inputs); raises its error."""
     if "error" in doc:
         raise _ERRORS.get(doc["error"], OrtprepError)(doc["message"], doc.get("hint"))
     inputs = tuple(
         ValueType(name, dtype, None if shape is None else tuple(shape), kind)
         for name, dtype, shape, kind in doc["inputs"]
     )
-    what_if = None
-    if "what_if" in doc:
-        dims, shapes, copy = doc["what_if"]
-        what_if = (dims, {k: tuple(v) for k, v in shapes.items()}, Path(copy))
-    return tuple(doc["external"]), inputs, what_if
+    return tuple(doc["external"]), inputs
 
 
 class Validation:
-    """The child started on ``path`` (see :func:`validated`); :meth:`result` waits for it."""
+    """The child started on ``path``; :meth:`result` waits for its answer."""
 
-    def __init__(self, path: Path, what_if_dir: Path | None = None) -> None:
+    def __init__(self, path: Path) -> None:
         import subprocess
 
         self.path = path
-        args = [str(path)] if what_if_dir is None else [str(path), str(what_if_dir)]
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "ortprep.core.validate_worker", *args],
+            [sys.executable, "-m", "ortprep.core.validate_worker", str(path)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
 
-    def result(self) -> tuple[tuple[str, ...], tuple[ValueType, ...], WhatIfCopy | None]:
+    def result(self) -> tuple[tuple[str, ...], tuple[ValueType, ...]]:
         out, err = self._proc.communicate()
         try:
             doc = json.loads(out)
@@ -105,7 +82,7 @@ class Validation:
 
 
 def main(argv: list[str]) -> int:
-    print(json.dumps(validated(Path(argv[0]), Path(argv[1]) if len(argv) > 1 else None)))
+    print(json.dumps(validated(Path(argv[0]))))
     return 0
 
 

@@ -224,47 +224,33 @@ _COMPILE_ONLY = True
 _PARALLEL_WHAT_IF_BYTES = 256 << 20
 
 
-def write_fixed(
-    proto: Any,
-    path: Path,
-    workdir: Path,
-    dims: Mapping[str, int],
-    inputs: Mapping[str, tuple[int, ...]],
-) -> Path:
-    """Write ``proto`` (the model read from ``path``) with ``dims``/``inputs`` fixed into
-    ``workdir``, for ORT to optimize; weights are inlined unless near protobuf's 2 GiB limit."""
-    import onnx
-
-    from ortprep.stages.fix_shapes import FixShapesOptions, fixed_proto
-
-    onnx.load_external_data_for_model(proto, str(path.parent))
-    source = workdir / "fixed.onnx"
-    onnx.save(
-        fixed_proto(proto, FixShapesOptions(dims, inputs)),
-        str(source),
-        save_as_external_data=proto.ByteSize() > 1 << 30,
-    )
-    return source
-
-
 def start_basic(
     path: Path,
     workdir: Path,
     dims: Mapping[str, int],
     inputs: Mapping[str, tuple[int, ...]],
     external: bool = False,
-    fixed: Path | None = None,
 ) -> _Optimizing:
-    """Start ORT on the graph it hands to EPs: ``path`` (shapes fixed first when asked, unless
-    ``fixed`` is that copy, already written) with the level-1 optimizations, saved to
-    ``workdir``. :func:`finish_basic` reads the result."""
+    """Start ORT on the graph it hands to EPs: ``path`` (shapes fixed first when asked) with
+    the level-1 optimizations, saved to ``workdir``. :func:`finish_basic` reads the result."""
     from ortprep.core.runtime import SaveProcess, SessionRecipe
 
-    source = fixed or path
-    if fixed is None and (dims or inputs):
-        from ortprep.core.onnx_file import load_proto
+    source = path
+    if dims or inputs:
+        import onnx
 
-        source = write_fixed(load_proto(path), path, workdir, dims, inputs)
+        from ortprep.core.onnx_file import load_proto
+        from ortprep.stages.fix_shapes import FixShapesOptions, fixed_proto
+
+        proto = load_proto(path)
+        onnx.load_external_data_for_model(proto, str(path.parent))
+        source = workdir / "fixed.onnx"
+        onnx.save(
+            fixed_proto(proto, FixShapesOptions(dims, inputs)),
+            str(source),
+            save_as_external_data=proto.ByteSize() > 1 << 30,
+        )
+        del proto
     target = workdir / f"{path.stem}.basic.onnx"
     # Only a model near protobuf's 2 GiB limit is saved with external initializers: external
     # data is itself a refusal reason for some EPs (CoreML), and the user's model has none.
@@ -774,39 +760,32 @@ def run(path: Path, options: CheckOptions, progress: ProgressFn = no_progress) -
         what_if: tuple[dict[str, int], dict[str, tuple[int, ...]]] | None = None
         if is_onnx:
             user_fixed = bool(options.fix_dims or options.fix_inputs)
-            # Without the user's fixes the inputs ORT keeps are the source's, so the what-if
-            # (all dims fixed) runs beside the first job, on another core; both at once only for
-            # models small enough to hold two of ORT's graphs.
-            small = path.stat().st_size < _PARALLEL_WHAT_IF_BYTES
-            beside = options.what_if and small and not user_fixed
             # Without fixes to apply, ORT starts on the file at once and the model is validated
-            # meanwhile in a child of its own, which also writes the what-if's fixed copy
-            # (validate_worker: onnx and the parse stay out of this process while ORT peaks;
-            # ORT itself refuses external data outside the model's folder). With fixes, it is
-            # validated here before it is read to be fixed. Validation errors (exit 2) win
-            # either way: ORT's job is stopped.
+            # meanwhile, in a child of its own (validate_worker: the parse stays out of this
+            # process while ORT peaks; ORT itself refuses external data outside the model's
+            # folder). With fixes, it is validated here before it is read to be fixed.
+            # Validation errors (exit 2) win either way: ORT's job is stopped.
             jobs = [] if user_fixed else [start_basic(path, work, {}, {})]
-            validation = None
-            if not user_fixed:
-                if beside:
-                    (work / "what-if").mkdir()
-                validation = Validation(path, work / "what-if" if beside else None)
+            validation = None if user_fixed else Validation(path)
             try:
                 if validation is None:
-                    external_files, inputs, fixed_copy = read_validation(validated(path))
+                    external_files, inputs = read_validation(validated(path))
                 else:
-                    external_files, inputs, fixed_copy = validation.result()
+                    external_files, inputs = validation.result()
                 external = bool(external_files)
                 if not jobs or (external and not jobs[0].big):
                     for job in jobs:  # the EPs must see the external data the user ships
                         job.stop()
                     jobs = [start_basic(path, work, options.fix_dims, options.fix_inputs, external)]
-                if fixed_copy is not None:  # written by the validation child
-                    dims, shapes, copy = fixed_copy
-                    what_if = (dims, shapes)
-                    jobs.append(
-                        start_basic(path, work / "what-if", dims, shapes, external, fixed=copy)
-                    )
+                # Without the user's fixes the inputs ORT keeps are the source's, so the
+                # what-if session (all dims fixed) runs beside the first one, on another core;
+                # both at once only for models small enough to hold two sessions.
+                small = path.stat().st_size < _PARALLEL_WHAT_IF_BYTES
+                beside = options.what_if and small and not user_fixed
+                if beside and any(v.dynamic for v in inputs):
+                    what_if = what_if_fix(inputs)
+                    (work / "what-if").mkdir()
+                    jobs.append(start_basic(path, work / "what-if", *what_if, external))
                 for ep in options.eps:  # load the rules while ORT works in its process
                     ep_spec(ep)
                 model = finish_basic(jobs[0])
