@@ -273,12 +273,11 @@ def start_basic(
 
 def finish_basic(pending: _Optimizing) -> Model:
     """Wait for ORT, then read its graph with shapes inferred into the view the EPs judge."""
-    pending.process.wait()  # BadModelError with ORT's reason when it refused the model
-    # onnx (and numpy) are imported only now: not held in this process while ORT peaks
     import onnx
 
     from ortprep.core.onnx_file import model_view
 
+    pending.process.wait()  # BadModelError with ORT's reason when it refused the model
     path, target = pending.path, pending.target
     # Shapes inferred file to file, inside onnx's C++: no second copy of a big graph in Python.
     inferred = target.with_name(f"{path.stem}.basic.inferred.onnx")
@@ -743,8 +742,7 @@ def _next_step(
 def run(path: Path, options: CheckOptions, progress: ProgressFn = no_progress) -> CheckResult:
     """Check one model for every requested EP."""
     from ortprep.core.inputs import file_kind, open_model
-    from ortprep.core.validate_worker import Validation, validated
-    from ortprep.core.validate_worker import read as read_validation
+    from ortprep.core.onnx_file import load_checked, runtime_input_types
 
     if not path.is_file():
         open_model(path)  # the loader's clear message for a missing path or a folder
@@ -761,18 +759,15 @@ def run(path: Path, options: CheckOptions, progress: ProgressFn = no_progress) -
         if is_onnx:
             user_fixed = bool(options.fix_dims or options.fix_inputs)
             # Without fixes to apply, ORT starts on the file at once and the model is validated
-            # meanwhile, in a child of its own (validate_worker: the parse stays out of this
-            # process while ORT peaks; ORT itself refuses external data outside the model's
-            # folder). With fixes, it is validated here before it is read to be fixed.
-            # Validation errors (exit 2) win either way: ORT's job is stopped.
+            # meanwhile (ORT itself refuses external data outside the model's folder); with
+            # fixes, it is validated before it is read to be fixed. Validation errors (exit 2)
+            # win either way: ORT's job is stopped.
             jobs = [] if user_fixed else [start_basic(path, work, {}, {})]
-            validation = None if user_fixed else Validation(path)
             try:
-                if validation is None:
-                    external_files, inputs = read_validation(validated(path))
-                else:
-                    external_files, inputs = validation.result()
+                proto, external_files = load_checked(path)
+                inputs = runtime_input_types(proto)
                 external = bool(external_files)
+                del proto
                 if not jobs or (external and not jobs[0].big):
                     for job in jobs:  # the EPs must see the external data the user ships
                         job.stop()
@@ -798,8 +793,6 @@ def run(path: Path, options: CheckOptions, progress: ProgressFn = no_progress) -
                 if what_if is not None:
                     fixed_model = finish_basic(jobs[1])
             finally:
-                if validation is not None:
-                    validation.stop()
                 for job in jobs:
                     job.stop()  # a no-op for finished ones; ends ORT when something failed
             analyzed = "basic-optimized"
