@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -481,3 +482,18 @@ def test_subgraphs_are_listed_by_attribute_name_in_onnx_and_ort_views(tmp_path):
     for path in (src, tmp_path / "if.ort"):
         node = next(n for n in open_model(path).graph.nodes if n.op_type == "If")
         assert list(node.subgraphs) == ["else_branch", "then_branch"], path
+
+
+def test_the_child_falls_back_to_a_session_when_the_compile_api_cannot_save(tmp_path):
+    """The compile API is young: when it refuses a job (here: it cannot disable optimizers, as
+    a level-all arm recipe needs), the child saves through a session instead."""
+    from ortprep.core.session_worker import job_json, main
+
+    src = save(conv_bn_relu(), tmp_path / "cnn.onnx")
+    recipe = SessionRecipe(
+        level="all", target_platform="arm", save_to=tmp_path / "all.onnx", compile_only=True
+    )
+    assert main([job_json(src, recipe)]) == 0
+    assert onnx.load(str(tmp_path / "all.onnx")).graph.node
+    bad = save(unknown_op(), tmp_path / "custom.onnx")
+    assert main([job_json(bad, replace(recipe, save_to=tmp_path / "bad.onnx"))]) == 1

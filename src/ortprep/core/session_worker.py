@@ -53,11 +53,14 @@ def main(argv: list[str]) -> int:
     )
 
     model, recipe = _job(argv[0])
-    try:
-        if recipe.compile_only and can_compile_graph():
+    if recipe.compile_only and can_compile_graph():
+        try:
             compile_graph(model, recipe)
-        else:
-            create_session(model, recipe)
+            return 0
+        except Exception:  # noqa: BLE001 -- the compile API is young: a session decides
+            pass
+    try:
+        create_session(model, recipe)
     except Exception as exc:  # noqa: BLE001 -- ORT reports refusals as plain exceptions
         print(describe_ort_error(exc), file=sys.stderr)
         return 1
