@@ -497,3 +497,51 @@ def test_the_child_falls_back_to_a_session_when_the_compile_api_cannot_save(tmp_
     assert onnx.load(str(tmp_path / "all.onnx")).graph.node
     bad = save(unknown_op(), tmp_path / "custom.onnx")
     assert main([job_json(bad, replace(recipe, save_to=tmp_path / "bad.onnx"))]) == 1
+
+
+def test_a_warm_child_takes_the_first_job_and_a_jobless_one_exits(tmp_path):
+    """``ortprep check`` starts ORT's child before typer has loaded (SaveProcess.warm_up): the
+    child imports onnxruntime, then takes the first job from stdin; unused, it exits cleanly."""
+    from ortprep.core.errors import BadModelError
+    from ortprep.core.runtime import SaveProcess
+
+    src = save(conv_bn_relu(), tmp_path / "cnn.onnx")
+    recipe = SessionRecipe(level="basic", save_to=tmp_path / "a.onnx", compile_only=True)
+    SaveProcess.warm_up()
+    warm = SaveProcess._warm
+    first = SaveProcess(src, recipe)
+    assert first._proc is warm and SaveProcess._warm is None
+    second = SaveProcess(src, replace(recipe, save_to=tmp_path / "b.onnx"))
+    assert second._proc is not warm  # a fresh child: the warm one is taken
+    first.wait()
+    second.wait()
+    assert (
+        onnx.load(str(tmp_path / "a.onnx")).graph.node
+        == onnx.load(str(tmp_path / "b.onnx")).graph.node
+    )
+    SaveProcess.warm_up()
+    bad = SaveProcess(save(unknown_op(), tmp_path / "x.onnx"), recipe)
+    with pytest.raises(BadModelError, match="NoSuchOp"):
+        bad.wait()
+    SaveProcess.warm_up()
+    idle = SaveProcess._warm
+    SaveProcess._warm = None
+    idle.stdin.close()  # what the parent's exit does to a child nobody used
+    assert idle.wait(timeout=60) == 0
+
+
+def test_the_console_entry_point_checks_a_model(tmp_path):
+    """The real entry point (warm child, collector off, os._exit) end to end."""
+    import json
+    import subprocess
+    import sys
+
+    src = save(qdq_cnn(), tmp_path / "q.onnx")
+    out = subprocess.run(
+        [sys.executable, "-m", "ortprep", "check", str(src), "--ep", "nnapi", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert _ep(json.loads(out.stdout), "nnapi")["nodes_total"] > 0

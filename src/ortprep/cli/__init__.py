@@ -83,6 +83,10 @@ def main() -> None:
     Worker processes (``prepare``) keep it on.
     """
     gc.disable()
+    if sys.argv[1:2] == ["check"]:  # ORT's child starts while typer and rich load
+        from ortprep.core.runtime import SaveProcess
+
+        SaveProcess.warm_up()
     try:
         app()
         code: object = 0

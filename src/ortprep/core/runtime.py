@@ -190,6 +190,27 @@ class SaveProcess:
     """ORT saving ``model`` as ``recipe`` says, in a child process (see
     :mod:`ortprep.core.session_worker`); :meth:`wait` raises when ORT refused the model."""
 
+    _warm: Any = None  # a child started by warm_up(), waiting for its job on stdin
+
+    @classmethod
+    def warm_up(cls) -> None:
+        """Start a child that imports onnxruntime now and takes the next job from its stdin.
+
+        Called first thing by a command that will need one (``check``): the child's start-up
+        (the interpreter and onnxruntime, a third of a second) then overlaps the command's own
+        (typer, rich, pydantic). A child nobody hands a job to reads end-of-file and exits.
+        """
+        import subprocess
+        import sys
+
+        if cls._warm is None:
+            cls._warm = subprocess.Popen(
+                [sys.executable, "-m", "ortprep.core.session_worker", "--wait"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+
     def __init__(self, model: Path, recipe: SessionRecipe) -> None:
         import subprocess
         import sys
@@ -197,8 +218,20 @@ class SaveProcess:
         from ortprep.core.session_worker import job_json
 
         self.model = model
+        job = job_json(model, recipe)
+        warm, SaveProcess._warm = SaveProcess._warm, None
+        if warm is not None and warm.poll() is None:
+            try:
+                warm.stdin.write(job.encode("utf-8") + b"\n")
+                warm.stdin.close()
+                warm.stdin = None  # communicate() must not touch it again
+                self._proc = warm
+                return
+            except OSError:  # the warm child is gone: start a fresh one
+                warm.kill()
+                warm.communicate()
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "ortprep.core.session_worker", job_json(model, recipe)],
+            [sys.executable, "-m", "ortprep.core.session_worker", job],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

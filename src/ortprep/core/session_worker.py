@@ -1,5 +1,5 @@
 """A child process that lets ORT optimize one model and save it: ``python -m
-ortprep.core.session_worker RECIPE_JSON``.
+ortprep.core.session_worker RECIPE_JSON`` (or ``--wait``, then the job on stdin).
 
 Used where one big session dominates (``check`` on a large graph): the child imports only
 onnxruntime, so its peak memory is ORT's own, the parent stays free to validate and prepare while
@@ -45,6 +45,15 @@ def _job(text: str) -> tuple[Path, SessionRecipe]:
 
 
 def main(argv: list[str]) -> int:
+    """Run the job given as the argument, or with ``--wait``: import onnxruntime first, then
+    read the job from stdin (``SaveProcess.warm_up``); end-of-file there means no job."""
+    if argv == ["--wait"]:
+        import onnxruntime  # noqa: F401 -- the import is the point: done before the job arrives
+
+        text = sys.stdin.readline()
+        if not text.strip():
+            return 0
+        argv = [text]
     from ortprep.core.runtime import (
         can_compile_graph,
         compile_graph,
