@@ -62,8 +62,9 @@ def main() -> None:
         ]
         runs: dict[str, list] = {"ours": [], "theirs": [], "session": [], "compile": []}
         for i in range(args.runs):
-            runs["theirs"].append(measure(theirs_cmd))
-            runs["ours"].append(measure(ours_cmd))
+            # the two tools swap places every run: neither always follows the other
+            for name in ("theirs", "ours") if i % 2 == 0 else ("ours", "theirs"):
+                runs[name].append(measure(theirs_cmd if name == "theirs" else ours_cmd))
             runs["session"].append(measure(session_cmd))
             runs["compile"].append(measure(compile_cmd))
             o, t = runs["ours"][-1], runs["theirs"][-1]
