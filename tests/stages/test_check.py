@@ -388,7 +388,9 @@ def test_the_child_reads_back_every_field_of_the_recipe(tmp_path):
         threads=1,
         compile_only=True,
     )
-    assert _job(job_json(tmp_path / "m.onnx", recipe)) == (tmp_path / "m.onnx", recipe)
+    assert _job(job_json(tmp_path / "m.onnx", recipe)) == (tmp_path / "m.onnx", recipe, None)
+    infer_to = tmp_path / "m.inferred.onnx"
+    assert _job(job_json(tmp_path / "m.onnx", recipe, infer_to))[2] == infer_to
 
 
 # ----------------------------------------------------------------- ORT's compile API
@@ -425,10 +427,12 @@ def test_compile_api_and_a_session_give_check_the_same_answers(tmp_path, monkeyp
 
     for name, src in _compile_cases(tmp_path).items():
         answers = []
-        for compile_only in (False, True):
+        # a session, then the compile API with shapes inferred here, then by ORT's child
+        for compile_only, child_infers in ((False, False), (True, False), (True, True)):
             monkeypatch.setattr(check, "_COMPILE_ONLY", compile_only)
+            monkeypatch.setattr(check, "can_release", lambda v=child_infers: v)
             answers.append(check.run(src, check.CheckOptions()).to_dict())
-        assert answers[0] == answers[1], name
+        assert answers[0] == answers[1] == answers[2], name
     ext = check.run(_compile_cases(tmp_path / "again")["external"], check.CheckOptions())
     coreml = next(r for r in ext.eps if r.ep == "coreml-mlprogram")
     assert any("external data" in (n.reason or "") for n in coreml.nodes)
@@ -545,3 +549,24 @@ def test_the_console_entry_point_checks_a_model(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert _ep(json.loads(out.stdout), "nnapi")["nodes_total"] > 0
+
+
+def test_the_child_says_saved_then_infers_shapes_beside_the_parent(tmp_path):
+    """With ``infer_to`` the child reports the save, hands ORT's freed graph back to the OS and
+    infers the saved graph's shapes into ``infer_to`` while the parent reads the nodes."""
+    from ortprep.core.memory import can_release, release
+    from ortprep.core.runtime import SaveProcess
+
+    src = save(conv_bn_relu(), tmp_path / "cnn.onnx")
+    recipe = SessionRecipe(level="basic", save_to=tmp_path / "b.onnx", compile_only=True)
+    job = SaveProcess(src, recipe, tmp_path / "b.inferred.onnx")
+    job.wait_saved()
+    assert onnx.load(str(tmp_path / "b.onnx")).graph.node  # complete once "saved" is said
+    job.wait()
+    typed = onnx.load(str(tmp_path / "b.inferred.onnx"))
+    assert len(typed.graph.value_info) > len(onnx.load(str(tmp_path / "b.onnx")).graph.value_info)
+    plain = SaveProcess(src, replace(recipe, save_to=tmp_path / "c.onnx"))
+    plain.wait_saved()  # no inference asked: this waits for the end
+    assert plain._proc.returncode == 0
+    release()  # a no-op where glibc is not the allocator
+    assert isinstance(can_release(), bool)

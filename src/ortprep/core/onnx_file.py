@@ -399,9 +399,27 @@ def graph_view(
                 synthetic_name=not own_name,
             )
         )
+    inputs, outputs = _io_types(graph, values)
+    return Graph(path, tuple(nodes), inputs, outputs, inits, values)
+
+
+def _io_types(
+    graph: onnx.GraphProto, values: dict[str, ValueType]
+) -> tuple[tuple[ValueType, ...], tuple[ValueType, ...]]:
     inputs = tuple(values.get(vi.name) or _value_type(vi) for vi in graph.input)
     outputs = tuple(values.get(vi.name) or _value_type(vi) for vi in graph.output)
-    return Graph(path, tuple(nodes), inputs, outputs, inits, values)
+    return inputs, outputs
+
+
+def with_value_types(graph: Graph, typed: onnx.GraphProto) -> Graph:
+    """``graph`` (a main graph without subgraphs) with its value types read from ``typed``, the
+    same graph with shapes inferred: the nodes are kept, the types replaced."""
+    import dataclasses
+
+    values: dict[str, ValueType] = {}
+    _value_types((*typed.input, *typed.value_info, *typed.output), values)
+    inputs, outputs = _io_types(typed, values)
+    return dataclasses.replace(graph, inputs=inputs, outputs=outputs, values=values)
 
 
 def runtime_input_types(proto: onnx.ModelProto) -> tuple[ValueType, ...]:
@@ -411,10 +429,14 @@ def runtime_input_types(proto: onnx.ModelProto) -> tuple[ValueType, ...]:
 
 
 def model_view(
-    proto: onnx.ModelProto, path: Path, external: tuple[str, ...] | None = None
+    proto: onnx.ModelProto,
+    path: Path,
+    external: tuple[str, ...] | None = None,
+    value_info: bool = True,
 ) -> Model:
     """The read-only view of a parsed, validated ONNX model (``external``: its external data
-    files, when the caller already knows them)."""
+    files, when the caller already knows them; ``value_info=False``: the main graph's value
+    types are left out, for :func:`with_value_types` to add)."""
     opsets: dict[str, int] = {}
     for imp in proto.opset_import:
         opsets[normalize_domain(imp.domain)] = imp.version
@@ -425,7 +447,7 @@ def model_view(
         producer_name=proto.producer_name,
         producer_version=proto.producer_version,
         opsets=opsets,
-        graph=graph_view(proto.graph, "main", path.parent, opsets),
+        graph=graph_view(proto.graph, "main", path.parent, opsets, value_info),
         size_bytes=path.stat().st_size if path.exists() else proto.ByteSize(),
         external_data_files=external_data_files(proto) if external is None else external,
         metadata={p.key: p.value for p in proto.metadata_props},

@@ -207,18 +207,18 @@ class SaveProcess:
             cls._warm = subprocess.Popen(
                 [sys.executable, "-m", "ortprep.core.session_worker", "--wait"],
                 stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
             )
 
-    def __init__(self, model: Path, recipe: SessionRecipe) -> None:
+    def __init__(self, model: Path, recipe: SessionRecipe, infer_to: Path | None = None) -> None:
         import subprocess
         import sys
 
         from ortprep.core.session_worker import job_json
 
         self.model = model
-        job = job_json(model, recipe)
+        job = job_json(model, recipe, infer_to)
         warm, SaveProcess._warm = SaveProcess._warm, None
         if warm is not None and warm.poll() is None:
             try:
@@ -233,9 +233,17 @@ class SaveProcess:
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "ortprep.core.session_worker", job],
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
+
+    def wait_saved(self) -> None:
+        """Wait until ORT has saved the graph: the child says so when it goes on to infer
+        shapes (``infer_to``); otherwise this waits for the end. Raises as :meth:`wait`."""
+        stdout = self._proc.stdout
+        line = stdout.readline() if stdout is not None else b""
+        if line.strip() != b"saved":
+            self.wait()
 
     def wait(self) -> None:
         _, err = self._proc.communicate()

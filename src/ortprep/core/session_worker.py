@@ -20,11 +20,14 @@ if TYPE_CHECKING:
 _PATHS = ("save_to", "custom_op_library")
 
 
-def job_json(model: Path, recipe: SessionRecipe) -> str:
-    """The child's argument: the model and the recipe's fields that are set."""
+def job_json(model: Path, recipe: SessionRecipe, infer_to: Path | None = None) -> str:
+    """The child's argument: the model, the recipe's fields that are set, and where to write
+    the saved graph with shapes inferred (see :func:`main`), if wanted."""
     import dataclasses
 
     spec: dict[str, Any] = {"model": str(model)}
+    if infer_to is not None:
+        spec["infer_to"] = str(infer_to)
     for f in dataclasses.fields(recipe):
         value = getattr(recipe, f.name)
         if value is not None:
@@ -32,16 +35,17 @@ def job_json(model: Path, recipe: SessionRecipe) -> str:
     return json.dumps(spec, default=dict)  # free_dims, extra: mappings
 
 
-def _job(text: str) -> tuple[Path, SessionRecipe]:
+def _job(text: str) -> tuple[Path, SessionRecipe, Path | None]:
     """:func:`job_json`, read back."""
     from ortprep.core.runtime import SessionRecipe
 
     spec = json.loads(text)
     model = Path(spec.pop("model"))
+    infer_to = spec.pop("infer_to", None)
     for key in _PATHS:
         if spec.get(key) is not None:
             spec[key] = Path(spec[key])
-    return model, SessionRecipe(**spec)
+    return model, SessionRecipe(**spec), None if infer_to is None else Path(infer_to)
 
 
 def main(argv: list[str]) -> int:
@@ -61,19 +65,40 @@ def main(argv: list[str]) -> int:
         describe_ort_error,
     )
 
-    model, recipe = _job(argv[0])
+    model, recipe, infer_to = _job(argv[0])
+    saved = False
     if recipe.compile_only and can_compile_graph():
         try:
             compile_graph(model, recipe)
-            return 0
+            saved = True
         except Exception:  # noqa: BLE001 -- the compile API is young: a session decides
             pass
-    try:
-        create_session(model, recipe)
-    except Exception as exc:  # noqa: BLE001 -- ORT reports refusals as plain exceptions
-        print(describe_ort_error(exc), file=sys.stderr)
-        return 1
+    if not saved:
+        try:
+            create_session(model, recipe)
+        except Exception as exc:  # noqa: BLE001 -- ORT reports refusals as plain exceptions
+            print(describe_ort_error(exc), file=sys.stderr)
+            return 1
+    if infer_to is not None and recipe.save_to is not None:
+        _infer(recipe.save_to, infer_to)
     return 0
+
+
+def _infer(saved: Path, infer_to: Path) -> None:
+    """Say the graph is saved, then infer its shapes into ``infer_to`` (the parent reads the
+    nodes meanwhile). ORT's freed graph is handed back to the OS first, so this process holds
+    onnx's work only. No file is written when onnx cannot infer: the parent then keeps ORT's
+    value info."""
+    from ortprep.core.memory import release
+
+    release()
+    print("saved", flush=True)
+    import onnx
+
+    try:
+        onnx.shape_inference.infer_shapes_path(str(saved), str(infer_to), strict_mode=False)
+    except Exception:  # noqa: BLE001 -- any failure: no inferred file
+        infer_to.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 from ortprep.core.errors import UsageError
 from ortprep.core.gcpause import gc_paused
 from ortprep.core.graph import Graph, Model, Node, ValueType
+from ortprep.core.memory import can_release
 from ortprep.core.progress import ProgressFn, no_progress
 from ortprep.eps.base import EpOptions, EpSpec, NodeContext
 
@@ -206,12 +207,14 @@ class CheckResult:
 
 @dataclass
 class _Optimizing:
-    """ORT producing the basic-optimized graph of ``path`` in a child process."""
+    """ORT producing the basic-optimized graph of ``path`` in a child process (which then
+    infers its shapes into ``inferred``, when set)."""
 
     path: Path
     target: Path
     big: bool
     process: Any
+    inferred: Path | None = None
 
     def stop(self) -> None:
         self.process.stop()
@@ -268,25 +271,50 @@ def start_basic(
         threads=1,
         compile_only=_COMPILE_ONLY,
     )
-    return _Optimizing(path, target, big, SaveProcess(source, recipe))
+    # The child infers the shapes of what it saved while this process reads the nodes; only
+    # where the child can hand ORT's freed graph back to the OS first (glibc), or the two
+    # would hold ORT's memory and onnx's at once.
+    inferred = target.with_name(f"{path.stem}.basic.inferred.onnx") if can_release() else None
+    return _Optimizing(path, target, big, SaveProcess(source, recipe, inferred), inferred)
 
 
 def finish_basic(pending: _Optimizing) -> Model:
-    """Wait for ORT, then read its graph with shapes inferred into the view the EPs judge."""
+    """Wait for ORT, then read its graph with shapes inferred into the view the EPs judge.
+
+    Shapes are inferred file to file, inside onnx's C++ (no second copy of a big graph in
+    Python): by the child while this process reads the nodes, or here after ORT is done.
+    """
+    import dataclasses
+
     import onnx
 
-    from ortprep.core.onnx_file import model_view
+    from ortprep.core.onnx_file import model_view, with_value_types
 
-    pending.process.wait()  # BadModelError with ORT's reason when it refused the model
-    path, target = pending.path, pending.target
-    # Shapes inferred file to file, inside onnx's C++: no second copy of a big graph in Python.
-    inferred = target.with_name(f"{path.stem}.basic.inferred.onnx")
-    try:
-        onnx.shape_inference.infer_shapes_path(str(target), str(inferred), strict_mode=False)
-    except Exception:  # noqa: BLE001 -- keep ORT's value_info when onnx cannot infer
-        inferred = target
-    proto = onnx.load(str(inferred), load_external_data=False)
-    view = model_view(proto, target, None if pending.big else ())
+    path, target, inferred = pending.path, pending.target, pending.inferred
+    external = None if pending.big else ()
+
+    def load(file: Path) -> Any:
+        return onnx.load(str(file), load_external_data=False)
+
+    if inferred is None:
+        pending.process.wait()  # BadModelError with ORT's reason when it refused the model
+        inferred = target.with_name(f"{path.stem}.basic.inferred.onnx")
+        try:
+            onnx.shape_inference.infer_shapes_path(str(target), str(inferred), strict_mode=False)
+        except Exception:  # noqa: BLE001 -- keep ORT's value_info when onnx cannot infer
+            inferred = target
+        view = model_view(load(inferred), target, external)
+    else:
+        pending.process.wait_saved()  # raises as wait() when ORT refused the model
+        untyped = model_view(load(target), target, external, value_info=False)
+        pending.process.wait()
+        if not inferred.exists():  # onnx could not infer: ORT's own value info
+            view = model_view(load(target), target, external)
+        elif any(n.subgraphs for n in untyped.graph.nodes):  # subgraphs carry their own types
+            view = model_view(load(inferred), target, external)
+        else:
+            typed = with_value_types(untyped.graph, load(inferred).graph)
+            view = dataclasses.replace(untyped, graph=typed)
     return Model(
         path=path,
         format="onnx",
