@@ -431,6 +431,7 @@ def test_compile_api_and_a_session_give_check_the_same_answers(tmp_path, monkeyp
         for compile_only, child_infers in ((False, False), (True, False), (True, True)):
             monkeypatch.setattr(check, "_COMPILE_ONLY", compile_only)
             monkeypatch.setattr(check, "can_release", lambda v=child_infers: v)
+            monkeypatch.setattr(check, "_CHILD_INFERS_NODES", 0 if child_infers else 1 << 40)
             answers.append(check.run(src, check.CheckOptions()).to_dict())
         assert answers[0] == answers[1] == answers[2], name
     ext = check.run(_compile_cases(tmp_path / "again")["external"], check.CheckOptions())
@@ -552,21 +553,24 @@ def test_the_console_entry_point_checks_a_model(tmp_path):
 
 
 def test_the_child_says_saved_then_infers_shapes_beside_the_parent(tmp_path):
-    """With ``infer_to`` the child reports the save, hands ORT's freed graph back to the OS and
-    infers the saved graph's shapes into ``infer_to`` while the parent reads the nodes."""
+    """With ``infer_to``, and the parent's flag file there by the time ORT has saved, the child
+    reports the save, hands ORT's freed graph back to the OS and infers the saved graph's shapes
+    into ``infer_to`` while the parent reads the nodes. Without the flag it just ends."""
     from ortprep.core.memory import can_release, release
     from ortprep.core.runtime import SaveProcess
+    from ortprep.core.session_worker import wanted
 
     src = save(conv_bn_relu(), tmp_path / "cnn.onnx")
     recipe = SessionRecipe(level="basic", save_to=tmp_path / "b.onnx", compile_only=True)
+    wanted(tmp_path / "b.inferred.onnx").touch()
     job = SaveProcess(src, recipe, tmp_path / "b.inferred.onnx")
-    job.wait_saved()
+    assert job.wait_saved()
     assert onnx.load(str(tmp_path / "b.onnx")).graph.node  # complete once "saved" is said
     job.wait()
     typed = onnx.load(str(tmp_path / "b.inferred.onnx"))
     assert len(typed.graph.value_info) > len(onnx.load(str(tmp_path / "b.onnx")).graph.value_info)
-    plain = SaveProcess(src, replace(recipe, save_to=tmp_path / "c.onnx"))
-    plain.wait_saved()  # no inference asked: this waits for the end
-    assert plain._proc.returncode == 0
+    unasked = SaveProcess(src, replace(recipe, save_to=tmp_path / "c.onnx"), tmp_path / "c.i.onnx")
+    assert not unasked.wait_saved()  # no flag: no inference, this waited for the end
+    assert unasked._proc.returncode == 0 and not (tmp_path / "c.i.onnx").exists()
     release()  # a no-op where glibc is not the allocator
     assert isinstance(can_release(), bool)

@@ -237,13 +237,16 @@ class SaveProcess:
             stderr=subprocess.PIPE,
         )
 
-    def wait_saved(self) -> None:
-        """Wait until ORT has saved the graph: the child says so when it goes on to infer
-        shapes (``infer_to``); otherwise this waits for the end. Raises as :meth:`wait`."""
+    def wait_saved(self) -> bool:
+        """Wait until ORT has saved the graph. True when the child said so because it goes on
+        to infer shapes (``infer_to``, if wanted by then); otherwise this waits for the end and
+        returns False. Raises as :meth:`wait`."""
         stdout = self._proc.stdout
         line = stdout.readline() if stdout is not None else b""
-        if line.strip() != b"saved":
-            self.wait()
+        if line.strip() == b"saved":
+            return True
+        self.wait()
+        return False
 
     def wait(self) -> None:
         _, err = self._proc.communicate()

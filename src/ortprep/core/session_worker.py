@@ -79,9 +79,16 @@ def main(argv: list[str]) -> int:
         except Exception as exc:  # noqa: BLE001 -- ORT reports refusals as plain exceptions
             print(describe_ort_error(exc), file=sys.stderr)
             return 1
-    if infer_to is not None and recipe.save_to is not None:
+    if infer_to is not None and recipe.save_to is not None and wanted(infer_to).exists():
         _infer(recipe.save_to, infer_to)
     return 0
+
+
+def wanted(infer_to: Path) -> Path:
+    """The flag file by which the parent asks, before ORT is done, for the inference into
+    ``infer_to``: worth it on big graphs only, where it overlaps the parent's reading of the
+    nodes; on small ones importing onnx here costs more than inferring in the parent."""
+    return infer_to.with_name(infer_to.name + ".wanted")
 
 
 def _infer(saved: Path, infer_to: Path) -> None:

@@ -216,12 +216,23 @@ class _Optimizing:
     process: Any
     inferred: Path | None = None
 
+    def want_inference(self) -> None:
+        """Ask the child to infer the shapes (if it can and has not finished yet)."""
+        if self.inferred is not None:
+            from ortprep.core.session_worker import wanted
+
+            wanted(self.inferred).touch()
+
     def stop(self) -> None:
         self.process.stop()
 
 
 # ORT's compile API saves the same graph as a session without finalizing one (runtime.compile_graph)
 _COMPILE_ONLY = True
+
+# From this many nodes ORT's child infers the shapes while this process reads the nodes (below,
+# importing onnx in the child costs more than inferring here: 0.2 s against a few hundredths).
+_CHILD_INFERS_NODES = 20_000
 
 # Below this size the what-if session runs beside the first one (two sessions in memory at once).
 _PARALLEL_WHAT_IF_BYTES = 256 << 20
@@ -304,8 +315,10 @@ def finish_basic(pending: _Optimizing) -> Model:
         except Exception:  # noqa: BLE001 -- keep ORT's value_info when onnx cannot infer
             inferred = target
         view = model_view(load(inferred), target, external)
+    elif not pending.process.wait_saved():  # raises as wait() when ORT refused the model
+        # the child did not infer (a small graph: not asked in time): here, as above
+        return finish_basic(dataclasses.replace(pending, inferred=None))
     else:
-        pending.process.wait_saved()  # raises as wait() when ORT refused the model
         untyped = model_view(load(target), target, external, value_info=False)
         pending.process.wait()
         if not inferred.exists():  # onnx could not infer: ORT's own value info
@@ -800,11 +813,14 @@ def run(path: Path, options: CheckOptions, progress: ProgressFn = no_progress) -
                 proto, external_files = load_checked(path)
                 inputs = runtime_input_types(proto)
                 external = bool(external_files)
+                many_nodes = len(proto.graph.node) >= _CHILD_INFERS_NODES
                 del proto
                 if not jobs or (external and not jobs[0].big):
                     for job in jobs:  # the EPs must see the external data the user ships
                         job.stop()
                     jobs = [start_basic(path, work, options.fix_dims, options.fix_inputs, external)]
+                if many_nodes:
+                    jobs[0].want_inference()
                 # Without the user's fixes the inputs ORT keeps are the source's, so the
                 # what-if session (all dims fixed) runs beside the first one, on another core;
                 # both at once only for models small enough to hold two sessions.
@@ -814,6 +830,8 @@ def run(path: Path, options: CheckOptions, progress: ProgressFn = no_progress) -
                     what_if = what_if_fix(inputs)
                     (work / "what-if").mkdir()
                     jobs.append(start_basic(path, work / "what-if", *what_if, external))
+                    if many_nodes:
+                        jobs[1].want_inference()
                 for ep in options.eps:  # load the rules while ORT works in its process
                     ep_spec(ep)
                 model = finish_basic(jobs[0])
@@ -823,6 +841,8 @@ def run(path: Path, options: CheckOptions, progress: ProgressFn = no_progress) -
                     (work / "what-if").mkdir()
                     fixes = _with_user_fixes(options, what_if)
                     jobs.append(start_basic(path, work / "what-if", *fixes, external))
+                    if many_nodes:
+                        jobs[1].want_inference()
                 if what_if is not None:
                     fixed_model = finish_basic(jobs[1])
             finally:
