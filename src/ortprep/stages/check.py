@@ -340,17 +340,6 @@ def finish_basic(pending: _Optimizing) -> Model:
     )
 
 
-def basic_optimized(
-    path: Path,
-    workdir: Path,
-    dims: Mapping[str, int],
-    inputs: Mapping[str, tuple[int, ...]],
-    external: bool = False,
-) -> Model:
-    """The graph ORT hands to EPs: level-1 optimized by ORT itself, shapes inferred."""
-    return finish_basic(start_basic(path, workdir, dims, inputs, external))
-
-
 def symbolic_dims(graph: Graph) -> list[tuple[str, int, str]]:
     """(input name, position, dim name or '?') of every non-fixed input dimension."""
     found = []
