@@ -174,14 +174,13 @@ def compile_graph(model: Path, recipe: SessionRecipe) -> None:
         raise ValueError("the compile API cannot disable optimizers")
     quiet_ort()
     so = session_options(replace(recipe, save_to=None))
-    entries = dict(recipe.extra or {})
-    external = entries.get("session.optimized_model_external_initializers_file_name")
+    # the session's option for external initializers, as the compile API takes it: a file name,
+    # written beside the saved model
+    external = (recipe.extra or {}).get("session.optimized_model_external_initializers_file_name")
     ort.ModelCompiler(
         so,
         str(model),
-        external_initializers_file_path=(
-            external or None  # a name: ORT writes it beside the saved model
-        ),
+        external_initializers_file_path=external or None,
         graph_optimization_level=level_enum(recipe.level),
     ).compile_to_file(str(recipe.save_to))
 
