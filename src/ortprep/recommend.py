@@ -57,9 +57,9 @@ class Recommendation:
 
 
 def _ep_name(ep: str) -> str:
-    from ortprep.stages.check import ep_spec
+    from ortprep.eps.registry import ep_spec
 
-    return ep_spec(ep)[0].display_name
+    return ep_spec(ep).display_name
 
 
 def _ratio(r: EpReport) -> float:

@@ -286,18 +286,20 @@ def test_check_what_if_after_a_partial_fix_dim(cli, tmp_path):
 
 def test_ort_runs_in_a_child_process_and_its_refusal_or_crash_is_a_clear_error(tmp_path):
     from ortprep.core.errors import BadModelError
-    from ortprep.core.runtime import SaveProcess
+    from ortprep.core.ort_child import Job, OrtChild
 
     src = save(unknown_op(), tmp_path / "custom.onnx")
     recipe = SessionRecipe(level="basic", save_to=tmp_path / "out.onnx", save_format="ONNX")
     with pytest.raises(BadModelError, match=r"cannot load the model \(.*NoSuchOp"):
-        SaveProcess(src, recipe).wait()
+        OrtChild.start(Job(src, recipe)).wait()
+    with pytest.raises(BadModelError, match=r"cannot load the model \(.*NoSuchOp"):
+        OrtChild.start(Job(src, recipe, tmp_path / "i.onnx")).saved()
     good = save(conv_bn_relu(), tmp_path / "cnn.onnx")
-    crashed = SaveProcess(good, recipe)
+    crashed = OrtChild.start(Job(good, recipe))
     crashed._proc.kill()  # what a segfault inside ORT looks like from the parent
     with pytest.raises(BadModelError, match="onnxruntime crashed"):
         crashed.wait()
-    SaveProcess(good, recipe).wait()
+    OrtChild.start(Job(good, recipe)).wait()
     assert (tmp_path / "out.onnx").stat().st_size > 0
 
 
@@ -372,8 +374,8 @@ def test_fix_shapes_command_is_quoted_for_the_shell(tmp_path):
     assert "'?=32'" in cmd
 
 
-def test_the_child_reads_back_every_field_of_the_recipe(tmp_path):
-    from ortprep.core.session_worker import _job, job_json
+def test_the_child_reads_back_every_field_of_the_job(tmp_path):
+    from ortprep.core.ort_child import Job
 
     recipe = SessionRecipe(
         level="basic",
@@ -388,9 +390,14 @@ def test_the_child_reads_back_every_field_of_the_recipe(tmp_path):
         threads=1,
         compile_only=True,
     )
-    assert _job(job_json(tmp_path / "m.onnx", recipe)) == (tmp_path / "m.onnx", recipe, None)
-    infer_to = tmp_path / "m.inferred.onnx"
-    assert _job(job_json(tmp_path / "m.onnx", recipe, infer_to))[2] == infer_to
+    for job in (
+        Job(tmp_path / "m.onnx", recipe),
+        Job(tmp_path / "m.onnx", recipe, tmp_path / "m.inferred.onnx"),
+        Job(tmp_path / "m.onnx", SessionRecipe()),
+    ):
+        text = job.to_json()
+        assert "\n" not in text  # one line of the protocol
+        assert Job.from_json(text) == job
 
 
 # ----------------------------------------------------------------- ORT's compile API
@@ -492,47 +499,65 @@ def test_subgraphs_are_listed_by_attribute_name_in_onnx_and_ort_views(tmp_path):
 def test_the_child_falls_back_to_a_session_when_the_compile_api_cannot_save(tmp_path):
     """The compile API is young: when it refuses a job (here: it cannot disable optimizers, as
     a level-all arm recipe needs), the child saves through a session instead."""
-    from ortprep.core.session_worker import job_json, main
+    from ortprep.core.errors import BadModelError
+    from ortprep.core.ort_child import Job, OrtChild
 
     src = save(conv_bn_relu(), tmp_path / "cnn.onnx")
     recipe = SessionRecipe(
         level="all", target_platform="arm", save_to=tmp_path / "all.onnx", compile_only=True
     )
-    assert main([job_json(src, recipe)]) == 0
+    OrtChild.start(Job(src, recipe)).wait()
     assert onnx.load(str(tmp_path / "all.onnx")).graph.node
     bad = save(unknown_op(), tmp_path / "custom.onnx")
-    assert main([job_json(bad, replace(recipe, save_to=tmp_path / "bad.onnx"))]) == 1
+    with pytest.raises(BadModelError, match="NoSuchOp"):
+        OrtChild.start(Job(bad, replace(recipe, save_to=tmp_path / "bad.onnx"))).wait()
 
 
-def test_a_warm_child_takes_the_first_job_and_a_jobless_one_exits(tmp_path):
-    """``ortprep check`` starts ORT's child before typer has loaded (SaveProcess.warm_up): the
+def test_a_prestarted_child_takes_the_first_job_and_a_jobless_one_exits(tmp_path):
+    """``ortprep check`` starts ORT's child before typer has loaded (ort_child.prestart): the
     child imports onnxruntime, then takes the first job from stdin; unused, it exits cleanly."""
+    from ortprep.core import ort_child
     from ortprep.core.errors import BadModelError
-    from ortprep.core.runtime import SaveProcess
+    from ortprep.core.ort_child import Job, OrtChild
 
     src = save(conv_bn_relu(), tmp_path / "cnn.onnx")
     recipe = SessionRecipe(level="basic", save_to=tmp_path / "a.onnx", compile_only=True)
-    SaveProcess.warm_up()
-    warm = SaveProcess._warm
-    first = SaveProcess(src, recipe)
-    assert first._proc is warm and SaveProcess._warm is None
-    second = SaveProcess(src, replace(recipe, save_to=tmp_path / "b.onnx"))
-    assert second._proc is not warm  # a fresh child: the warm one is taken
+    ort_child.prestart()
+    waiting = ort_child._prestarted
+    first = OrtChild.start(Job(src, recipe))
+    assert first._proc is waiting and ort_child._prestarted is None
+    second = OrtChild.start(Job(src, replace(recipe, save_to=tmp_path / "b.onnx")))
+    assert second._proc is not waiting  # a fresh child: the pre-started one is taken
     first.wait()
     second.wait()
     assert (
         onnx.load(str(tmp_path / "a.onnx")).graph.node
         == onnx.load(str(tmp_path / "b.onnx")).graph.node
     )
-    SaveProcess.warm_up()
-    bad = SaveProcess(save(unknown_op(), tmp_path / "x.onnx"), recipe)
+    ort_child.prestart()
+    bad = OrtChild.start(Job(save(unknown_op(), tmp_path / "x.onnx"), recipe))
     with pytest.raises(BadModelError, match="NoSuchOp"):
         bad.wait()
-    SaveProcess.warm_up()
-    idle = SaveProcess._warm
-    SaveProcess._warm = None
+    ort_child.prestart()
+    idle = ort_child._prestarted
+    ort_child._prestarted = None
+    assert idle is not None
     idle.stdin.close()  # what the parent's exit does to a child nobody used
     assert idle.wait(timeout=60) == 0
+
+
+def test_the_child_dies_with_its_parent(tmp_path):
+    """End-of-file on the child's stdin after its job (the parent's exit closes the pipe) ends
+    the child wherever it is: here while it waits for infer or skip."""
+    from ortprep.core.ort_child import Job, OrtChild
+
+    src = save(conv_bn_relu(), tmp_path / "cnn.onnx")
+    recipe = SessionRecipe(level="basic", save_to=tmp_path / "b.onnx", compile_only=True)
+    child = OrtChild.start(Job(src, recipe, tmp_path / "b.inferred.onnx"))
+    child.saved()  # the child now waits for the decision, which never comes
+    child._proc.stdin.close()
+    assert child._proc.wait(timeout=60) != 0
+    assert not (tmp_path / "b.inferred.onnx").exists()
 
 
 def test_the_console_entry_point_checks_a_model(tmp_path):
@@ -552,25 +577,32 @@ def test_the_console_entry_point_checks_a_model(tmp_path):
     assert _ep(json.loads(out.stdout), "nnapi")["nodes_total"] > 0
 
 
-def test_the_child_says_saved_then_infers_shapes_beside_the_parent(tmp_path):
-    """With ``infer_to``, and the parent's flag file there by the time ORT has saved, the child
-    reports the save, hands ORT's freed graph back to the OS and infers the saved graph's shapes
-    into ``infer_to`` while the parent reads the nodes. Without the flag it just ends."""
+def test_the_child_says_saved_then_infers_or_skips_as_told(tmp_path):
+    """A job with ``infer_to``: the child says ``saved``, then on ``infer`` hands ORT's freed
+    graph back to the OS and infers the saved graph's shapes into ``infer_to`` while the parent
+    reads the nodes; on ``skip`` it just ends. The decision may come before ORT has saved."""
     from ortprep.core.memory import can_release, release
-    from ortprep.core.runtime import SaveProcess
-    from ortprep.core.session_worker import wanted
+    from ortprep.core.ort_child import Job, OrtChild
 
     src = save(conv_bn_relu(), tmp_path / "cnn.onnx")
     recipe = SessionRecipe(level="basic", save_to=tmp_path / "b.onnx", compile_only=True)
-    wanted(tmp_path / "b.inferred.onnx").touch()
-    job = SaveProcess(src, recipe, tmp_path / "b.inferred.onnx")
-    assert job.wait_saved()
+    job = OrtChild.start(Job(src, recipe, tmp_path / "b.inferred.onnx"))
+    job.infer()  # sent at once: the child reads it only once ORT has saved
+    job.saved()
     assert onnx.load(str(tmp_path / "b.onnx")).graph.node  # complete once "saved" is said
     job.wait()
     typed = onnx.load(str(tmp_path / "b.inferred.onnx"))
     assert len(typed.graph.value_info) > len(onnx.load(str(tmp_path / "b.onnx")).graph.value_info)
-    unasked = SaveProcess(src, replace(recipe, save_to=tmp_path / "c.onnx"), tmp_path / "c.i.onnx")
-    assert not unasked.wait_saved()  # no flag: no inference, this waited for the end
+    unasked = OrtChild.start(
+        Job(src, replace(recipe, save_to=tmp_path / "c.onnx"), tmp_path / "c.i.onnx")
+    )
+    unasked.saved()
+    with pytest.raises(ValueError, match="infer or skip"):
+        unasked.wait()  # the child waits for a decision: waiting without one is a bug
+    unasked.skip()
+    unasked.wait()
     assert unasked._proc.returncode == 0 and not (tmp_path / "c.i.onnx").exists()
+    with pytest.raises(ValueError):
+        OrtChild.start(Job(src, replace(recipe, save_to=tmp_path / "d.onnx"))).infer()
     release()  # a no-op where glibc is not the allocator
     assert isinstance(can_release(), bool)

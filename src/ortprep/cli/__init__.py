@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
 
@@ -72,21 +71,23 @@ _register()
 def main() -> None:
     """Console-script entry point.
 
+    For ``check``, ORT's child is started first (its start-up, the interpreter and onnxruntime,
+    then overlaps typer's and rich's), and the check may pause the cyclic garbage collector
+    around its analysis (measured: the views and the analysis allocate a few objects per node
+    per EP; collections walking them all cost more than the analysis). Only this function lets
+    anything pause or freeze the collector (:mod:`ortprep.core.gcpause`); the Python API never
+    does, and other commands run with the collector as Python sets it.
+
     Once the command has finished (its files written and renamed, its temporary folders removed,
     its threads joined) the process ends without Python's teardown, which would spend a few
     tenths of a second freeing onnx, onnxruntime, numpy and pydantic objects nobody reads again.
-
-    For the same reason Python's cyclic garbage collector stays off: objects are still freed by
-    reference counting, and a command's results live until it has printed them. Switching the
-    collector back on after a big analysis costs one collection over every object of the result
-    just before the process ends (two million objects, 0.4 s, after a 100,000-node ``check``).
-    Worker processes (``prepare``) keep it on.
     """
-    gc.disable()
-    if sys.argv[1:2] == ["check"]:  # ORT's child starts while typer and rich load
-        from ortprep.core.runtime import SaveProcess
+    if sys.argv[1:2] == ["check"]:
+        from ortprep.core.gcpause import allow_pausing
+        from ortprep.core.ort_child import prestart
 
-        SaveProcess.warm_up()
+        prestart()
+        allow_pausing()
     try:
         app()
         code: object = 0

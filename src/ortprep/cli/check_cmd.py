@@ -56,6 +56,7 @@ def check(
         from ortprep.core.errors import UsageError
         from ortprep.core.inputs import resolve_inputs
         from ortprep.eps.base import EpOptions
+        from ortprep.eps.registry import parse_eps
         from ortprep.stages import check as stage
         from ortprep.stages.fix_shapes import parse_input_shape
 
@@ -65,7 +66,7 @@ def check(
             )
         (model,) = resolve_inputs(path, example, suffixes=(".onnx", ".ort"))[:1]
         options = stage.CheckOptions(
-            eps=stage.parse_eps(ep),
+            eps=parse_eps(ep),
             fix_dims=parse_fix_dims(fix_dim),
             fix_inputs=dict(parse_input_shape(i) for i in fix_input or []),
             ep_options=EpOptions(android_api=android_api, coreml_version=coreml_version),

@@ -56,9 +56,9 @@ def prepare(
     def work(progress: Any) -> Any:
         from ortprep.core.errors import UsageError
         from ortprep.core.inputs import resolve_inputs
+        from ortprep.eps.registry import parse_eps
         from ortprep.pipeline import TARGETS, PrepareOptions
         from ortprep.pipeline import prepare as run
-        from ortprep.stages.check import parse_eps
 
         if target not in TARGETS:
             raise UsageError(f"--target {target!r}", f"choose one of {', '.join(TARGETS)}")

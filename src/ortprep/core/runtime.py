@@ -1,4 +1,6 @@
-"""Driving ONNX Runtime: session options as ORT's own tools set them, quiet logs, model inputs.
+"""Driving ONNX Runtime: session recipes as ORT's own tools set them, quiet logs, model inputs.
+
+Running a recipe in a child process is :mod:`ortprep.core.ort_child`.
 
 ORT is driven only through its session options (``optimized_model_filepath``,
 ``session.save_model_format``, ``optimization.minimal_build_optimizations``...), never through
@@ -183,87 +185,6 @@ def compile_graph(model: Path, recipe: SessionRecipe) -> None:
         external_initializers_file_path=external or None,
         graph_optimization_level=level_enum(recipe.level),
     ).compile_to_file(str(recipe.save_to))
-
-
-class SaveProcess:
-    """ORT saving ``model`` as ``recipe`` says, in a child process (see
-    :mod:`ortprep.core.session_worker`); :meth:`wait` raises when ORT refused the model."""
-
-    _warm: Any = None  # a child started by warm_up(), waiting for its job on stdin
-
-    @classmethod
-    def warm_up(cls) -> None:
-        """Start a child that imports onnxruntime now and takes the next job from its stdin.
-
-        Called first thing by a command that will need one (``check``): the child's start-up
-        (the interpreter and onnxruntime, a third of a second) then overlaps the command's own
-        (typer, rich, pydantic). A child nobody hands a job to reads end-of-file and exits.
-        """
-        import subprocess
-        import sys
-
-        if cls._warm is None:
-            cls._warm = subprocess.Popen(
-                [sys.executable, "-m", "ortprep.core.session_worker", "--wait"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-            )
-
-    def __init__(self, model: Path, recipe: SessionRecipe, infer_to: Path | None = None) -> None:
-        import subprocess
-        import sys
-
-        from ortprep.core.session_worker import job_json
-
-        self.model = model
-        job = job_json(model, recipe, infer_to)
-        warm, SaveProcess._warm = SaveProcess._warm, None
-        if warm is not None and warm.poll() is None:
-            try:
-                warm.stdin.write(job.encode("utf-8") + b"\n")
-                warm.stdin.close()
-                warm.stdin = None  # communicate() must not touch it again
-                self._proc = warm
-                return
-            except OSError:  # the warm child is gone: start a fresh one
-                warm.kill()
-                warm.communicate()
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "ortprep.core.session_worker", job],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-
-    def wait_saved(self) -> bool:
-        """Wait until ORT has saved the graph. True when the child said so because it goes on
-        to infer shapes (``infer_to``, if wanted by then); otherwise this waits for the end and
-        returns False. Raises as :meth:`wait`."""
-        stdout = self._proc.stdout
-        line = stdout.readline() if stdout is not None else b""
-        if line.strip() == b"saved":
-            return True
-        self.wait()
-        return False
-
-    def wait(self) -> None:
-        _, err = self._proc.communicate()
-        if self._proc.returncode == 0:
-            return
-        text = err.decode("utf-8", errors="replace").strip()
-        lines = [line for line in text.splitlines() if line.strip()]
-        if self._proc.returncode < 0 or not lines:  # killed by a signal: ORT crashed
-            reason = f"onnxruntime crashed (exit status {self._proc.returncode})"
-        else:
-            reason = lines[-1]
-        raise BadModelError(f"{self.model}: ONNX Runtime cannot load the model ({reason})")
-
-    def stop(self) -> None:
-        """End the child now (its output is thrown away by the caller)."""
-        if self._proc.returncode is None:  # not yet waited for
-            self._proc.kill()
-            self._proc.communicate()
 
 
 def _first_line(exc: BaseException) -> str:

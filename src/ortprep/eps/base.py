@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ortprep.core.graph import Graph, Node, ValueType
+
+if TYPE_CHECKING:
+    from ortprep.eps.partition import NodeUnit
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,21 @@ class NodeContext:
 Check = Callable[[NodeContext], str | None]
 """A per-op predicate: ``None`` = accepted, otherwise the refusal reason."""
 
+UnitCheck = Callable[["NodeUnit", Graph, EpOptions], str | None]
+"""An EP's verdict on a whole node unit: ``None`` = accepted, otherwise the refusal reason."""
+
+GroupWalk = Callable[
+    [Graph, EpOptions, frozenset[str], Mapping[int, str | None]],
+    list[tuple[list[Node], str | None]],
+]
+"""An EP's own replay of ORT's partition walk: ``(graph, options, stop ops, verdicts)`` -> every
+group formed, in ORT's order, each with why the EP drops it (or ``None``). ``verdicts`` maps a
+unit's target node index to the unit check's answer."""
+
+InputRefusal = Callable[["NodeUnit", Graph], str | None]
+"""Why an EP's walk left out a unit its unit check accepts (a rule on where its inputs come
+from), or ``None`` when that cannot be the reason."""
+
 
 @dataclass(frozen=True)
 class OpRule:
@@ -109,6 +127,14 @@ class EpSpec:
       when the EP drops the whole partition (a lone Reshape, all-constant inputs), else ``None``.
     - ``subgraph_policy``: how the EP treats nodes inside If/Loop/Scan bodies, said in the output.
     - ``takes_subgraph_nodes``: whether nodes inside subgraphs can be claimed at all.
+    - ``groups_qdq_units``: whether the EP judges and places QDQ node units as a whole.
+    - ``check_unit``: the EP's own verdict on a node unit; without one, a unit is judged by
+      ``check_node`` on each of its nodes (the first refusal refuses the unit).
+    - ``exact_groups``: the EP's own replay of ORT's partition walk, for an EP whose walk judges
+      more than each unit on its own (NNAPI's in-partition uint8 rule); without one, the generic
+      walk (:func:`ortprep.eps.partition.form_partitions`) with ``discard`` is used.
+    - ``partition_input_refusal``: with ``exact_groups``, why the walk left out a unit
+      ``check_unit`` accepts (said as that unit's reason).
     """
 
     ep_id: str
@@ -121,6 +147,9 @@ class EpSpec:
     subgraph_policy: str = ""
     takes_subgraph_nodes: bool = True
     groups_qdq_units: bool = True
+    check_unit: UnitCheck | None = None
+    exact_groups: GroupWalk | None = None
+    partition_input_refusal: InputRefusal | None = None
 
 
 def rule_table(rules: list[OpRule]) -> Mapping[tuple[str, str], OpRule]:
@@ -151,8 +180,11 @@ __all__ = [
     "Check",
     "EpOptions",
     "EpSpec",
+    "GroupWalk",
+    "InputRefusal",
     "NodeContext",
     "OpRule",
+    "UnitCheck",
     "all_static",
     "describe_node",
     "has_dynamic_dim",

@@ -162,14 +162,14 @@ def strip(nodes: Sequence[NodeResult], compiles: bool) -> dict[str, Any]:
 
 
 def _ep_views(m: ModelReport) -> list[dict[str, Any]]:
-    from ortprep.stages.check import ep_spec
+    from ortprep.eps.registry import ep_spec
 
     shipped = m.recommendation.style if m.recommendation and m.recommendation.style else None
     order = [c for role in ("original", "runtime", "fixed") for c in m.checks if c.role == role]
     eps = list(dict.fromkeys(e.ep for c in order for e in c.result.eps))
     views = []
     for ep in eps:
-        spec = ep_spec(ep)[0]
+        spec = ep_spec(ep)
         rows: list[dict[str, Any]] = []
         categories: set[str] = set()
         for c in order:
@@ -389,7 +389,7 @@ def _model_view(i: int, m: ModelReport) -> dict[str, Any]:
 
 def view(result: PrepareResult) -> dict[str, Any]:
     """Everything the template shows, as plain data."""
-    from ortprep.stages.check import ep_spec
+    from ortprep.eps.registry import ep_spec
 
     models = [_model_view(i, m) for i, m in enumerate(result.models)]
     summary = [
@@ -409,7 +409,7 @@ def view(result: PrepareResult) -> dict[str, Any]:
         "created": result.created,
         "target": o.target,
         "target_platform": o.target_platform,
-        "eps": [ep_spec(e)[0].display_name for e in o.check_eps],
+        "eps": [ep_spec(e).display_name for e in o.check_eps],
         "versions": dict(result.versions),
         "seconds": f"{result.seconds:.1f}",
         "ok": result.ok,

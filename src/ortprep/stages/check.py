@@ -21,48 +21,16 @@ from ortprep.core.errors import UsageError
 from ortprep.core.gcpause import gc_paused
 from ortprep.core.graph import Graph, Model, Node, ValueType
 from ortprep.core.memory import can_release
+from ortprep.core.ort_child import Job, OrtChild
 from ortprep.core.progress import ProgressFn, no_progress
 from ortprep.eps.base import EpOptions, EpSpec, NodeContext
-
-EP_IDS = ("nnapi", "coreml-mlprogram", "coreml-neuralnetwork", "xnnpack")
+from ortprep.eps.registry import EP_IDS, ep_spec
 
 # ORT's thresholds (onnxruntime/tools/mobile_helpers/usability_checker.py, PartitioningInfo):
 # one partition over 75 % of nodes: yes; over 50 %: maybe; two partitions over 75 %: maybe.
 YES_SINGLE = 0.75
 MAYBE_SINGLE = 0.50
 MAYBE_TWO = 0.75
-
-
-def ep_spec(ep_id: str) -> tuple[EpSpec, Any]:
-    """The spec of an EP id and the module that defines it."""
-    if ep_id == "nnapi":
-        from ortprep.eps import nnapi
-
-        return nnapi.SPEC, nnapi
-    if ep_id == "coreml-mlprogram":
-        from ortprep.eps import coreml
-
-        return coreml.MLPROGRAM, coreml
-    if ep_id == "coreml-neuralnetwork":
-        from ortprep.eps import coreml
-
-        return coreml.NEURALNETWORK, coreml
-    if ep_id == "xnnpack":
-        from ortprep.eps import xnnpack
-
-        return xnnpack.SPEC, xnnpack
-    raise UsageError(f"unknown EP {ep_id!r}", f"choose from all, {', '.join(EP_IDS)}")
-
-
-def parse_eps(value: str) -> tuple[str, ...]:
-    if value.strip() == "all":
-        return EP_IDS
-    eps = tuple(e.strip() for e in value.split(",") if e.strip())
-    for e in eps:
-        ep_spec(e)
-    if not eps:
-        raise UsageError("--ep is empty", f"choose from all, {', '.join(EP_IDS)}")
-    return eps
 
 
 @dataclass(frozen=True)
@@ -208,23 +176,27 @@ class CheckResult:
 @dataclass
 class _Optimizing:
     """ORT producing the basic-optimized graph of ``path`` in a child process (which then
-    infers its shapes into ``inferred``, when set)."""
+    infers its shapes into ``inferred``, when told to)."""
 
     path: Path
     target: Path
     big: bool
-    process: Any
+    child: OrtChild
     inferred: Path | None = None
+    child_infers: bool = False
 
-    def want_inference(self) -> None:
-        """Ask the child to infer the shapes (if it can and has not finished yet)."""
-        if self.inferred is not None:
-            from ortprep.core.session_worker import wanted
-
-            wanted(self.inferred).touch()
+    def decide(self, child_infers: bool) -> None:
+        """Tell the child whether it infers the shapes (a job with ``inferred`` only)."""
+        if self.inferred is None:
+            return
+        self.child_infers = child_infers
+        if child_infers:
+            self.child.infer()
+        else:
+            self.child.skip()
 
     def stop(self) -> None:
-        self.process.stop()
+        self.child.cancel()
 
 
 # ORT's compile API saves the same graph as a session without finalizing one (runtime.compile_graph)
@@ -247,7 +219,7 @@ def start_basic(
 ) -> _Optimizing:
     """Start ORT on the graph it hands to EPs: ``path`` (shapes fixed first when asked) with
     the level-1 optimizations, saved to ``workdir``. :func:`finish_basic` reads the result."""
-    from ortprep.core.runtime import SaveProcess, SessionRecipe
+    from ortprep.core.runtime import SessionRecipe
 
     source = path
     if dims or inputs:
@@ -286,7 +258,7 @@ def start_basic(
     # where the child can hand ORT's freed graph back to the OS first (glibc), or the two
     # would hold ORT's memory and onnx's at once.
     inferred = target.with_name(f"{path.stem}.basic.inferred.onnx") if can_release() else None
-    return _Optimizing(path, target, big, SaveProcess(source, recipe, inferred), inferred)
+    return _Optimizing(path, target, big, OrtChild.start(Job(source, recipe, inferred)), inferred)
 
 
 def finish_basic(pending: _Optimizing) -> Model:
@@ -307,20 +279,18 @@ def finish_basic(pending: _Optimizing) -> Model:
     def load(file: Path) -> Any:
         return onnx.load(str(file), load_external_data=False)
 
-    if inferred is None:
-        pending.process.wait()  # BadModelError with ORT's reason when it refused the model
+    if inferred is None or not pending.child_infers:
+        pending.child.wait()  # BadModelError with ORT's reason when it refused the model
         inferred = target.with_name(f"{path.stem}.basic.inferred.onnx")
         try:
             onnx.shape_inference.infer_shapes_path(str(target), str(inferred), strict_mode=False)
         except Exception:  # noqa: BLE001 -- keep ORT's value_info when onnx cannot infer
             inferred = target
         view = model_view(load(inferred), target, external)
-    elif not pending.process.wait_saved():  # raises as wait() when ORT refused the model
-        # the child did not infer (a small graph: not asked in time): here, as above
-        return finish_basic(dataclasses.replace(pending, inferred=None))
     else:
+        pending.child.saved()  # raises as wait() when ORT refused the model
         untyped = model_view(load(target), target, external, value_info=False)
-        pending.process.wait()
+        pending.child.wait()
         if not inferred.exists():  # onnx could not infer: ORT's own value info
             view = model_view(load(target), target, external)
         elif any(n.subgraphs for n in untyped.graph.nodes):  # subgraphs carry their own types
@@ -445,12 +415,12 @@ def _partition(
     return kept, discarded
 
 
-def _evaluate_graph(graph: Graph, spec: EpSpec, module: Any, options: EpOptions) -> _GraphEval:
+def _evaluate_graph(graph: Graph, spec: EpSpec, options: EpOptions) -> _GraphEval:
     from ortprep.eps import partition
 
     units = _units(graph, spec)
     reasons: dict[int, str | None] = {}
-    check_unit = getattr(module, "check_unit", None)  # an EP's own verdict on a whole unit
+    check_unit = spec.check_unit  # an EP's own verdict on a whole unit
     for unit in units:
         if check_unit is not None:
             reason = check_unit(unit, graph, options)
@@ -463,18 +433,19 @@ def _evaluate_graph(graph: Graph, spec: EpSpec, module: Any, options: EpOptions)
             for n in nodes:
                 reasons[n.index] = reason
     excluded = partition.stop_set(graph, spec.stop_ops) if spec.stop_ops else set()
-    exact = getattr(module, "groups", None)  # an EP whose walk judges more than each unit
+    exact = spec.exact_groups  # an EP whose walk judges more than each unit
     if exact is None:
         kept, discarded = _partition(graph, units, reasons, excluded, spec)
         return _GraphEval(graph, reasons, units, excluded, kept, discarded)
-    formed = exact(graph, options, spec.stop_ops, verdicts=reasons)
+    formed = exact(graph, options, spec.stop_ops, reasons)
+    refusal = spec.partition_input_refusal
     kept = [nodes for nodes, dropped in formed if dropped is None]
     discarded = {n.index: dropped for nodes, dropped in formed if dropped for n in nodes}
     placed = {n.index for nodes, _ in formed for n in nodes}
     for unit in units:
         target = unit.target.index
         if reasons[target] is None and target not in placed and target not in excluded:
-            why = module.partition_input_refusal(unit, graph)
+            why = refusal(unit, graph) if refusal is not None else None
             if why is not None:
                 for n in unit.nodes:
                     reasons[n.index] = why
@@ -567,7 +538,7 @@ def evaluate(
     model: Model, ep_id: str, options: EpOptions, graphs: list[Graph] | None = None
 ) -> tuple[Outcome, list[NodeResult], list[_GraphEval], EpSpec]:
     """One EP's answer on ``model`` (``graphs``: its :func:`_graphs`, when already listed)."""
-    spec, module = ep_spec(ep_id)
+    spec = ep_spec(ep_id)
     graphs = graphs if graphs is not None else _graphs(model)
     evals = []
     for g in graphs:
@@ -583,7 +554,7 @@ def evaluate(
                 )
             )
             continue
-        evals.append(_evaluate_graph(g, spec, module, options))
+        evals.append(_evaluate_graph(g, spec, options))
     total = sum(len(g.nodes) for g in graphs)
     outcome, nodes = _outcome(evals, total, None, spec.compiles)
     return outcome, nodes, evals, spec
@@ -808,8 +779,7 @@ def run(path: Path, options: CheckOptions, progress: ProgressFn = no_progress) -
                     for job in jobs:  # the EPs must see the external data the user ships
                         job.stop()
                     jobs = [start_basic(path, work, options.fix_dims, options.fix_inputs, external)]
-                if many_nodes:
-                    jobs[0].want_inference()
+                jobs[0].decide(many_nodes)
                 # Without the user's fixes the inputs ORT keeps are the source's, so the
                 # what-if session (all dims fixed) runs beside the first one, on another core;
                 # both at once only for models small enough to hold two sessions.
@@ -819,8 +789,7 @@ def run(path: Path, options: CheckOptions, progress: ProgressFn = no_progress) -
                     what_if = what_if_fix(inputs)
                     (work / "what-if").mkdir()
                     jobs.append(start_basic(path, work / "what-if", *what_if, external))
-                    if many_nodes:
-                        jobs[1].want_inference()
+                    jobs[1].decide(many_nodes)
                 for ep in options.eps:  # load the rules while ORT works in its process
                     ep_spec(ep)
                 model = finish_basic(jobs[0])
@@ -830,8 +799,7 @@ def run(path: Path, options: CheckOptions, progress: ProgressFn = no_progress) -
                     (work / "what-if").mkdir()
                     fixes = _with_user_fixes(options, what_if)
                     jobs.append(start_basic(path, work / "what-if", *fixes, external))
-                    if many_nodes:
-                        jobs[1].want_inference()
+                    jobs[1].decide(many_nodes)
                 if what_if is not None:
                     fixed_model = finish_basic(jobs[1])
             finally:
