@@ -216,7 +216,7 @@ def test_a_file_that_failed_verification_is_not_recommended(ios_run):
 
     report = ios_run[0].models[0]
     eps = ("coreml-mlprogram", "xnnpack")
-    assert recommend(report, eps).style == "runtime"
+    assert recommend(report.evidence, eps).style == "runtime"
 
     def failing(styles):
         return tuple(
@@ -226,12 +226,12 @@ def test_a_file_that_failed_verification_is_not_recommended(ios_run):
             for f in report.files
         )
 
-    rec = recommend(replace(report, files=failing({"runtime"})), eps)
+    rec = recommend(replace(report, files=failing({"runtime"})).evidence, eps)
     assert rec.style == "fixed"
     assert rec.ship == "cnn.ort"
     assert "did not reproduce" in rec.warnings[0]
     assert not rec.session_options
-    rec = recommend(replace(report, files=failing({"runtime", "fixed"})), eps)
+    rec = recommend(replace(report, files=failing({"runtime", "fixed"})).evidence, eps)
     assert rec.ship is None
     assert rec.headline.startswith("Do not ship")
 

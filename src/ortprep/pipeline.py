@@ -20,19 +20,37 @@ from __future__ import annotations
 import shlex
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from ortprep.core.errors import BadModelError, OrtprepError, UsageError
+from ortprep.core.batch import Failure, attempt, failure_of
+from ortprep.core.errors import BadModelError, UsageError
 from ortprep.core.inputs import ModelInput
 from ortprep.core.progress import ProgressFn, no_progress
-from ortprep.recommend import Recommendation, recommend
+from ortprep.manifest import (
+    MANIFEST,
+    REPORT,
+    TARGET_EPS,
+    TARGET_PLATFORMS,
+    TARGETS,
+    Benched,
+    Checked,
+    CombinedBuild,
+    Command,
+    Diffed,
+    Evidence,
+    FileRecord,
+    ModelReport,
+    PrepareOptions,
+    PrepareResult,
+    Recommendation,
+)
+from ortprep.recommend import recommend
 
 if TYPE_CHECKING:
-    from ortprep.stages.check import CheckResult, EpReport
-    from ortprep.stages.convert import Artifact
+    from ortprep.core.graph import Model
     from ortprep.stages.diff import DiffResult
     from ortprep.stages.opconfig import BuildCommand
 
@@ -54,321 +72,7 @@ __all__ = [
     "versions",
 ]
 
-TARGETS = ("android", "ios", "linux-arm", "linux-x86")
-TARGET_PLATFORMS = {"android": "arm", "ios": "arm", "linux-arm": "arm", "linux-x86": "amd64"}
-TARGET_EPS: Mapping[str, tuple[str, ...]] = {
-    "android": ("nnapi", "xnnpack"),
-    "ios": ("coreml-mlprogram", "coreml-neuralnetwork", "xnnpack"),
-    "linux-arm": ("xnnpack",),
-    "linux-x86": ("xnnpack",),
-}
-ROLES = {
-    "original": "original .onnx (after ORT's basic optimizations)",
-    "runtime": "Runtime style",
-    "fixed": "Fixed style",
-}
-MANIFEST = "manifest.json"
-REPORT = "report.html"
-
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class PrepareOptions:
-    target: str = "android"
-    eps: tuple[str, ...] | None = None
-    """EPs to check; ``None``: the target's (ARCHITECTURE.md "Targets")."""
-    workers: int = 1
-    bench_runs: int = 20
-    bench_warmup: int = 3
-    type_reduction: bool = True
-    verify: bool = True
-    example: bool = False
-    """The input is the bundled example (commands then say ``--example``)."""
-
-    @property
-    def target_platform(self) -> str:
-        return TARGET_PLATFORMS[self.target]
-
-    @property
-    def check_eps(self) -> tuple[str, ...]:
-        return self.eps if self.eps else TARGET_EPS[self.target]
-
-    def validate(self) -> None:
-        if self.target not in TARGETS:
-            raise UsageError(f"--target {self.target!r}", f"choose one of {', '.join(TARGETS)}")
-        allowed = TARGET_EPS[self.target]
-        for ep in self.check_eps:
-            if ep not in allowed:
-                raise UsageError(
-                    f"--ep {ep}: not available for --target {self.target}",
-                    f"choose from {', '.join(allowed)}",
-                )
-        if self.workers < 1:
-            raise UsageError("--workers must be 1 or more")
-        if self.bench_runs < 1 or self.bench_warmup < 0:
-            raise UsageError("benchmark runs must be 1 or more, warm-up runs 0 or more")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "target": self.target,
-            "target_platform": self.target_platform,
-            "eps": list(self.check_eps),
-            "workers": self.workers,
-            "convert": {
-                "styles": ["fixed", "runtime"],
-                "level": "all",
-                "type_reduction": self.type_reduction,
-                "verify": self.verify,
-            },
-            "bench": {"runs": self.bench_runs, "warmup": self.bench_warmup, "threads": 1},
-        }
-
-
-# --------------------------------------------------------------------------- results
-
-
-@dataclass(frozen=True)
-class FileRecord:
-    """One file prepare wrote for a model: an ``.ort`` (with convert's account) or a config."""
-
-    kind: str  # "ort" | "config"
-    style: str
-    path: str  # relative to OUT
-    size_bytes: int
-    sha256: str
-    command: str
-    artifact: Artifact | None = None
-
-    @property
-    def name(self) -> str:
-        return Path(self.path).name
-
-    @property
-    def verified(self) -> bool | None:
-        return None if self.artifact is None else self.artifact.verified
-
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "kind": self.kind,
-            "style": self.style,
-            "path": self.path,
-            "size_bytes": self.size_bytes,
-            "sha256": self.sha256,
-            "command": self.command,
-        }
-        if self.artifact is not None:
-            a = self.artifact.to_dict()
-            for key in ("kind", "style", "path", "size_bytes"):
-                a.pop(key)
-            d.update(a)
-        return d
-
-
-@dataclass(frozen=True)
-class Checked:
-    """``check`` on one of a model's files."""
-
-    role: str  # original | runtime | fixed
-    file: str
-    result: CheckResult
-
-    @property
-    def label(self) -> str:
-        return ROLES[self.role]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "role": self.role,
-            "file": self.file,
-            "analyzed": self.result.analyzed,
-            "eps": [_ep_summary(e) for e in self.result.eps],
-        }
-
-
-def _ep_summary(e: EpReport) -> dict[str, Any]:
-    o = e.outcome
-    return {
-        "ep": e.ep,
-        "verdict": o.verdict,
-        "summary": e.summary,
-        "nodes_total": o.nodes_total,
-        "nodes_supported": o.nodes_supported,
-        "nodes_taken": o.nodes_taken,
-        "partitions": len(o.partitions),
-        "largest_partition": max((len(p.nodes) for p in o.partitions), default=0),
-        "top_reasons": [r.to_dict() for r in e.top_reasons],
-        "next_step": e.next_step,
-        "if_shapes_fixed": None if e.if_shapes_fixed is None else e.if_shapes_fixed.to_dict(),
-    }
-
-
-@dataclass(frozen=True)
-class Diffed:
-    role: str
-    file: str
-    result: DiffResult
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"role": self.role, "file": self.file, **self.result.to_dict()}
-
-
-@dataclass(frozen=True)
-class Benched:
-    role: str
-    file: str
-    metrics: Mapping[str, Any]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"role": self.role, "file": self.file, **self.metrics}
-
-
-@dataclass(frozen=True)
-class Command:
-    title: str
-    command: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"title": self.title, "command": self.command}
-
-
-@dataclass(frozen=True)
-class ModelReport:
-    """Everything prepare learned about one model (or why it failed)."""
-
-    input: str
-    relative: str
-    sha256: str | None = None
-    size_bytes: int | None = None
-    files: tuple[FileRecord, ...] = ()
-    checks: tuple[Checked, ...] = ()
-    diffs: tuple[Diffed, ...] = ()
-    bench: tuple[Benched, ...] = ()
-    build: BuildCommand | None = None
-    recommendation: Recommendation | None = None
-    commands: tuple[Command, ...] = ()
-    problems: tuple[str, ...] = ()
-    error: str | None = None
-    hint: str | None = None
-    internal_error: bool = False
-    traceback: str | None = None
-    seconds: float = 0.0
-    versions: Mapping[str, str] = field(default_factory=dict)
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def name(self) -> str:
-        return self.relative
-
-    @property
-    def ok(self) -> bool:
-        return (
-            self.error is None
-            and not self.problems
-            and all(f.verified is not False for f in self.files)
-        )
-
-    def file(self, kind: str, style: str) -> FileRecord | None:
-        return next((f for f in self.files if f.kind == kind and f.style == style), None)
-
-    def check(self, role: str) -> Checked | None:
-        return next((c for c in self.checks if c.role == role), None)
-
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "input": self.input,
-            "relative": self.relative,
-            "sha256": self.sha256,
-            "size_bytes": self.size_bytes,
-            "ok": self.ok,
-            "seconds": round(self.seconds, 3),
-            "versions": dict(self.versions),
-            "options": dict(self.options),
-        }
-        if self.error is not None:
-            d["error"] = self.error
-            d["hint"] = self.hint
-            d["internal_error"] = self.internal_error
-            return d
-        d.update(
-            {
-                "recommendation": None
-                if self.recommendation is None
-                else self.recommendation.to_dict(),
-                "artifacts": [f.to_dict() for f in self.files],
-                "checks": [c.to_dict() for c in self.checks],
-                "diffs": [x.to_dict() for x in self.diffs],
-                "bench": [b.to_dict() for b in self.bench],
-                "build": None if self.build is None else self.build.to_dict(),
-                "commands": [c.to_dict() for c in self.commands],
-                "problems": list(self.problems),
-            }
-        )
-        return d
-
-
-@dataclass(frozen=True)
-class CombinedBuild:
-    """One reduced build for every model of a folder: the merged config and its command."""
-
-    config: str  # relative to OUT
-    sha256: str
-    models: tuple[str, ...]
-    command: BuildCommand
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "config": self.config,
-            "sha256": self.sha256,
-            "models": list(self.models),
-            "build_command": self.command.to_dict(),
-        }
-
-
-@dataclass(frozen=True)
-class PrepareResult:
-    out_dir: str
-    options: PrepareOptions
-    versions: Mapping[str, str]
-    created: str
-    models: tuple[ModelReport, ...]
-    combined_build: CombinedBuild | None = None
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return all(m.ok for m in self.models)
-
-    @property
-    def internal_error(self) -> bool:
-        return any(m.internal_error for m in self.models)
-
-    @property
-    def manifest_path(self) -> str:
-        return str(Path(self.out_dir) / MANIFEST)
-
-    @property
-    def report_path(self) -> str:
-        return str(Path(self.out_dir) / REPORT)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The manifest (``OUT/manifest.json``)."""
-        return {
-            "manifest_version": 1,
-            "created": self.created,
-            "out": self.out_dir,
-            "report": REPORT,
-            "ok": self.ok,
-            "models_total": len(self.models),
-            "models_failed": sum(not m.ok for m in self.models),
-            "seconds": round(self.seconds, 3),
-            "versions": dict(self.versions),
-            "options": self.options.to_dict(),
-            "combined_build": None
-            if self.combined_build is None
-            else self.combined_build.to_dict(),
-            "models": [m.to_dict() for m in self.models],
-        }
 
 
 # --------------------------------------------------------------------------- one model
@@ -397,12 +101,39 @@ def _q(path: Path | str) -> str:
 
 
 def _attempt(problems: list[str], stage: str, fn: Callable[[], T]) -> T | None:
-    """Run one later stage; a user-caused failure is noted and the model goes on."""
+    """Run one later stage; a failure the user or ORT caused is noted and the model goes on
+    (a bug fails the model: :func:`prepare_model` records it as an internal error)."""
     try:
         return fn()
-    except OrtprepError as exc:
-        problems.append(f"{stage}: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
+    except Exception as exc:
+        failure = failure_of(exc)
+        if failure.internal:
+            raise
+        problems.append(f"{stage}: {failure.line}")
         return None
+
+
+def _failed(item: ModelInput, options: PrepareOptions, failure: Failure) -> ModelReport:
+    """The report of a model that could not be prepared (with its input's digest if readable)."""
+    from ortprep.core.files import sha256
+
+    digest = size = None
+    try:
+        if item.path.is_file():
+            digest, size = sha256(item.path), item.path.stat().st_size
+    except OSError:
+        pass
+    return ModelReport(
+        str(item.path),
+        item.relative.as_posix(),
+        sha256=digest,
+        size_bytes=size,
+        error=failure.message,
+        hint=failure.hint,
+        internal_error=failure.internal,
+        traceback=failure.traceback,
+        options=options.to_dict(),
+    )
 
 
 def prepare_model(
@@ -412,27 +143,9 @@ def prepare_model(
     progress: ProgressFn = no_progress,
 ) -> ModelReport:
     """Prepare one model into ``out_dir`` (keeping its relative folder); never raises for it."""
-    import traceback
-
     start = time.perf_counter()
-    failed = ModelReport(str(item.path), item.relative.as_posix(), options=options.to_dict())
-    try:
-        report = _prepare(item, out_dir, options, progress)
-    except OrtprepError as exc:
-        report = replace(failed, error=exc.message, hint=exc.hint)
-    except Exception as exc:  # noqa: BLE001 -- a bug on one model must not lose the others
-        first = (str(exc).strip().splitlines() or [""])[0]
-        report = replace(
-            failed,
-            error=f"internal error: {type(exc).__name__}: {first}",
-            hint="this is a bug in ortprep; run with --debug for the traceback",
-            internal_error=True,
-            traceback=traceback.format_exc(),
-        )
-    if report.error is not None and item.path.is_file():
-        from ortprep.core.files import sha256
-
-        report = replace(report, sha256=sha256(item.path), size_bytes=item.path.stat().st_size)
+    outcome = attempt(partial(_prepare, item, out_dir, options, progress))
+    report = _failed(item, options, outcome) if isinstance(outcome, Failure) else outcome
     return replace(
         report, seconds=time.perf_counter() - start, versions=report.versions or _safe_versions()
     )
@@ -445,15 +158,73 @@ def _safe_versions() -> dict[str, str]:
         return {}
 
 
+@dataclass(frozen=True)
+class _Written:
+    """What convert wrote for one model, as prepare records it."""
+
+    files: tuple[FileRecord, ...]
+    ort_paths: Mapping[str, Path]
+    config_paths: Mapping[str, Path]
+
+
 def _prepare(
     item: ModelInput, out_dir: Path, options: PrepareOptions, progress: ProgressFn
 ) -> ModelReport:
     from ortprep.core.files import sha256
     from ortprep.core.inputs import open_model
-    from ortprep.stages import check, convert, opconfig
 
     model_out = out_dir / item.relative.parent
     src_arg = "--example" if options.example else _q(item.path)
+
+    def rel(path: str | Path) -> str:
+        return Path(path).resolve().relative_to(out_dir.resolve()).as_posix()
+
+    written = _convert(item, model_out, options, progress, src_arg, rel)
+    if isinstance(written, Failure):
+        return _failed(item, options, written)
+    ort_paths = written.ort_paths
+    problems: list[str] = []
+    eps = options.check_eps
+    checks = _checks(item, ort_paths, eps, problems, progress, rel)
+    source = open_model(item.path)
+    diffs = []
+    for style in ("runtime", "fixed"):
+        p = ort_paths[style]
+        d = _attempt(problems, f"diff {p.name}", partial(_diff, source, p))
+        if d is not None:
+            diffs.append(Diffed(style, rel(p), d))
+    bench = _bench(item, ort_paths, options, problems, progress, rel)
+    rec = recommend(Evidence(written.files, checks, bench), eps)
+    build = _build(rec, written.config_paths, options, problems)
+    return ModelReport(
+        input=str(item.path),
+        relative=item.relative.as_posix(),
+        sha256=sha256(item.path),
+        size_bytes=item.path.stat().st_size,
+        files=written.files,
+        checks=checks,
+        diffs=tuple(diffs),
+        bench=bench,
+        build=build,
+        recommendation=rec,
+        commands=_commands(written.files, build, rec, item, model_out, options, src_arg, ort_paths),
+        problems=tuple(problems),
+        options=options.to_dict(),
+    )
+
+
+def _convert(
+    item: ModelInput,
+    model_out: Path,
+    options: PrepareOptions,
+    progress: ProgressFn,
+    src_arg: str,
+    rel: Callable[[Path], str],
+) -> _Written | Failure:
+    """Both styles, their configs, verification (a bad model fails here, exit 1 for a folder)."""
+    from ortprep.core.files import sha256
+    from ortprep.stages import convert
+
     tp = options.target_platform
     tr = " --type-reduction" if options.type_reduction else ""
 
@@ -461,7 +232,6 @@ def _prepare(
         out = _q(model_out)
         return f"ortprep convert {src_arg} -o {out} --style {style}{tr} --target-platform {tp}"
 
-    # convert: both styles, configs, verification (a bad model fails here, exit 1 for a folder)
     result = convert.run(
         [ModelInput(item.path, Path(item.path.name))],
         model_out,
@@ -472,12 +242,8 @@ def _prepare(
         folder_input=False,
     )
     converted = result.models[0]
-    if converted.error:
-        raise BadModelError(converted.error, converted.hint)
-
-    def rel(path: str | Path) -> str:
-        return Path(path).resolve().relative_to(out_dir.resolve()).as_posix()
-
+    if converted.failure is not None:
+        return converted.failure
     files: list[FileRecord] = []
     ort_paths: dict[str, Path] = {}
     for a in converted.artifacts:
@@ -494,60 +260,57 @@ def _prepare(
         files.append(
             FileRecord("config", style, rel(p), p.stat().st_size, sha256(p), convert_cmd(style))
         )
+    return _Written(tuple(files), ort_paths, config_paths)
 
-    problems: list[str] = []
-    eps = options.check_eps
+
+def _checks(
+    item: ModelInput,
+    ort_paths: Mapping[str, Path],
+    eps: Sequence[str],
+    problems: list[str],
+    progress: ProgressFn,
+    rel: Callable[[Path], str],
+) -> tuple[Checked, ...]:
+    """``check`` on the original (with what-if) and on both ``.ort`` files."""
+    from ortprep.stages import check
+
     checks: list[Checked] = []
     targets = [("original", item.path, item.relative.as_posix())]
     targets += [(s, ort_paths[s], rel(ort_paths[s])) for s in ("runtime", "fixed")]
     for role, path, shown in targets:
-        opts = check.CheckOptions(eps=eps, what_if=role == "original")
+        opts = check.CheckOptions(eps=tuple(eps), what_if=role == "original")
         found = _attempt(problems, f"check {path.name}", partial(check.run, path, opts, progress))
         if found is not None:
             checks.append(Checked(role, shown, found))
+    return tuple(checks)
 
-    source = open_model(item.path)
-    diffs = []
-    for style in ("runtime", "fixed"):
-        p = ort_paths[style]
-        d = _attempt(problems, f"diff {p.name}", partial(_diff, source, p))
-        if d is not None:
-            diffs.append(Diffed(style, rel(p), d))
 
-    bench = _bench(item, ort_paths, options, problems, progress, rel)
-    report = ModelReport(
-        input=str(item.path),
-        relative=item.relative.as_posix(),
-        sha256=sha256(item.path),
-        size_bytes=item.path.stat().st_size,
-        files=tuple(files),
-        checks=tuple(checks),
-        diffs=tuple(diffs),
-        bench=bench,
-        problems=tuple(problems),
-        options=options.to_dict(),
+def _build(
+    rec: Recommendation,
+    config_paths: Mapping[str, Path],
+    options: PrepareOptions,
+    problems: list[str],
+) -> BuildCommand | None:
+    """The reduced-build command for the recommended file's config."""
+    from ortprep.stages import opconfig
+
+    if rec.style is None or rec.style not in config_paths:
+        return None
+    cfg_path = config_paths[rec.style]
+    return _attempt(
+        problems,
+        "build command",
+        lambda: opconfig.build_command(
+            opconfig.read_config(cfg_path),
+            options.target,
+            rec.eps,
+            replay=bool(rec.session_options),
+            config_path=str(cfg_path.resolve()),
+        ),
     )
-    rec = recommend(report, eps)
-    build = None
-    if rec.style is not None and rec.style in config_paths:
-        cfg_path = config_paths[rec.style]
-        replay = bool(rec.session_options)
-        build = _attempt(
-            problems,
-            "build command",
-            lambda: opconfig.build_command(
-                opconfig.read_config(cfg_path),
-                options.target,
-                rec.eps,
-                replay=replay,
-                config_path=str(cfg_path.resolve()),
-            ),
-        )
-    report = replace(report, recommendation=rec, build=build, problems=tuple(problems))
-    return replace(report, commands=_commands(report, item, model_out, options, src_arg, ort_paths))
 
 
-def _diff(source: Any, path: Path) -> DiffResult:
+def _diff(source: Model, path: Path) -> DiffResult:
     from ortprep.core.inputs import open_model
     from ortprep.stages.diff import diff_models
 
@@ -599,7 +362,9 @@ def _bench(
 
 
 def _commands(
-    m: ModelReport,
+    files: Sequence[FileRecord],
+    build: BuildCommand | None,
+    rec: Recommendation,
     item: ModelInput,
     model_out: Path,
     options: PrepareOptions,
@@ -615,7 +380,7 @@ def _commands(
             "Both .ort files and their configs",
             f"ortprep convert {src_arg} -o {out} --style both{tr} --target-platform {tp}",
         ),
-        *(Command(f"Only {f.name}", f.command) for f in m.files if f.kind == "ort"),
+        *(Command(f"Only {f.name}", f.command) for f in files if f.kind == "ort"),
         Command(
             "The same with ONNX Runtime's own converter",
             f"python -m onnxruntime.tools.convert_onnx_models_to_ort {_q(item.path)} "
@@ -641,11 +406,10 @@ def _commands(
             "--replay-runtime-optimizations",
         ),
     ]
-    if m.build is not None:
-        b = m.build
+    if build is not None:
+        b = build
         ep_flags = "".join(f" --ep {e}" for e in b.eps)
-        rec = m.recommendation
-        replay = " --replay-runtime-optimizations" if rec and rec.session_options else ""
+        replay = " --replay-runtime-optimizations" if rec.session_options else ""
         cmds.append(
             Command(
                 "The reduced-build command, with each flag explained",

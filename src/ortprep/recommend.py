@@ -11,12 +11,13 @@ them would give (field notes 7, 8, 12; ARCHITECTURE.md "prepare").
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ortprep.manifest import Checked, Evidence, FileRecord, Recommendation
+
 if TYPE_CHECKING:
-    from ortprep.pipeline import Checked, FileRecord, ModelReport
     from ortprep.stages.check import EpReport
 
 __all__ = ["COMPILING", "GOOD", "Recommendation", "recommend"]
@@ -24,36 +25,6 @@ __all__ = ["COMPILING", "GOOD", "Recommendation", "recommend"]
 COMPILING = frozenset({"nnapi", "coreml-mlprogram", "coreml-neuralnetwork"})
 """EPs that compile the nodes they take at load time, and so need the original ops."""
 GOOD = ("yes", "maybe")
-
-
-@dataclass(frozen=True)
-class Recommendation:
-    """Which file to ship and why, in plain words."""
-
-    ship: str | None  # path relative to OUT; None: do not ship an .ort yet
-    style: str | None
-    headline: str
-    why: tuple[str, ...]
-    eps: tuple[str, ...]  # EPs worth registering in the app (and building in)
-    session_options: Mapping[str, str] = field(default_factory=dict)
-    requirements: tuple[str, ...] = ()
-    warnings: tuple[str, ...] = ()
-    next_steps: tuple[str, ...] = ()
-    notes: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ship": self.ship,
-            "style": self.style,
-            "headline": self.headline,
-            "why": list(self.why),
-            "eps": list(self.eps),
-            "session_options": dict(self.session_options),
-            "requirements": list(self.requirements),
-            "warnings": list(self.warnings),
-            "next_steps": list(self.next_steps),
-            "notes": list(self.notes),
-        }
 
 
 def _ep_name(ep: str) -> str:
@@ -92,7 +63,7 @@ class _Why:
     session: dict[str, str] = field(default_factory=dict)
 
 
-def recommend(m: ModelReport, eps: Sequence[str]) -> Recommendation:
+def recommend(m: Evidence, eps: Sequence[str]) -> Recommendation:
     """Which ``.ort`` to ship, from the checks, the verification and the benchmark.
 
     Runtime style when an EP that claims nodes at load time (NNAPI, CoreML) takes enough of the
@@ -186,7 +157,7 @@ def recommend(m: ModelReport, eps: Sequence[str]) -> Recommendation:
 
 
 def _why_runtime(
-    m: ModelReport, best: str | None, hidden: bool, useful: Sequence[str], w: _Why
+    m: Evidence, best: str | None, hidden: bool, useful: Sequence[str], w: _Why
 ) -> None:
     rt, fx = _eps_of(m.check("runtime")), _eps_of(m.check("fixed"))
     runtime = m.file("ort", "runtime")
@@ -240,7 +211,7 @@ def _why_runtime(
         )
 
 
-def _why_fixed(m: ModelReport, eps: Sequence[str], useful: Sequence[str], w: _Why) -> None:
+def _why_fixed(m: Evidence, eps: Sequence[str], useful: Sequence[str], w: _Why) -> None:
     rt, fx = _eps_of(m.check("runtime")), _eps_of(m.check("fixed"))
     accelerators = [ep for ep in useful if ep in COMPILING]
     for ep in accelerators[:1]:  # only when the Runtime-style file failed verification
@@ -281,7 +252,7 @@ def _why_fixed(m: ModelReport, eps: Sequence[str], useful: Sequence[str], w: _Wh
         w.why.append(timing)
 
 
-def _shape_advice(m: ModelReport, eps: Sequence[str], style: str, w: _Why) -> None:
+def _shape_advice(m: Evidence, eps: Sequence[str], style: str, w: _Why) -> None:
     """When dynamic input shapes keep an accelerator from the model, say what fixing them gives."""
     checked = m.check("original")
     orig = _eps_of(checked)
@@ -329,7 +300,7 @@ def _fused(f: FileRecord | None) -> str:
     return ", ".join(f"{c} {op.split(':')[-1]}" for op, c in sorted(f.artifact.fused_ops.items()))
 
 
-def _bench_sentence(m: ModelReport) -> str:
+def _bench_sentence(m: Evidence) -> str:
     rows = {b.role: b.metrics for b in m.bench}
     fx, rt = rows.get("fixed"), rows.get("runtime")
     if not fx or not rt:

@@ -42,8 +42,8 @@ def models(tmp_path_factory) -> dict[str, Path]:
 
 
 def needs_conversion() -> None:
-    convert = pytest.importorskip("ortprep.stages.convert")
-    if not hasattr(convert, "ort_files_for_config"):
+    artifacts = pytest.importorskip("ortprep.stages.ort_artifacts")
+    if not hasattr(artifacts, "ort_files_for_config"):
         pytest.skip("the conversion stage (ort_files_for_config) is not there yet")
 
 

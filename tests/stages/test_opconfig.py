@@ -131,8 +131,8 @@ def ort_reference_config(
 
 
 def needs_conversion() -> None:
-    convert = pytest.importorskip("ortprep.stages.convert")
-    if not hasattr(convert, "ort_files_for_config"):
+    artifacts = pytest.importorskip("ortprep.stages.ort_artifacts")
+    if not hasattr(artifacts, "ort_files_for_config"):
         pytest.skip("the conversion stage (ort_files_for_config) is not there yet")
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ortprep.pipeline import Benched, ModelReport, PrepareResult
+    from ortprep.manifest import Benched, ModelReport, PrepareResult
     from ortprep.stages.check import NodeResult
 
 STRIP_WIDTH = 1000

@@ -20,20 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ortprep.core.errors import BadModelError, OrtprepError, UsageError
-from ortprep.core.files import atomic_path
+from ortprep.core.batch import Failure, attempt
+from ortprep.core.errors import BadModelError, UsageError
 from ortprep.core.inputs import ModelInput
 from ortprep.core.progress import ProgressFn, no_progress
-from ortprep.core.runtime import (
-    LEVELS,
-    PLATFORMS,
-    SessionRecipe,
-    create_session,
-    describe_ort_error,
-)
+from ortprep.core.runtime import LEVELS, PLATFORMS, SessionRecipe
+from ortprep.stages.ort_artifacts import ort_recipe, suffix, write_with_ort
 from ortprep.stages.verify import VerifyResult
 
 if TYPE_CHECKING:
+    from ortprep.core.graph import Model
     from ortprep.stages.opconfig import OpConfig
 
 STYLES = ("fixed", "runtime")
@@ -63,18 +59,6 @@ class ConvertOptions:
             )
         if self.custom_op_library is not None and not self.custom_op_library.is_file():
             raise UsageError(f"{self.custom_op_library}: custom op library not found")
-
-
-def suffix(level: str, style: str, ext: str) -> str:
-    """ORT's converter's naming: ``[.LEVEL][.with_runtime_opt]EXT`` (LEVEL omitted for all)."""
-    level_part = "" if level == "all" else f".{level}"
-    style_part = ".with_runtime_opt" if style == "runtime" else ""
-    return f"{level_part}{style_part}{ext}"
-
-
-def config_name(level: str, style: str, type_reduction: bool) -> str:
-    base = "required_operators_and_types" if type_reduction else "required_operators"
-    return base + suffix(level, style, ".config")
 
 
 @dataclass(frozen=True)
@@ -119,12 +103,23 @@ class Artifact:
 class ModelResult:
     input: str
     artifacts: tuple[Artifact, ...] = ()
-    error: str | None = None
-    hint: str | None = None
+    failure: Failure | None = None
+
+    @property
+    def error(self) -> str | None:
+        return None if self.failure is None else self.failure.message
+
+    @property
+    def hint(self) -> str | None:
+        return None if self.failure is None else self.failure.hint
+
+    @property
+    def internal_error(self) -> bool:
+        return self.failure is not None and self.failure.internal
 
     @property
     def ok(self) -> bool:
-        return self.error is None and all(a.ok for a in self.artifacts)
+        return self.failure is None and all(a.ok for a in self.artifacts)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -150,6 +145,14 @@ class ConvertResult:
     def ok(self) -> bool:
         return all(m.ok for m in self.models)
 
+    @property
+    def internal_error(self) -> bool:
+        return any(m.internal_error for m in self.models)
+
+    @property
+    def tracebacks(self) -> tuple[str, ...]:
+        return tuple(m.failure.traceback for m in self.models if m.failure and m.failure.traceback)
+
     def to_dict(self) -> dict[str, Any]:
         o = self.options
         return {
@@ -167,69 +170,6 @@ class ConvertResult:
             "models": [m.to_dict() for m in self.models],
             "configs": list(self.configs),
         }
-
-
-# --------------------------------------------------------------------------- ORT conversions
-
-
-def write_with_ort(model: Path, target: Path, recipe: SessionRecipe) -> None:
-    """Let ORT optimize ``model`` and save it at ``target`` atomically (format set explicitly)."""
-    with atomic_path(target) as tmp:
-        recipe = dataclasses.replace(recipe, save_to=tmp, threads=1)  # saves only
-        try:
-            create_session(model, recipe)
-        except OrtprepError:
-            raise
-        except Exception as exc:  # noqa: BLE001 -- ORT reports failures as plain exceptions
-            raise BadModelError(
-                f"{model}: ONNX Runtime could not convert the model ({describe_ort_error(exc)})",
-                "if the model uses custom ops, pass --custom-op-library",
-            ) from None
-
-
-def ort_recipe(
-    style: str,
-    level: str,
-    target_platform: str,
-    mode: str | None = None,
-    custom_op_library: Path | None = None,
-    free_dims: Mapping[str, int] | None = None,
-) -> SessionRecipe:
-    """The session recipe for one ORT-format conversion (``mode`` overrides save/apply)."""
-    if mode is None:
-        mode = "save" if style == "runtime" else None
-    return SessionRecipe(
-        level=level,
-        target_platform=target_platform,
-        save_format="ORT",
-        minimal_build_optimizations=mode,
-        custom_op_library=custom_op_library,
-        free_dims=free_dims,
-    )
-
-
-def ort_files_for_config(
-    model_path: Path,
-    workdir: Path,
-    style: str = "fixed",
-    level: str = "all",
-    target_platform: str = "arm",
-) -> list[Path]:
-    """Convert ``model_path`` into ``workdir`` the way ORT's converter does to build its config.
-
-    Fixed: the one ``.ort`` file. Runtime: the saved file and the ``apply``-mode file, because
-    replay may or may not happen on the device, so the build needs both sets of ops.
-    """
-    workdir.mkdir(parents=True, exist_ok=True)
-    stem = model_path.stem
-    target = workdir / f"{stem}{suffix(level, style, '.ort')}"
-    write_with_ort(model_path, target, ort_recipe(style, level, target_platform))
-    files = [target]
-    if style == "runtime":
-        applied = workdir / f"{stem}.apply{suffix(level, 'fixed', '.ort')}"
-        write_with_ort(model_path, applied, ort_recipe("fixed", level, target_platform, "apply"))
-        files.append(applied)
-    return files
 
 
 # --------------------------------------------------------------------------- explanations
@@ -386,7 +326,7 @@ class _Planned:
     big: bool = False
     saves: list[_Save] = field(default_factory=list)
     futures: list[Future[None]] = field(default_factory=list)
-    error: OrtprepError | None = None
+    failure: Failure | None = None
 
 
 # Models this big are converted one session at a time (two at once would double the memory).
@@ -441,16 +381,18 @@ def _plan(
     """Validate ``item`` (here, once) and hand its conversions to ORT in the background."""
     from ortprep.core.inputs import open_model
 
+    def open_onnx() -> Model:
+        source = open_model(item.path)
+        if source.format != "onnx":
+            raise BadModelError(f"{item.path}: convert takes ONNX models, this is {source.format}")
+        return source
+
     planned = _Planned(item)
-    try:
-        planned.source = open_model(item.path)
-        if planned.source.format != "onnx":
-            raise BadModelError(
-                f"{item.path}: convert takes ONNX models, this is {planned.source.format}"
-            )
-    except OrtprepError as exc:
-        planned.error = exc
+    opened = attempt(open_onnx)
+    if isinstance(opened, Failure):
+        planned.failure = opened
         return planned
+    planned.source = opened
     planned.saves = _saves(item, out_dir, options, workdir)
     big = planned.big = planned.source.size_bytes > _BIG_MODEL_BYTES
 
@@ -469,89 +411,94 @@ def _finish(
     planned: _Planned, options: ConvertOptions
 ) -> tuple[ModelResult, dict[str, list[OpConfig]]]:
     """Wait for ``planned``'s files; summarize, verify and take the config of each (each
-    ``.ort`` is read once). Per-model failures become a result with ``error``."""
+    ``.ort`` is read once). A failing model becomes a result with its ``failure``; the files it
+    wrote wait for every conversion first, so nothing is written once its result is out."""
+    if planned.failure is not None:
+        return ModelResult(str(planned.item.path), failure=planned.failure), {}
+    for f in planned.futures:
+        f.exception()  # waits for all: no stray writes after a failure
+    finished = attempt(lambda: _finish_model(planned, options))
+    if isinstance(finished, Failure):
+        return ModelResult(str(planned.item.path), failure=finished), {}
+    return finished
+
+
+def _finish_model(
+    planned: _Planned, options: ConvertOptions
+) -> tuple[ModelResult, dict[str, list[OpConfig]]]:
     from ortprep.core.ort_file import read_ort
     from ortprep.stages.opconfig import config_of_model
 
     item = planned.item
-    try:
-        if planned.error is not None:
-            raise planned.error
-        errors = [f.exception() for f in planned.futures]  # waits for all: no stray writes
-        for exc in errors:
-            if exc is not None:
-                raise exc
-        source = planned.source
-        reference = _Reference(None, None, None, None)
-        if options.verify:
-            from ortprep.stages.verify import (
-                make_feeds,
-                quantization_steps,
-                reference_session,
-                run_session,
-            )
+    errors = [f.exception() for f in planned.futures]
+    for exc in errors:
+        if exc is not None:
+            raise exc
+    source = planned.source
+    reference = _Reference(None, None, None, None)
+    if options.verify:
+        from ortprep.stages.verify import (
+            make_feeds,
+            quantization_steps,
+            reference_session,
+            run_session,
+        )
 
-            ref = reference_session(item.path, options.fix_dims)
-            feeds, shapes = make_feeds(ref, options.inputs, options.fix_dims)
-            reference = _Reference(
-                run_session(ref, feeds), feeds, shapes, quantization_steps(source)
+        ref = reference_session(item.path, options.fix_dims)
+        feeds, shapes = make_feeds(ref, options.inputs, options.fix_dims)
+        reference = _Reference(run_session(ref, feeds), feeds, shapes, quantization_steps(source))
+        del ref
+    artifacts: list[Artifact] = []
+    configs: dict[str, list[OpConfig]] = {s: [] for s in options.styles}
+    for job in planned.saves:
+        target = job.target
+        if job.kind == "apply":
+            configs[job.style].append(
+                config_of_model(read_ort(target, verify=False), options.type_reduction)
             )
-            del ref
-        artifacts: list[Artifact] = []
-        configs: dict[str, list[OpConfig]] = {s: [] for s in options.styles}
-        for job in planned.saves:
-            target = job.target
-            if job.kind == "apply":
-                configs[job.style].append(
-                    config_of_model(read_ort(target, verify=False), options.type_reduction)
-                )
-                continue
-            if job.kind == "optimized-onnx":
-                verification = (
-                    _verify_artifact(item, target, "fixed", reference, options)
-                    if options.verify
-                    else ()
-                )
-                artifacts.append(
-                    Artifact(
-                        "optimized-onnx",
-                        job.style,
-                        str(target),
-                        target.stat().st_size,
-                        verified=all(v.passed for v in verification) if verification else None,
-                        verification=verification,
-                    )
-                )
-                continue
-            converted = read_ort(target, verify=False)  # ORT wrote it just now
-            configs[job.style].append(config_of_model(converted, options.type_reduction))
-            records, fused, produced, notes, warnings = _explain_ort(
-                job.style, source, converted, options.target_platform
-            )
+            continue
+        if job.kind == "optimized-onnx":
             verification = (
-                _verify_artifact(item, target, job.style, reference, options)
+                _verify_artifact(item, target, "fixed", reference, options)
                 if options.verify
                 else ()
             )
             artifacts.append(
                 Artifact(
-                    "ort",
+                    "optimized-onnx",
                     job.style,
                     str(target),
                     target.stat().st_size,
-                    nodes=sum(1 for _ in converted.all_nodes()),
-                    records=records,
-                    produced_ops=produced,
-                    fused_ops=fused,
                     verified=all(v.passed for v in verification) if verification else None,
                     verification=verification,
-                    notes=notes,
-                    warnings=warnings,
                 )
             )
-        return ModelResult(str(item.path), tuple(artifacts)), configs
-    except OrtprepError as exc:
-        return ModelResult(str(item.path), error=exc.message, hint=exc.hint), {}
+            continue
+        converted = read_ort(target, verify=False)  # ORT wrote it just now
+        configs[job.style].append(config_of_model(converted, options.type_reduction))
+        records, fused, produced, notes, warnings = _explain_ort(
+            job.style, source, converted, options.target_platform
+        )
+        verification = (
+            _verify_artifact(item, target, job.style, reference, options) if options.verify else ()
+        )
+        artifacts.append(
+            Artifact(
+                "ort",
+                job.style,
+                str(target),
+                target.stat().st_size,
+                nodes=sum(1 for _ in converted.all_nodes()),
+                records=records,
+                produced_ops=produced,
+                fused_ops=fused,
+                verified=all(v.passed for v in verification) if verification else None,
+                verification=verification,
+                notes=notes,
+                warnings=warnings,
+            )
+        )
+    return ModelResult(str(item.path), tuple(artifacts)), configs
 
 
 def run(
@@ -569,6 +516,7 @@ def run(
     while a big one is queued): a folder of big models is never held in memory at once.
     """
     from ortprep.core.runtime import ort_version, quiet_ort
+    from ortprep.stages.opconfig import config_file_name
 
     options.validate()  # files create their folders as they are written: a failure writes nothing
     quiet_ort()
@@ -605,9 +553,8 @@ def run(
         for style in options.styles:
             if not sources[style]:
                 continue
-            name = config_name(options.level, style, options.type_reduction)
-            if not folder_input:
-                name = f"{inputs[0].path.stem}.{name}"
+            stem = None if folder_input else inputs[0].path.stem
+            name = config_file_name(options.type_reduction, style, stem, options.level)
             target = out_dir / name
             write_config(sources[style], target)
             configs.append(str(target))

@@ -312,7 +312,7 @@ def save_optimized_onnx(
 
 
 def _out_path(out_dir: Path, item: ModelInput, level: str) -> Path:
-    from ortprep.stages.convert import suffix
+    from ortprep.stages.ort_artifacts import suffix
 
     rel = item.relative
     stem = rel.name[: -len(rel.suffix)] if rel.suffix else rel.name

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ortprep.core.errors import UsageError
-from ortprep.stages.opconfig.build import _ort_version
+from ortprep.core.runtime import ort_version
 from ortprep.stages.opconfig.model import TARGET_EPS, TARGETS, OpConfig, read_config
 
 
@@ -318,7 +318,7 @@ def build_command(
         config_kind=config.kind,
         flags=tuple(flags),
         notes=tuple(notes),
-        onnxruntime_version=_ort_version(),
+        onnxruntime_version=ort_version(),
     )
 
 

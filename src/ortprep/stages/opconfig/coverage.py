@@ -10,14 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from ortprep.core.errors import OrtprepError
-from ortprep.stages.opconfig.build import _check_options, _ort_version
-from ortprep.stages.opconfig.from_ort import _model_needs, _model_paths, _OrtNeeds
+from ortprep.core.progress import ProgressFn, no_progress
+from ortprep.core.runtime import ort_version
+from ortprep.stages.opconfig.build import check_options
+from ortprep.stages.opconfig.from_ort import OrtNeeds, model_needs, model_paths
 from ortprep.stages.opconfig.model import (
     ConfigError,
     OpConfig,
     OpTypes,
-    ProgressFn,
-    _no_progress,
     format_config,
     read_config,
 )
@@ -324,7 +324,7 @@ def _coverage_of(
     cfg: OpConfig,
     required: dict | None,
     type_filter: Any,
-    needs: _OrtNeeds,
+    needs: OrtNeeds,
     path: str,
     analysed: tuple[str, ...],
 ) -> ModelCoverage:
@@ -407,15 +407,15 @@ def check_coverage(
     ``target_platform`` first, like ``config build`` does; ``.ort`` models are read as they are,
     and ops their saved runtime optimizations produce on replay count as needed too.
     """
-    _check_options(style, target_platform)
-    progress = progress or _no_progress
+    check_options(style, target_platform)
+    progress = progress or no_progress
     required, type_filter = _ort_reading(config)
     results: list[ModelCoverage] = []
     with tempfile.TemporaryDirectory(prefix="ortprep-check-") as tmp:
         for done, model in enumerate(models):
             progress("checking models", done, len(models))
             try:
-                needs, analysed = _model_needs(
+                needs, analysed = model_needs(
                     model, Path(tmp), style, target_platform, type_reduction=True, replay=True
                 )
             except OrtprepError as exc:
@@ -426,7 +426,7 @@ def check_coverage(
             results.append(_coverage_of(config, required, type_filter, needs, str(model), analysed))
         progress("checking models", len(models), len(models))
     return CoverageResult(
-        config_name, config.kind, style, target_platform, tuple(results), _ort_version()
+        config_name, config.kind, style, target_platform, tuple(results), ort_version()
     )
 
 
@@ -441,7 +441,7 @@ def run_check(
 ) -> CoverageResult:
     """``config check``: read the config, find the models, check each."""
     cfg = read_config(config_path)
-    models = _model_paths(paths, example)
+    models = model_paths(paths, example)
     return check_coverage(
         cfg,
         models,

@@ -14,7 +14,7 @@ from ortprep.stages.opconfig.model import OpConfig, OpEntry, OpTypes, combine
 
 
 @dataclass(frozen=True)
-class _OrtNeeds:
+class OrtNeeds:
     """What one or more ``.ort`` files need: ops (with types), input-0 types, replayed ops."""
 
     config: OpConfig
@@ -77,7 +77,7 @@ class _TypeInfos(Mapping[str, Any]):
         return sum(1 for _ in self)
 
 
-def analyse_ort_model(model: Model, type_reduction: bool, first_inputs: bool = True) -> _OrtNeeds:
+def analyse_ort_model(model: Model, type_reduction: bool, first_inputs: bool = True) -> OrtNeeds:
     """Ops (with types) of one ``.ort`` model, as ORT's ``OrtFormatModelProcessor`` finds them.
 
     The walk restates ORT's processor (ort_model_processor.py: every node's domain, since-version
@@ -129,14 +129,14 @@ def analyse_ort_model(model: Model, type_reduction: bool, first_inputs: bool = T
             for op_id in record.produced_op_ids:
                 domain, op, since = op_id.split(":")
                 produced.add((domain or "ai.onnx", op, int(since)))
-    return _OrtNeeds(
+    return OrtNeeds(
         OpConfig(tuple(entries)),
         {k: frozenset(v) for k, v in first_input_types.items()},
         frozenset(produced),
     )
 
 
-def _analyse_ort(path: Path, type_reduction: bool, trusted: bool = False) -> _OrtNeeds:
+def _analyse_ort(path: Path, type_reduction: bool, trusted: bool = False) -> OrtNeeds:
     """Ops, types and replayable ops of one ``.ort`` file (verified first unless ``trusted``:
     written by ORT in this process)."""
     from ortprep.core.ort_file import read_ort
@@ -164,7 +164,7 @@ def config_of_model(model: Model, type_reduction: bool) -> OpConfig:
 
 def _convert_for_config(model: Path, workdir: Path, style: str, target_platform: str) -> list[Path]:
     """The ``.ort`` file(s) whose union is ORT's config for ``model`` (conversion stage)."""
-    from ortprep.stages.convert import ort_files_for_config
+    from ortprep.stages.ort_artifacts import ort_files_for_config
 
     return list(
         ort_files_for_config(
@@ -179,23 +179,23 @@ def _is_ort_file(path: Path) -> bool:
     return path.is_file() and path.stat().st_size > 0 and file_kind(path) == "ort"
 
 
-def _model_needs(
+def model_needs(
     path: Path, workdir: Path, style: str, target_platform: str, type_reduction: bool, replay: bool
-) -> tuple[_OrtNeeds, tuple[str, ...]]:
+) -> tuple[OrtNeeds, tuple[str, ...]]:
     """Needs of one model (``.ort`` as is, ``.onnx`` converted) and what was analysed."""
     if not path.exists():
         raise BadModelError(f"{path}: no such file")
     if _is_ort_file(path):
         needs = _analyse_ort(path, type_reduction)
         if not replay:
-            needs = _OrtNeeds(needs.config, needs.first_input_types, frozenset())
+            needs = OrtNeeds(needs.config, needs.first_input_types, frozenset())
         return needs, (path.name,)
     if path.suffix == ".config":
         raise BadModelError(f"{path}: is an operator config, not a model")
     sub = Path(tempfile.mkdtemp(prefix="m", dir=workdir))
     ort_files = _convert_for_config(path, sub, style, target_platform)
     parts = [_analyse_ort(p, type_reduction, trusted=True) for p in ort_files]  # ORT's, now
-    needs = _OrtNeeds(
+    needs = OrtNeeds(
         combine([p.config for p in parts]),
         _merge_first_inputs(p.first_input_types for p in parts),
         frozenset(),
@@ -213,7 +213,7 @@ def _merge_first_inputs(
     return merged
 
 
-def _model_paths(paths: Sequence[Path], example: bool = False) -> list[Path]:
+def model_paths(paths: Sequence[Path], example: bool = False) -> list[Path]:
     """Model files named by ``PATH...`` (folders: every ``.onnx``, else every ``.ort``)."""
     from ortprep.core.inputs import resolve_inputs
 

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ortprep.stages.opconfig.build import _summary
-from ortprep.stages.opconfig.model import OpConfig, read_config
+from ortprep.stages.opconfig.model import OpConfig, read_config, summarize
 
 
 @dataclass(frozen=True)
@@ -53,7 +52,7 @@ class ConfigInfo:
             "format": self.format,
             "kind": self.kind,
             "size_bytes": self.size_bytes,
-            "counts": _summary(cfg)
+            "counts": summarize(cfg)
             | {
                 "ops_with_types": sum(
                     1 for d, o in cfg.ops() if cfg.effective_types(d, o) is not None

@@ -4,14 +4,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ortprep.core.errors import OrtprepError, UsageError
-
-ProgressFn = Callable[[str, int, int], None]
 
 GLOBAL_TYPES_DIRECTIVE = "!globally_allowed_types;"
 ALL_OPS_DIRECTIVE = "!no_ops_specified_means_all_ops_are_required"
@@ -29,10 +27,6 @@ TARGET_EPS = {
 
 class ConfigError(OrtprepError):
     """A config file ORT's build scripts would reject or misread (exit 2)."""
-
-
-def _no_progress(description: str, done: int, total: int) -> None:
-    """Progress sink used when the caller passes none."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -391,6 +385,17 @@ def format_config(cfg: OpConfig) -> str:
             items = [op + ("" if t is None else t.to_json()) for op, t in sorted(ops.items())]
             lines.append(f"{domain};{opset};{','.join(items)}")
     return "".join(line + "\n" for line in lines)
+
+
+def summarize(cfg: OpConfig) -> dict[str, Any]:
+    """Counts of what ``cfg`` lists (the ``summary`` of ``config build`` and ``inspect``)."""
+    return {
+        "kind": cfg.kind,
+        "domains": len({e.domain for e in cfg.entries}),
+        "opsets": len({(e.domain, e.opset) for e in cfg.entries}),
+        "ops": len(cfg.ops()),
+        "entries": len(cfg.entries),
+    }
 
 
 def config_file_name(
