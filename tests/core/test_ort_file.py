@@ -16,7 +16,7 @@ from onnx import TensorProto, helper, numpy_helper
 from models import conv_bn_relu, dynamic_cnn, if_subgraph, qdq_cnn, save
 from ortprep.core.errors import BadModelError
 from ortprep.core.graph import Graph, Initializer, Model, Node, ValueType
-from ortprep.core.ort_file import (
+from ortprep.core.ort import (
     MAX_GRAPH_DEPTH,
     MAX_TYPE_DEPTH,
     is_ort_bytes,
@@ -492,9 +492,9 @@ def generated_view(data: bytes) -> dict:
 
 def view_in_generated_terms(model: Model) -> dict:
     """The view as :func:`generated_view` puts it (the view's normalizations undone)."""
-    from ortprep.core.ort_file import _DTYPES
+    from ortprep.core.ort.format import DTYPES
 
-    type_ids = {name: type_id for type_id, name in _DTYPES.items()}
+    type_ids = {name: type_id for type_id, name in DTYPES.items()}
 
     def onnx_domain(op_id: str) -> str:
         return op_id.removeprefix("ai.onnx") if op_id.startswith("ai.onnx:") else op_id
@@ -586,7 +586,7 @@ def test_is_ort_bytes(ort_files, onnx_models):
 
 def test_importing_the_module_loads_no_heavy_package():
     code = (
-        "import sys, ortprep.core.ort_file; "
+        "import sys, ortprep.core.ort; "
         "print(sorted(m for m in ('onnx', 'onnxruntime', 'numpy') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from models import if_subgraph
 from ortprep.core.errors import BadModelError
 from ortprep.core.graph import Initializer, Model
-from ortprep.core.ort_file import parse_ort_bytes
+from ortprep.core.ort import parse_ort_bytes
 
 from .test_ort_file import kitchen_sink, tiny_conv_relu, tiny_qdq_conv, to_ort
 

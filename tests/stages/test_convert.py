@@ -19,7 +19,7 @@ from models import (
     unknown_op,
 )
 from ortprep.core.inputs import example_model
-from ortprep.core.ort_file import read_ort
+from ortprep.core.ort import read_ort
 
 
 def _artifacts(doc, kind="ort"):

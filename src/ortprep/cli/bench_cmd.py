@@ -8,7 +8,15 @@ from typing import Annotated, Any
 import typer
 
 from ortprep.cli import render
-from ortprep.cli.common import DebugOpt, ExampleOpt, FixDimOpt, JsonOpt, execute, parse_fix_dims
+from ortprep.cli.common import (
+    DebugOpt,
+    ExampleOpt,
+    FixDimOpt,
+    JsonOpt,
+    execute,
+    parse_fix_dims,
+    raise_single_failure,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -52,7 +60,7 @@ def bench(
     """
 
     def work(progress: Any) -> Any:
-        from ortprep.core.errors import BadModelError, UsageError
+        from ortprep.core.errors import UsageError
         from ortprep.core.inputs import resolve_inputs
         from ortprep.stages import bench as stage
 
@@ -75,9 +83,8 @@ def bench(
             models = [m.path for p in paths for m in resolve_inputs(p, suffixes=(".onnx", ".ort"))]
         single = len(models) == 1 and not any(p.is_dir() for p in paths or [])
         report = stage.run(models, options, progress)
-        if single and report.failures:
-            f = report.failures[0]
-            raise BadModelError(f.error, f.hint)
+        if single:
+            raise_single_failure(False, report.failures)
         return report
 
     execute(work, _render, json_=json_, debug=debug)

@@ -47,6 +47,8 @@ FixDimOpt = Annotated[
 
 
 def _default_exit(result: Any) -> int:
+    if getattr(result, "internal_error", False):  # a bug on one model of a batch (core/batch.py)
+        return EXIT_INTERNAL
     ok = getattr(result, "ok", True)
     return EXIT_OK if ok else EXIT_VERDICT
 
@@ -63,6 +65,9 @@ def execute(
     try:
         with render.progress() as progress:
             result = work(progress)
+        if debug:  # bugs a batch isolated to one model (core/batch.py): show where they happened
+            for text in getattr(result, "tracebacks", ()):
+                render.err.print(text, markup=False, highlight=False)
         if json_:
             render.emit_json(result.to_dict() if hasattr(result, "to_dict") else result)
         else:
@@ -93,9 +98,15 @@ def execute(
 def raise_single_failure(folder: bool, results: Any) -> None:
     """The contract: a single bad input is exit 2; in a folder it is one failed model (exit 1).
 
-    ``results`` are a batch stage's per-model results (each with ``error`` and ``hint``).
+    ``results`` are a batch stage's per-model results (each with ``error`` and ``hint``); a bug
+    (``internal_error``) is left in the result, which then exits 3.
     """
-    if not folder and len(results) == 1 and results[0].error:
+    if (
+        not folder
+        and len(results) == 1
+        and results[0].error
+        and not getattr(results[0], "internal_error", False)
+    ):
         from ortprep.core.errors import BadModelError
 
         raise BadModelError(results[0].error, results[0].hint)

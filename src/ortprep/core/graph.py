@@ -1,7 +1,7 @@
 """The read-only graph view shared by every stage, whatever file it came from.
 
 Both ``.onnx`` (protobuf) and ``.ort`` (flatbuffer) files are opened into these frozen
-dataclasses (see :mod:`ortprep.core.onnx_file` and :mod:`ortprep.core.ort_file`). Tensor data
+dataclasses (see :mod:`ortprep.core.onnx_file` and :mod:`ortprep.core.ort`). Tensor data
 is never copied into the view: an :class:`Initializer` knows its type, dims and byte size, and
 reads its values only when :meth:`Initializer.numpy` is called (rules that need a constant's
 value, such as a Pad's pads, ask for it; nothing else does).

@@ -90,7 +90,7 @@ def open_model(path: Path) -> Model:
         )
     kind = file_kind(path)
     if kind == "ort":
-        from ortprep.core.ort_file import read_ort
+        from ortprep.core.ort import read_ort
 
         return read_ort(path)
     if kind == "config":

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ortprep.core.errors import BadModelError, OrtprepError, UsageError
+from ortprep.core.batch import Failure, attempt
+from ortprep.core.errors import BadModelError, UsageError
 from ortprep.core.progress import ProgressFn, no_progress
 
 
@@ -98,8 +99,15 @@ class BenchFailure:
     """A model that could not be measured, and why."""
 
     path: str
-    error: str
-    hint: str | None = None
+    failure: Failure
+
+    @property
+    def error(self) -> str:
+        return self.failure.message
+
+    @property
+    def hint(self) -> str | None:
+        return self.failure.hint
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"path": self.path, "error": self.error}
@@ -118,6 +126,14 @@ class BenchReport:
     @property
     def ok(self) -> bool:
         return not self.failures
+
+    @property
+    def internal_error(self) -> bool:
+        return any(f.failure.internal for f in self.failures)
+
+    @property
+    def tracebacks(self) -> tuple[str, ...]:
+        return tuple(f.failure.traceback for f in self.failures if f.failure.traceback)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -280,10 +296,11 @@ def run(
     failures: list[BenchFailure] = []
     for i, path in enumerate(paths):
         progress("benchmarking", i, len(paths))
-        try:
-            results.append(bench_model(path, options))
-        except OrtprepError as exc:
-            failures.append(BenchFailure(str(path), exc.message, exc.hint))
+        measured = attempt(lambda: bench_model(path, options))  # noqa: B023 -- called at once
+        if isinstance(measured, Failure):
+            failures.append(BenchFailure(str(path), measured))
+        else:
+            results.append(measured)
     progress("benchmarking", len(paths), len(paths))
     return BenchReport(tuple(results), tuple(failures), ort_version(), options)
 
@@ -385,12 +402,11 @@ def measure(request: Mapping[str, Any]) -> dict[str, Any]:
 
 def _child_main() -> None:
     request = json.loads(sys.stdin.read())
-    try:
-        reply = measure(request)
-    except OrtprepError as exc:
-        reply = {"error": exc.message, "hint": exc.hint}
-    except Exception as exc:  # noqa: BLE001 -- handed to the parent, which reports a bug
-        reply = {"error": f"{type(exc).__name__}: {exc}", "internal": True}
+    measured = attempt(lambda: measure(request))
+    reply = measured
+    if isinstance(measured, Failure):  # a bug is handed to the parent, which reports it
+        reason = measured.message.removeprefix("internal error: ")
+        reply = {"error": reason, "hint": measured.hint, "internal": measured.internal}
     sys.stdout.write(json.dumps(reply) + "\n")
     sys.stdout.flush()
 

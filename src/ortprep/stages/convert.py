@@ -175,11 +175,11 @@ class ConvertResult:
 # --------------------------------------------------------------------------- explanations
 
 
-def _op_counts(model: Any) -> Counter[str]:
+def _op_counts(model: Model) -> Counter[str]:
     return Counter(n.op_id for _, n in model.all_nodes())
 
 
-def _record_summary(model: Any) -> tuple[dict[str, int], tuple[str, ...]]:
+def _record_summary(model: Model) -> tuple[dict[str, int], tuple[str, ...]]:
     records: dict[str, int] = {}
     produced: set[str] = set()
     if model.ort is not None:
@@ -190,7 +190,7 @@ def _record_summary(model: Any) -> tuple[dict[str, int], tuple[str, ...]]:
     return records, tuple(sorted(produced))
 
 
-def why_records_missing(source: Any, converted: Any, target_platform: str) -> str | None:
+def why_records_missing(source: Model, converted: Model, target_platform: str) -> str | None:
     """Explain what the Runtime style could not record (ort-internals §2.3, §2.9).
 
     With ``session.qdqisint8allowed=0`` (amd64) ORT must rewrite int8 QDQ groups to uint8 first
@@ -201,7 +201,8 @@ def why_records_missing(source: Any, converted: Any, target_platform: str) -> st
     """
     from ortprep.stages.ort_needs import unrecorded_int8_qdq, unrecorded_int8_qdq_note
 
-    records = sum(len(r) for r in converted.ort.runtime_optimizations.values())
+    saved = converted.ort.runtime_optimizations if converted.ort is not None else {}
+    records = sum(len(r) for r in saved.values())
     missing = unrecorded_int8_qdq(converted)
     if missing and target_platform == "amd64":
         return unrecorded_int8_qdq_note(missing, "converted for amd64")
@@ -215,7 +216,7 @@ def why_records_missing(source: Any, converted: Any, target_platform: str) -> st
 
 
 def _explain_ort(
-    style: str, source: Any, converted: Any, target_platform: str
+    style: str, source: Model, converted: Model, target_platform: str
 ) -> tuple[dict[str, int], dict[str, int], tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     before = _op_counts(source)
     after = _op_counts(converted)
@@ -322,7 +323,7 @@ class _Planned:
     """A validated model whose files are being written by ORT in the background."""
 
     item: ModelInput
-    source: Any = None
+    source: Model | None = None
     big: bool = False
     saves: list[_Save] = field(default_factory=list)
     futures: list[Future[None]] = field(default_factory=list)
@@ -413,28 +414,28 @@ def _finish(
     """Wait for ``planned``'s files; summarize, verify and take the config of each (each
     ``.ort`` is read once). A failing model becomes a result with its ``failure``; the files it
     wrote wait for every conversion first, so nothing is written once its result is out."""
-    if planned.failure is not None:
+    source = planned.source
+    if planned.failure is not None or source is None:
         return ModelResult(str(planned.item.path), failure=planned.failure), {}
     for f in planned.futures:
         f.exception()  # waits for all: no stray writes after a failure
-    finished = attempt(lambda: _finish_model(planned, options))
+    finished = attempt(lambda: _finish_model(planned, source, options))
     if isinstance(finished, Failure):
         return ModelResult(str(planned.item.path), failure=finished), {}
     return finished
 
 
 def _finish_model(
-    planned: _Planned, options: ConvertOptions
+    planned: _Planned, source: Model, options: ConvertOptions
 ) -> tuple[ModelResult, dict[str, list[OpConfig]]]:
-    from ortprep.core.ort_file import read_ort
+    from ortprep.core.ort import read_ort
     from ortprep.stages.opconfig import config_of_model
 
     item = planned.item
-    errors = [f.exception() for f in planned.futures]
-    for exc in errors:
+    for f in planned.futures:
+        exc = f.exception()
         if exc is not None:
             raise exc
-    source = planned.source
     reference = _Reference(None, None, None, None)
     if options.verify:
         from ortprep.stages.verify import (

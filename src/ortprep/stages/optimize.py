@@ -22,14 +22,19 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ortprep.core.batch import Failure, attempt
 from ortprep.core.errors import BadModelError, OrtprepError, UsageError
 from ortprep.core.inputs import ModelInput
 from ortprep.core.progress import ProgressFn, no_progress
 from ortprep.core.runtime import PLATFORMS, SessionRecipe, create_session, describe_ort_error
 from ortprep.stages.diff import Fusion
 from ortprep.stages.verify import VerifyResult
+
+if TYPE_CHECKING:
+    from ortprep.core.graph import Model, Node
+    from ortprep.stages.diff import DiffResult
 
 OPTIMIZE_LEVELS = ("basic", "extended", "layout", "all")
 """The levels ``optimize`` saves; ``--level every`` asks for all four, in this order."""
@@ -198,12 +203,23 @@ class OptimizedModel:
     load_time: LoadTimes | None = None
     pre: PreStep | None = None
     notes: tuple[str, ...] = ()
-    error: str | None = None
-    hint: str | None = None
+    failure: Failure | None = None
+
+    @property
+    def error(self) -> str | None:
+        return None if self.failure is None else self.failure.message
+
+    @property
+    def hint(self) -> str | None:
+        return None if self.failure is None else self.failure.hint
+
+    @property
+    def internal_error(self) -> bool:
+        return self.failure is not None and self.failure.internal
 
     @property
     def ok(self) -> bool:
-        return self.error is None and all(level.ok for level in self.levels)
+        return self.failure is None and all(level.ok for level in self.levels)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -235,6 +251,14 @@ class OptimizeResult:
     def ok(self) -> bool:
         return all(m.ok for m in self.models)
 
+    @property
+    def internal_error(self) -> bool:
+        return any(m.internal_error for m in self.models)
+
+    @property
+    def tracebacks(self) -> tuple[str, ...]:
+        return tuple(m.failure.traceback for m in self.models if m.failure and m.failure.traceback)
+
     def to_dict(self) -> dict[str, Any]:
         o = self.options
         run_info: dict[str, Any] = {
@@ -255,7 +279,7 @@ class OptimizeResult:
 # --------------------------------------------------------------------------- saving
 
 
-def _size_on_disk(model: Any) -> int:
+def _size_on_disk(model: Model) -> int:
     path: Path = model.path
     total = path.stat().st_size
     for name in model.external_data_files:
@@ -322,12 +346,12 @@ def _out_path(out_dir: Path, item: ModelInput, level: str) -> Path:
 # --------------------------------------------------------------------------- explanations
 
 
-def op_histogram(model: Any) -> dict[str, int]:
+def op_histogram(model: Model) -> dict[str, int]:
     """``{"ai.onnx:Conv": 12, ...}`` over every node, subgraphs included (sorted by op)."""
     return dict(sorted(Counter(n.op_id for _, n in model.all_nodes()).items()))
 
 
-def _fusion_node(fusion: Fusion, nodes_by_name: dict[str, Any]) -> Any:
+def _fusion_node(fusion: Fusion, nodes_by_name: dict[str, Node]) -> Node | None:
     """A node the fusion produced (from its examples), or None."""
     for name in fusion.examples:
         node = nodes_by_name.get(name)
@@ -345,7 +369,7 @@ def _op_types(label: str) -> list[str]:
     return types
 
 
-def describe_fusion(fusion: Fusion, node: Any = None) -> str:
+def describe_fusion(fusion: Fusion, node: Node | None = None) -> str:
     """One fusion in plain words: folded into / fused into / expanded into.
 
     ``node`` is one of the nodes it produced (its domain marks ORT-only ops; a value named
@@ -353,7 +377,7 @@ def describe_fusion(fusion: Fusion, node: Any = None) -> str:
     """
     source, _, target = fusion.pattern.partition(" -> ")
     src_ops, dst_ops = _op_types(source), _op_types(target)
-    domain = getattr(node, "domain", None)
+    domain = node.domain if node is not None else None
     where = f" ({domain}, ORT-only)" if domain and domain not in ONNX_DOMAINS else ""
     if len(dst_ops) == 1 and dst_ops[0] in src_ops:
         return f"{source} folded into {fusion.count} {target}{where}"
@@ -370,8 +394,8 @@ def _count_list(counts: dict[str, int]) -> str:
 
 def explain_level(
     level: str,
-    diff: Any,
-    after: Any,
+    diff: DiffResult,
+    after: Model,
     target_platform: str,
     previous: LevelResult | None,
 ) -> tuple[tuple[str, ...], bool, bool, tuple[str, ...]]:
@@ -430,7 +454,7 @@ class _Reference:
     steps: Any
 
 
-def _reference(path: Path, source: Any) -> _Reference:
+def _reference(path: Path, source: Model) -> _Reference:
     from ortprep.stages.verify import (
         make_feeds,
         quantization_steps,
@@ -530,92 +554,98 @@ def optimize_model(
 ) -> OptimizedModel:
     """Save, explain and verify every requested level of one model.
 
-    Failures the user caused come back as a result with ``error`` (a folder run goes on).
+    A failing model comes back as a result with its ``failure`` (a folder run goes on).
     """
+    done = attempt(lambda: _optimize_model(item, out_dir, options, workdir, progress))
+    return OptimizedModel(str(item.path), failure=done) if isinstance(done, Failure) else done
+
+
+def _optimize_model(
+    item: ModelInput,
+    out_dir: Path,
+    options: OptimizeOptions,
+    workdir: Path,
+    progress: ProgressFn,
+) -> OptimizedModel:
     from ortprep.core.inputs import open_model
     from ortprep.stages.diff import diff_models
 
-    try:
-        source = open_model(item.path)
-        if source.format != "onnx":
-            raise BadModelError(
-                f"{item.path}: optimize takes ONNX models, this is {source.format} format",
-                "an .ort file is already optimized; `ortprep inspect` shows what it holds",
+    source = open_model(item.path)
+    if source.format != "onnx":
+        raise BadModelError(
+            f"{item.path}: optimize takes ONNX models, this is {source.format} format",
+            "an .ort file is already optimized; `ortprep inspect` shows what it holds",
+        )
+    large = _size_on_disk(source) > LARGE_MODEL_BYTES
+    # ORT would otherwise keep references to the input's data files, which are not in OUT
+    external = large or bool(source.external_data_files)
+    ort_input, before, pre = item.path, source, None
+    if options.pre == "onnxslim":
+        progress("onnxslim", 0, 1)
+        ort_input, pre = _slim(item.path, workdir / "slim", large)
+        before = open_model(ort_input)
+        progress("onnxslim", 1, 1)
+    reference = _reference(item.path, source) if options.verify else None
+    ops_before = op_histogram(before)
+    nodes_before = sum(ops_before.values())
+    levels: list[LevelResult] = []
+    saved: dict[str, Path] = {}
+    notes: list[str] = []
+    declared: set[str] = set()
+    if pre is not None:
+        notes.append(
+            f"onnxslim {pre.version} ran first ({pre.nodes_before} -> {pre.nodes_after} "
+            "nodes); 'before' counts are of the slimmed model, verification compares with "
+            "the original"
+        )
+    total = len(options.levels)
+    for i, level in enumerate(options.levels):
+        progress("levels", i, total)
+        target = _out_path(out_dir, item, level)
+        data_file = save_optimized_onnx(ort_input, target, level, options.target_platform, external)
+        saved[level] = target
+        after = open_model(target)
+        diff = diff_models(before, after)
+        summary, hardware, ort_only, used = explain_level(
+            level, diff, after, options.target_platform, levels[-1] if levels else None
+        )
+        verification = _verify(item, target, reference) if reference else None
+        levels.append(
+            LevelResult(
+                level=level,
+                file=str(target),
+                size_bytes=_size_on_disk(after),
+                nodes_before=nodes_before,
+                nodes_after=diff.nodes_b,
+                ops_before=ops_before,
+                ops_after=op_histogram(after),
+                fusions=diff.fusions,
+                removed=diff.removed,
+                added=diff.added,
+                hardware_specific=hardware,
+                ort_only=ort_only,
+                domains_used=used,
+                summary=summary,
+                verified=verification.passed if verification else None,
+                verification=verification,
+                external_data_file=str(data_file) if data_file else None,
             )
-        large = _size_on_disk(source) > LARGE_MODEL_BYTES
-        # ORT would otherwise keep references to the input's data files, which are not in OUT
-        external = large or bool(source.external_data_files)
-        ort_input, before, pre = item.path, source, None
-        if options.pre == "onnxslim":
-            progress("onnxslim", 0, 1)
-            ort_input, pre = _slim(item.path, workdir / "slim", large)
-            before = open_model(ort_input)
-            progress("onnxslim", 1, 1)
-        reference = _reference(item.path, source) if options.verify else None
-        ops_before = op_histogram(before)
-        nodes_before = sum(ops_before.values())
-        levels: list[LevelResult] = []
-        saved: dict[str, Path] = {}
-        notes: list[str] = []
-        declared: set[str] = set()
-        if pre is not None:
-            notes.append(
-                f"onnxslim {pre.version} ran first ({pre.nodes_before} -> {pre.nodes_after} "
-                "nodes); 'before' counts are of the slimmed model, verification compares with "
-                "the original"
-            )
-        total = len(options.levels)
-        for i, level in enumerate(options.levels):
-            progress("levels", i, total)
-            target = _out_path(out_dir, item, level)
-            data_file = save_optimized_onnx(
-                ort_input, target, level, options.target_platform, external
-            )
-            saved[level] = target
-            after = open_model(target)
-            diff = diff_models(before, after)
-            summary, hardware, ort_only, used = explain_level(
-                level, diff, after, options.target_platform, levels[-1] if levels else None
-            )
-            verification = _verify(item, target, reference) if reference else None
-            levels.append(
-                LevelResult(
-                    level=level,
-                    file=str(target),
-                    size_bytes=_size_on_disk(after),
-                    nodes_before=nodes_before,
-                    nodes_after=diff.nodes_b,
-                    ops_before=ops_before,
-                    ops_after=op_histogram(after),
-                    fusions=diff.fusions,
-                    removed=diff.removed,
-                    added=diff.added,
-                    hardware_specific=hardware,
-                    ort_only=ort_only,
-                    domains_used=used,
-                    summary=summary,
-                    verified=verification.passed if verification else None,
-                    verification=verification,
-                    external_data_file=str(data_file) if data_file else None,
-                )
-            )
-            declared.update(after.opsets)
-        progress("levels", total, total)
-        note = _opset_note(declared, {d for level in levels for d in level.domains_used})
-        if note:
-            notes.append(note)
-        if any(level.ort_only for level in levels):
-            notes.append(
-                "levels extended and above write ORT contrib ops (com.microsoft...): such a file "
-                "runs only in ONNX Runtime, with the CPU EP it was saved for (ort-internals "
-                "§1.6), and a reduced build needs a config made from it, not from the original"
-            )
-        load_time = _load_times(item, ort_input, saved, options, workdir, external)
-        if load_time is None:
-            notes.append("load times not measured: a session could not be created for timing")
-        return OptimizedModel(str(item.path), tuple(levels), load_time, pre, tuple(notes))
-    except OrtprepError as exc:
-        return OptimizedModel(str(item.path), error=exc.message, hint=exc.hint)
+        )
+        declared.update(after.opsets)
+    progress("levels", total, total)
+    note = _opset_note(declared, {d for level in levels for d in level.domains_used})
+    if note:
+        notes.append(note)
+    if any(level.ort_only for level in levels):
+        notes.append(
+            "levels extended and above write ORT contrib ops (com.microsoft...): such a file "
+            "runs only in ONNX Runtime, with the CPU EP it was saved for (ort-internals "
+            "§1.6), and a reduced build needs a config made from it, not from the original"
+        )
+    load_time = _load_times(item, ort_input, saved, options, workdir, external)
+    if load_time is None:
+        notes.append("load times not measured: a session could not be created for timing")
+    return OptimizedModel(str(item.path), tuple(levels), load_time, pre, tuple(notes))
 
 
 def _load_times(

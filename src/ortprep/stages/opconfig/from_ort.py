@@ -139,7 +139,7 @@ def analyse_ort_model(model: Model, type_reduction: bool, first_inputs: bool = T
 def _analyse_ort(path: Path, type_reduction: bool, trusted: bool = False) -> OrtNeeds:
     """Ops, types and replayable ops of one ``.ort`` file (verified first unless ``trusted``:
     written by ORT in this process)."""
-    from ortprep.core.ort_file import read_ort
+    from ortprep.core.ort import read_ort
 
     if not path.is_file():
         raise BadModelError(f"{path}: no such file")
