@@ -341,3 +341,22 @@ def test_a_worker_crash_loses_only_its_own_model(tmp_path):
     for n in ("a.onnx", "b.onnx", "c.onnx", "d.onnx"):
         assert by_name[n].error is None, by_name[n].error
     assert seen[-1] == (5, 5)
+
+
+def test_models_that_raise_are_isolated_with_exit_1_not_3(cli, tmp_path):
+    """#13: ORT failing to run a model, and element type 9999, fail that model only (exit 1)."""
+    from failing_models import relu, reshape_to_input, unknown_element_type
+
+    src = tmp_path / "in"
+    save(reshape_to_input(), src / "a_reshape.onnx")
+    save(unknown_element_type(), src / "b_elem.onnx")
+    save(relu(), src / "c.onnx")
+    out = tmp_path / "out"
+    r = cli("prepare", src, "-o", out, "--target", "linux-x86")
+    assert r.code == 1, r.stderr
+    models = _models(json.loads((out / "manifest.json").read_text()))
+    assert "verification inputs" in models["a_reshape.onnx"]["error"]
+    assert "9999" in models["b_elem.onnx"]["error"]
+    for name in ("a_reshape.onnx", "b_elem.onnx"):
+        assert models[name]["internal_error"] is False and "\n" not in models[name]["error"]
+    assert models["c.onnx"]["ok"], models["c.onnx"].get("problems")

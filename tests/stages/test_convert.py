@@ -295,3 +295,65 @@ def test_a_model_ort_refuses_in_a_background_lane_fails_alone(cli, tmp_path):
     written = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert not [n for n in written if n.startswith("b_custom") or n.startswith(".")]
     assert "a.ort" in written and "c.with_runtime_opt.ort" in written
+
+
+def test_models_that_raise_fail_alone_and_the_config_comes_from_the_others(cli, tmp_path):
+    """#13: a model ORT cannot run on its synthesized inputs and one with element type 9999
+    are reported with a one-line reason; the others are converted and verified, exit 1."""
+    from failing_models import relu, reshape_to_input, unknown_element_type
+
+    src = tmp_path / "in"
+    save(relu(), src / "a.onnx")
+    save(reshape_to_input(), src / "b_reshape.onnx")
+    save(unknown_element_type(), src / "c_elem.onnx")
+    save(conv_bn_relu(), src / "d.onnx")
+    out = tmp_path / "out"
+    r = cli("convert", src, "-o", out, "--json")
+    assert r.code == 1, r.stderr
+    by_name = {Path(m["input"]).name: m for m in r.json()["models"]}
+    reshape, elem = by_name["b_reshape.onnx"], by_name["c_elem.onnx"]
+    assert "could not run the model on the verification inputs" in reshape["error"]
+    assert "--inputs" in reshape["hint"]
+    assert "9999" in elem["error"]
+    for failed in (reshape, elem):
+        assert failed["ok"] is False and "\n" not in failed["error"]
+        assert not failed["error"].startswith("internal error")
+    for good in ("a.onnx", "d.onnx"):
+        assert by_name[good]["ok"] and all(a["verified"] for a in by_name[good]["artifacts"])
+    written = sorted(p.name for p in out.iterdir())
+    assert not [n for n in written if n.startswith(("b_", "c_", "."))]  # nothing of the failed
+    config = (out / "required_operators.config").read_text()
+    assert "Relu" in config and "Conv" in config and "Reshape" not in config
+    assert (out / "required_operators.with_runtime_opt.config").is_file()
+
+
+def test_a_model_ort_cannot_run_alone_is_exit_2_with_one_line(cli, tmp_path):
+    from failing_models import reshape_to_input
+
+    src = save(reshape_to_input(), tmp_path / "reshape.onnx")
+    r = cli("convert", src, "-o", tmp_path / "out")
+    assert r.code == 2
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "verification inputs" in errors[0]
+
+
+def test_a_bug_on_one_model_is_exit_3_and_the_others_are_converted(cli, tmp_path, monkeypatch):
+    from ortprep.stages import convert
+
+    save(conv_bn_relu(), tmp_path / "in" / "a.onnx")
+    save(conv_bn_relu(seed=1), tmp_path / "in" / "b.onnx")
+    real = convert._finish_model
+
+    def flaky(planned, *args):
+        if planned.item.path.name == "a.onnx":
+            raise RuntimeError("boom")
+        return real(planned, *args)
+
+    monkeypatch.setattr(convert, "_finish_model", flaky)
+    out = tmp_path / "out"
+    r = cli("convert", tmp_path / "in", "-o", out, "--style", "fixed", "--json", "--debug")
+    assert r.code == 3
+    by_name = {Path(m["input"]).name: m for m in r.json()["models"]}
+    assert by_name["a.onnx"]["error"] == "internal error: RuntimeError: boom"
+    assert by_name["b.onnx"]["ok"] and (out / "b.ort").is_file()
+    assert "Traceback" in r.stderr and "flaky" in r.stderr  # --debug shows where

@@ -304,3 +304,21 @@ def test_fusions_are_described_in_plain_words(pattern, domain, expected):
 def test_every_expands_to_the_four_levels_in_order():
     assert stage.parse_levels("every") == ("basic", "extended", "layout", "all")
     assert stage.parse_levels("layout") == ("layout",)
+
+
+def test_models_that_raise_fail_alone_and_the_others_are_written(cli, tmp_path):
+    """#13: ORT failing to run a model, and element type 9999, stop only that model."""
+    from failing_models import relu, reshape_to_input, unknown_element_type
+
+    folder = tmp_path / "models"
+    save(reshape_to_input(), folder / "a_reshape.onnx")
+    save(unknown_element_type(), folder / "b_elem.onnx")
+    save(relu(), folder / "c.onnx")
+    out = tmp_path / "out"
+    r = cli("optimize", folder, "-o", out, "--level", "basic", "--json")
+    assert r.code == 1, r.stderr
+    by_name = {Path(m["model"]).name: m for m in r.json()["models"]}
+    assert "verification inputs" in by_name["a_reshape.onnx"]["error"]
+    assert "9999" in by_name["b_elem.onnx"]["error"]
+    assert by_name["c.onnx"]["ok"] and by_name["c.onnx"]["levels"][0]["verified"] is True
+    assert sorted(p.name for p in out.iterdir()) == ["c.basic.optimized.onnx"]

@@ -205,7 +205,14 @@ def dtype_name(elem_type: int) -> str | None:
     try:
         return str(onnx.helper.tensor_dtype_to_np_dtype(elem_type))
     except (KeyError, ValueError, TypeError):
+        pass
+    try:
         return onnx.TensorProto.DataType.Name(elem_type).lower()
+    except ValueError:  # not in onnx's enum: a corrupt model, or one from a newer ONNX
+        raise BadModelError(
+            f"tensor element type {elem_type} is not an ONNX data type",
+            "the model is corrupt or needs a newer onnx: re-export it",
+        ) from None
 
 
 def _value_type(vi: onnx.ValueInfoProto) -> ValueType:

@@ -421,6 +421,8 @@ def _finish(
         f.exception()  # waits for all: no stray writes after a failure
     finished = attempt(lambda: _finish_model(planned, source, options))
     if isinstance(finished, Failure):
+        for job in planned.saves:  # a failed model leaves nothing in OUT (its config has none)
+            job.target.unlink(missing_ok=True)
         return ModelResult(str(planned.item.path), failure=finished), {}
     return finished
 
@@ -441,13 +443,15 @@ def _finish_model(
         from ortprep.stages.verify import (
             make_feeds,
             quantization_steps,
+            reference_outputs,
             reference_session,
-            run_session,
         )
 
         ref = reference_session(item.path, options.fix_dims)
         feeds, shapes = make_feeds(ref, options.inputs, options.fix_dims)
-        reference = _Reference(run_session(ref, feeds), feeds, shapes, quantization_steps(source))
+        hint = "pass inputs that fit the model with --inputs, or skip verification with --no-verify"
+        expected = reference_outputs(ref, feeds, item.path, hint)
+        reference = _Reference(expected, feeds, shapes, quantization_steps(source))
         del ref
     artifacts: list[Artifact] = []
     configs: dict[str, list[OpConfig]] = {s: [] for s in options.styles}

@@ -458,13 +458,14 @@ def _reference(path: Path, source: Model) -> _Reference:
     from ortprep.stages.verify import (
         make_feeds,
         quantization_steps,
+        reference_outputs,
         reference_session,
-        run_session,
     )
 
     ref = reference_session(path, {})
     feeds, shapes = make_feeds(ref, None, {})
-    return _Reference(run_session(ref, feeds), feeds, shapes, quantization_steps(source))
+    expected = reference_outputs(ref, feeds, path, "skip verification with --no-verify")
+    return _Reference(expected, feeds, shapes, quantization_steps(source))
 
 
 def _verify(item: ModelInput, target: Path, ref: _Reference) -> VerifyResult:
@@ -557,7 +558,13 @@ def optimize_model(
     A failing model comes back as a result with its ``failure`` (a folder run goes on).
     """
     done = attempt(lambda: _optimize_model(item, out_dir, options, workdir, progress))
-    return OptimizedModel(str(item.path), failure=done) if isinstance(done, Failure) else done
+    if not isinstance(done, Failure):
+        return done
+    for level in options.levels:  # a failed model leaves nothing in OUT
+        target = _out_path(out_dir, item, level)
+        target.unlink(missing_ok=True)
+        target.with_name(f"{target.name}.data").unlink(missing_ok=True)
+    return OptimizedModel(str(item.path), failure=done)
 
 
 def _optimize_model(

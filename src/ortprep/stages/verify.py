@@ -180,6 +180,28 @@ def run_session(session: ort.InferenceSession, feeds: Mapping[str, Any]) -> dict
     return dict(zip(names, values, strict=True))
 
 
+def reference_outputs(
+    session: ort.InferenceSession,
+    feeds: Mapping[str, Any],
+    path: Path,
+    hint: str = "pass inputs that fit the model with --inputs",
+) -> dict[str, Any]:
+    """The original's outputs on ``feeds``: ORT refusing to run it is the model's (or the
+    inputs') problem, a :class:`BadModelError`, never an internal error."""
+    from ortprep.core.batch import is_ort_error
+
+    try:
+        return run_session(session, feeds)
+    except Exception as exc:
+        if not is_ort_error(exc):
+            raise
+        raise BadModelError(
+            f"{path}: ONNX Runtime could not run the model on the verification inputs "
+            f"({describe_ort_error(exc)})",
+            hint,
+        ) from None
+
+
 def reference_session(path: Path, fix_dims: Mapping[str, int]) -> ort.InferenceSession:
     """The original model as ground truth: ORT with graph optimizations disabled."""
     try:
@@ -277,7 +299,7 @@ def run(reference: Path, candidate: Path, options: VerifyOptions) -> VerifyResul
     open_model(candidate)
     ref_session = reference_session(reference, options.fix_dims)
     feeds, shapes = make_feeds(ref_session, options.inputs, options.fix_dims)
-    expected = run_session(ref_session, feeds)
+    expected = reference_outputs(ref_session, feeds, reference)
     recipe = SessionRecipe(
         level="extended" if options.replay_runtime_optimizations else "all",
         replay_saved=options.replay_runtime_optimizations,
