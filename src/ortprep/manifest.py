@@ -182,6 +182,7 @@ def _ep_summary(e: EpReport) -> dict[str, Any]:
         "nodes_taken": o.nodes_taken,
         "partitions": len(o.partitions),
         "largest_partition": max((len(p.nodes) for p in o.partitions), default=0),
+        "largest_partition_share": round(o.largest_partition_share, 4),
         "top_reasons": [r.to_dict() for r in e.top_reasons],
         "next_step": e.next_step,
         "if_shapes_fixed": None if e.if_shapes_fixed is None else e.if_shapes_fixed.to_dict(),

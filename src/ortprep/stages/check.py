@@ -26,11 +26,22 @@ from ortprep.core.progress import ProgressFn, no_progress
 from ortprep.eps.base import EpOptions, EpSpec, NodeContext
 from ortprep.eps.registry import EP_IDS, ep_spec
 
-# ORT's thresholds (onnxruntime/tools/mobile_helpers/usability_checker.py, PartitioningInfo):
-# one partition over 75 % of nodes: yes; over 50 %: maybe; two partitions over 75 %: maybe.
-YES_SINGLE = 0.75
-MAYBE_SINGLE = 0.50
-MAYBE_TWO = 0.75
+# ORT's verdict for the EPs that compile what they take (NNAPI, CoreML) is
+# PartitioningInfo.suitability() in onnxruntime/tools/mobile_helpers/usability_checker.py, on
+# the share of all nodes (main graph and subgraphs) that lie in partitions and the number of
+# partitions (main graph and subgraphs): 1 partition: over 75 % yes, over 50 % maybe, else no;
+# 2 partitions: over 75 % maybe, else no; 0 or 3 and more: no (the device copies between
+# partitions cost more than the NPU gains). Percentages are compared strictly, as there.
+ORT_YES_ONE = 75
+ORT_MAYBE_ONE = 50
+ORT_MAYBE_TWO = 75
+# XNNPACK runs static kernels on the CPU (no device copy): ortprep's own rule on the share of
+# nodes it runs, not ORT's.
+SHARE_YES = 75
+SHARE_MAYBE = 50
+
+ORT_RULE = "ORT's suitability()"
+SHARE_RULE = "ortprep's share rule (XNNPACK)"
 
 
 @dataclass(frozen=True)
@@ -103,11 +114,18 @@ class Outcome:
     partitions: tuple[Partition, ...]
     verdict: str
 
+    @property
+    def largest_partition_share(self) -> float:
+        """The largest partition's nodes over all nodes (information beside the verdict)."""
+        largest = max((len(p.nodes) for p in self.partitions), default=0)
+        return largest / self.nodes_total if self.nodes_total else 0.0
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "nodes_supported": self.nodes_supported,
             "nodes_taken": self.nodes_taken,
             "partitions": len(self.partitions),
+            "largest_partition_share": round(self.largest_partition_share, 4),
             "verdict": self.verdict,
         }
 
@@ -123,6 +141,7 @@ class EpReport:
     notes: tuple[str, ...]
     next_step: str
     if_shapes_fixed: Outcome | None = None
+    verdict_rule: str = ORT_RULE
 
     def to_dict(self) -> dict[str, Any]:
         o = self.outcome
@@ -133,7 +152,9 @@ class EpReport:
             "nodes_supported": o.nodes_supported,
             "nodes_taken": o.nodes_taken,
             "partitions": [p.to_dict() for p in o.partitions],
+            "largest_partition_share": round(o.largest_partition_share, 4),
             "verdict": o.verdict,
+            "verdict_rule": self.verdict_rule,
             "summary": self.summary,
             "top_reasons": [r.to_dict() for r in self.top_reasons],
             "notes": list(self.notes),
@@ -154,8 +175,10 @@ class CheckResult:
     eps: tuple[EpReport, ...]
     fix_command: str | None = None  # the fix-shapes command for the what-if's dims, if any
     thresholds: str = (
-        "verdicts use ORT's thresholds: one partition over 75% of nodes: yes; over 50%: maybe; "
-        "two partitions over 75%: maybe; otherwise no"
+        "NNAPI and CoreML verdicts are ORT's suitability() (usability_checker.py), on the share "
+        "of nodes taken: 1 partition: over 75% yes, over 50% maybe, else no; 2 partitions: over "
+        "75% maybe, else no; 3 or more: no. XNNPACK (no device copy) has ortprep's own rule: "
+        "over 75% of nodes run yes, over 50% maybe, else no"
     )
 
     def to_dict(self) -> dict[str, Any]:
@@ -509,29 +532,29 @@ def _outcome(
                     reason = _STOPPED if index in excluded else _NOT_PLACED
             results.append(new(NodeResult, (n.name, n.op_type, n.domain, path, True, pid, reason)))
     taken = sum(len(p.nodes) for p in partitions)
-    v = verdict(partitions, total) if compiles else share_verdict(taken, total)
+    v = ort_suitability(len(partitions), taken, total) if compiles else share_verdict(taken, total)
     return Outcome(total, supported, taken, tuple(partitions), v), results
 
 
-def verdict(partitions: list[Partition] | tuple[Partition, ...], total: int) -> str:
-    """ORT's usability thresholds on the partition sizes."""
-    if total == 0 or not partitions:
-        return "no"
-    sizes = sorted((len(p.nodes) for p in partitions), reverse=True)
-    if sizes[0] / total > YES_SINGLE:
-        return "yes"
-    if sizes[0] / total > MAYBE_SINGLE:
-        return "maybe"
-    if len(sizes) >= 2 and (sizes[0] + sizes[1]) / total > MAYBE_TWO:
-        return "maybe"
+def ort_suitability(partitions: int, taken: int, total: int) -> str:
+    """ORT's ``PartitioningInfo.suitability()`` (usability_checker.py) on ``taken`` of ``total``
+    nodes in ``partitions`` partitions, the percentage computed and compared as there."""
+    if total == 0:
+        return "no"  # ORT divides by zero here; nothing to take is no
+    pct = taken / total * 100
+    if partitions == 1:
+        return "yes" if pct > ORT_YES_ONE else "maybe" if pct > ORT_MAYBE_ONE else "no"
+    if partitions == 2:
+        return "maybe" if pct > ORT_MAYBE_TWO else "no"
     return "no"
 
 
 def share_verdict(taken: int, total: int) -> str:
-    """For EPs with static per-node kernels (XNNPACK) nothing is compiled, so what counts is the
-    share of nodes they run: over 75 %: yes; over 50 %: maybe; otherwise no."""
-    share = taken / total if total else 0.0
-    return "yes" if share > YES_SINGLE else "maybe" if share > MAYBE_SINGLE else "no"
+    """ortprep's rule for EPs with static per-node kernels (XNNPACK): nothing is compiled and
+    no tensor is copied to a device, so only the share of nodes they run counts: over 75 %: yes;
+    over 50 %: maybe; otherwise no."""
+    pct = taken / total * 100 if total else 0.0
+    return "yes" if pct > SHARE_YES else "maybe" if pct > SHARE_MAYBE else "no"
 
 
 def evaluate(
@@ -638,8 +661,23 @@ def _summary(ep: str, o: Outcome, compiles: bool = True) -> str:
         )
     return (
         f"{ep} would take {o.nodes_taken} of {o.nodes_total} nodes ({share:.0f}%) in "
-        f"{len(o.partitions)} partition(s), the largest {biggest} nodes: verdict {o.verdict}"
+        f"{len(o.partitions)} partition(s), the largest {biggest} nodes "
+        f"({100.0 * o.largest_partition_share:.0f}%): verdict {o.verdict}"
+        f"{_why_no(o)}"
     )
+
+
+def _why_no(o: Outcome) -> str:
+    """Why ORT's rule says no although the EP takes most nodes (too many partitions)."""
+    if (
+        o.verdict != "no"
+        or not o.nodes_total
+        or o.nodes_taken * 100 <= ORT_MAYBE_ONE * o.nodes_total
+    ):
+        return ""
+    if len(o.partitions) >= 3:
+        return " (ORT's rule: 3 or more partitions, the device copies outweigh the gain)"
+    return " (ORT's rule: 2 partitions need over 75% of the nodes)"
 
 
 def _contrib_note(model: Model, spec: EpSpec) -> str | None:
@@ -741,6 +779,11 @@ def _next_step(
         return (
             f"measure {spec.display_name} against the CPU EP on the device; "
             "see the top refusal reasons"
+        )
+    if len(o.partitions) >= 2 and o.nodes_taken * 100 > ORT_MAYBE_ONE * o.nodes_total:
+        return (
+            f"stay on the CPU EP: {spec.display_name} would split the model into "
+            f"{len(o.partitions)} partitions (or rewrite the refused ops that split it, above)"
         )
     return "stay on the CPU EP (or rewrite the refused ops listed above)"
 
@@ -860,6 +903,7 @@ def _reports(
                 notes=tuple(notes),
                 next_step=_next_step(spec, outcome, fixed, model, fix_command),
                 if_shapes_fixed=fixed,
+                verdict_rule=ORT_RULE if spec.compiles else SHARE_RULE,
             )
         )
     progress("checking EPs", len(options.eps), len(options.eps))
