@@ -175,8 +175,8 @@ class CheckResult:
     eps: tuple[EpReport, ...]
     fix_command: str | None = None  # the fix-shapes command for the what-if's dims, if any
     thresholds: str = (
-        "NNAPI and CoreML verdicts are ORT's suitability() (usability_checker.py), on the share "
-        "of nodes taken: 1 partition: over 75% yes, over 50% maybe, else no; 2 partitions: over "
+        "NNAPI and CoreML verdicts use ORT's thresholds, its suitability() (usability_checker.py) "
+        "on the share of nodes taken: 1 partition: over 75% yes, over 50% maybe, else no; 2 partitions: over "
         "75% maybe, else no; 3 or more: no. XNNPACK (no device copy) has ortprep's own rule: "
         "over 75% of nodes run yes, over 50% maybe, else no"
     )
