@@ -155,10 +155,10 @@ CASES = [
          "kernel_shape", inits=W33, attrs={"kernel_shape": [5, 5]}),
     case("conv1d_over_16384_refused", "Conv", ["x", "w"], {"x": ("f32", [1, 1, 20000])},
          "over 16384", "over 16384", inits={"w": f32(1, 1, 3)}),
-    case("fused_conv_relu_taken", "FusedConv", ["x", "w"], X4, None, None, inits=W33,
-         attrs={"activation": "Relu"}, domain="com.microsoft"),
+    case("fused_conv_relu_mlprogram_only", "FusedConv", ["x", "w"], X4, None, NN_ONLY_REASON,
+         inits=W33, attrs={"activation": "Relu"}, domain="com.microsoft"),
     case("fused_conv_unknown_activation_refused", "FusedConv", ["x", "w"], X4, "activation",
-         "activation", inits=W33, attrs={"activation": "Selu"}, domain="com.microsoft"),
+         NN_ONLY_REASON, inits=W33, attrs={"activation": "Selu"}, domain="com.microsoft"),
     case("conv_transpose_mlprogram_only", "ConvTranspose", ["x", "w"], X4, None,
          NN_ONLY_REASON, inits={"w": f32(3, 4, 3, 3)}),
     case("conv_transpose_unequal_pads_refused", "ConvTranspose", ["x", "w"], X4,
@@ -510,14 +510,15 @@ def test_coreml_neuralnetwork_refuses_argmax_with_int32_cast_among_several_consu
     assert "exactly one consumer" in verdict(graph, coreml.MLPROGRAM, name="argmax")
 
 
-def test_coreml_refuses_cast_of_a_graph_input(tmp_path):
-    node = helper.make_node("Cast", ["x"], ["y"], name="n", to=TensorProto.FLOAT16)
-    graph = build(tmp_path, [node], X4)
-    for spec in (coreml.MLPROGRAM, coreml.NEURALNETWORK):
-        assert "graph input or initializer" in verdict(graph, spec)
+def test_coreml_cast_of_a_graph_input_mlprogram_only(tmp_path):
+    # ORT's CastBoolMLProgramPartition / CastNonArgMaxNeuralNetworkNotSupported
+    node = helper.make_node("Cast", ["x"], ["y"], name="n", to=TensorProto.INT32)
+    graph = build(tmp_path, [node], {"x": ("i64", [1, 4])})
+    assert verdict(graph, coreml.MLPROGRAM) is None
+    assert "graph input or initializer" in verdict(graph, coreml.NEURALNETWORK)
 
 
-def test_coreml_neuralnetwork_refuses_cast_after_a_node_it_does_not_take(tmp_path):
+def test_coreml_neuralnetwork_takes_a_cast_only_after_an_argmax(tmp_path):
     nodes = [
         helper.make_node("Erf", ["x"], ["e"], name="erf"),
         helper.make_node("Cast", ["e"], ["y"], name="n", to=TensorProto.FLOAT16),
@@ -525,8 +526,12 @@ def test_coreml_neuralnetwork_refuses_cast_after_a_node_it_does_not_take(tmp_pat
     graph = build(tmp_path, nodes, X4)
     assert verdict(graph, coreml.MLPROGRAM) is None
     reason = verdict(graph, coreml.NEURALNETWORK)
-    assert "producer 'erf'" in reason
-    assert "Erf: not supported by CoreML NeuralNetwork" in reason
+    assert "input is float32" in reason  # NeuralNetwork casts only an ArgMax's int64
+    argmax_then_uint32 = _argmax_cast(tmp_path, to=TensorProto.UINT32)
+    assert "folds only a Cast to int32" in verdict(
+        argmax_then_uint32, coreml.NEURALNETWORK, name="cast"
+    )
+    assert verdict(argmax_then_uint32, coreml.NEURALNETWORK, name="argmax") is None
 
 
 def test_coreml_mlprogram_refuses_cast_to_double(tmp_path):

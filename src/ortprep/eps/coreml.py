@@ -301,9 +301,12 @@ def _norm_types(ctx: NodeContext, ml: bool) -> str | None:
 
 
 def _cast_types(ctx: NodeContext, ml: bool) -> str | None:
-    # impl/cast: NeuralNetwork checks no type (the Cast is folded into its producer).
+    # impl/cast (HasSupportedInputsImpl): NeuralNetwork takes only the int64 an ArgMax produces.
     if not ml:
-        return None
+        src = _in_dtype(ctx, 0)
+        if src == "int64":
+            return None
+        return f"input is {src}; CoreML (NeuralNetwork) casts only the int64 output of an ArgMax"
     allowed = ("int32", "int64", "float32", "float16", "bool")
     src = _in_dtype(ctx, 0)
     out_vt = ctx.output_type(0)
@@ -554,16 +557,30 @@ def _argmax(ctx: NodeContext, ml: bool) -> str | None:
 
 
 def _cast(ctx: NodeContext, ml: bool) -> str | None:
-    # impl/cast (2026 form with bool): a Cast needs an input edge from a node; NeuralNetwork
-    # folds it into that producer, which must itself be taken.
-    producer = ctx.graph.producers.get(ctx.node.input(0))
-    if producer is None:
-        return "its input is a graph input or initializer; CoreML takes Cast only after a node"
+    # impl/cast: MLProgram emits a MIL cast and looks at no neighbour (ORT's test
+    # CastBoolMLProgramPartition in test/providers/coreml/coreml_basic_test.cc takes a Cast fed
+    # by a graph input). NeuralNetwork has no cast layer: the Cast is folded into the ArgMax that
+    # produces it, so that producer must be an ArgMax it takes and the Cast must be to int32
+    # (same file: ArgMaxUnsupportedCastTest, CastNonArgMaxNeuralNetworkNotSupported).
     if ml:
         return None
+    producer = ctx.graph.producers.get(ctx.node.input(0))
+    if producer is None:
+        return (
+            "its input is a graph input or initializer; CoreML (NeuralNetwork) takes a Cast "
+            "only after an ArgMax"
+        )
+    if producer.op_type != "ArgMax":
+        return (
+            f"its producer '{producer.name}' is {producer.op_type}; CoreML (NeuralNetwork) takes "
+            "a Cast only folded into the ArgMax before it"
+        )
     reason = _FORMATS[NN].check(NodeContext(ctx.graph, producer, ctx.options))
     if reason:
         return f"its producer '{producer.name}' is not taken by CoreML (NeuralNetwork): {reason}"
+    if ctx.attr("to", 0) != _INT32:
+        dst = _ONNX_TYPES.get(int(ctx.attr("to", 0)), f"type {ctx.attr('to', 0)}")
+        return f"casts to {dst}; CoreML (NeuralNetwork) folds only a Cast to int32 into its ArgMax"
     return None
 
 
@@ -1019,7 +1036,8 @@ OPS: tuple[CoreMLOp, ...] = (
     CoreMLOp("Elu", ML_ONLY, "activation", min_opset=6),
     CoreMLOp("Softplus", ML_ONLY, "activation"),
     CoreMLOp("QuickGelu", ML_ONLY, "quick_gelu", domain="com.microsoft"),
-    CoreMLOp("FusedConv", BOTH, "conv", _fused_conv, domain="com.microsoft"),
+    # FusedConv: MLProgram only (ORT test FusedConvNeuralNetworkNotSupported, coreml_basic_test.cc)
+    CoreMLOp("FusedConv", ML_ONLY, "conv", _fused_conv, domain="com.microsoft"),
     # impl/unary
     *_ops("Sqrt Reciprocal", BOTH, "unary"),
     *_ops("Erf Round Exp Ceil Sin Cos", ML_ONLY, "unary"),

@@ -175,9 +175,10 @@ class CheckResult:
     eps: tuple[EpReport, ...]
     fix_command: str | None = None  # the fix-shapes command for the what-if's dims, if any
     thresholds: str = (
-        "NNAPI and CoreML verdicts use ORT's thresholds, its suitability() (usability_checker.py) "
-        "on the share of nodes taken: 1 partition: over 75% yes, over 50% maybe, else no; 2 partitions: over "
-        "75% maybe, else no; 3 or more: no. XNNPACK (no device copy) has ortprep's own rule: "
+        "NNAPI and CoreML verdicts use ORT's thresholds, its suitability() "
+        "(usability_checker.py) on the share of nodes taken: 1 partition: over 75% yes, over "
+        "50% maybe, else no; 2 partitions: over 75% maybe, else no; 3 or more: no. XNNPACK (no "
+        "device copy) has ortprep's own rule: "
         "over 75% of nodes run yes, over 50% maybe, else no"
     )
 
@@ -680,21 +681,58 @@ def _why_no(o: Outcome) -> str:
     return " (ORT's rule: 2 partitions need over 75% of the nodes)"
 
 
-def _contrib_note(model: Model, spec: EpSpec) -> str | None:
-    if not spec.compiles or model.format != "ort":
+def _contrib_note(model: Model, spec: EpSpec, nodes: Sequence[NodeResult]) -> str | None:
+    """What this EP's own rules decided about the contrib ops an ``.ort`` file's extended
+    optimizations left in it: taken, supported but left out of its partitions, or refused (with
+    the first reason), per op; the Runtime-style file is suggested only when some are not taken."""
+    if model.format != "ort":
         return None
-    contrib = Counter(
-        n.op_type for _, n in model.all_nodes() if n.domain.startswith("com.microsoft")
-    )
+    contrib = [n for n in nodes if n.domain.startswith("com.microsoft")]
     if not contrib:
         return None
-    ops = ", ".join(f"{c} {op}" for op, c in contrib.most_common(5))
-    return (
+    found = Counter(n.op for n in contrib)
+    ops = ", ".join(f"{c} {op}" for op, c in found.most_common(5))
+    taken: Counter[str] = Counter()
+    left: Counter[str] = Counter()
+    refused: Counter[str] = Counter()
+    why: dict[str, str] = {}
+    for n in contrib:
+        if n.partition is not None:
+            taken[n.op] += 1
+            continue
+        (left if n.supported else refused)[n.op] += 1
+        if n.reason:
+            why.setdefault(n.op, n.reason)
+    parts = []
+    if taken:
+        done = "runs" if not spec.compiles else "takes"
+        parts.append(f"{done} {', '.join(f'{c} {op}' for op, c in taken.most_common())}")
+    if left:
+        parts.append(
+            "accepts but does not place "
+            + ", ".join(
+                f"{c} {op} ({why[op]})" if op in why else f"{c} {op}"
+                for op, c in left.most_common()
+            )
+        )
+    if refused:
+        parts.append(
+            "refuses "
+            + ", ".join(
+                f"{c} {op} ({why[op]})" if op in why else f"{c} {op}"
+                for op, c in refused.most_common()
+            )
+        )
+    text = (
         f"this .ort file holds contrib ops from extended optimizations ({ops}); "
-        f"{spec.display_name} cannot take them. A Runtime-style file "
-        "(.with_runtime_opt.ort) keeps the original ops for the EP and replays the fusions "
-        "only on nodes left to the CPU"
+        f"{spec.display_name}'s rules: {'; '.join(parts)}"
     )
+    if (left or refused) and spec.compiles:
+        text += (
+            ". A Runtime-style file (.with_runtime_opt.ort) keeps the original ops for the EP "
+            "and replays the fusions only on nodes left to the CPU"
+        )
+    return text
 
 
 # ORT's own checker matches op types against these lists (onnxruntime/tools/mobile_helpers/).
@@ -760,7 +798,12 @@ def compare_with_ort_checker(ep: str, nodes: list[NodeResult]) -> list[str]:
 
 
 def _next_step(
-    spec: EpSpec, o: Outcome, fixed: Outcome | None, model: Model, fix_command: str | None
+    spec: EpSpec,
+    o: Outcome,
+    fixed: Outcome | None,
+    model: Model,
+    fix_command: str | None,
+    nodes: Sequence[NodeResult] = (),
 ) -> str:
     if o.verdict == "yes":
         return f"try {spec.display_name}: it should take most of this model"
@@ -771,8 +814,8 @@ def _next_step(
         )
     if (
         model.format == "ort"
-        and any(n.domain.startswith("com.microsoft") for _, n in model.all_nodes())
         and spec.compiles
+        and any(n.domain.startswith("com.microsoft") and n.partition is None for n in nodes)
     ):
         return "ship the Runtime-style file (.with_runtime_opt.ort) and check it again"
     if o.verdict == "maybe":
@@ -886,7 +929,7 @@ def _reports(
         notes = [
             n
             for n in (
-                _contrib_note(model, spec),
+                _contrib_note(model, spec, nodes),
                 spec.subgraph_policy if len(graphs) > 1 else None,
             )
             if n
@@ -901,7 +944,7 @@ def _reports(
                 nodes=tuple(nodes),
                 top_reasons=_reason_groups(evals, nodes, spec, outcome),
                 notes=tuple(notes),
-                next_step=_next_step(spec, outcome, fixed, model, fix_command),
+                next_step=_next_step(spec, outcome, fixed, model, fix_command, nodes),
                 if_shapes_fixed=fixed,
                 verdict_rule=ORT_RULE if spec.compiles else SHARE_RULE,
             )
