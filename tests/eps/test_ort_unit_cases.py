@@ -523,15 +523,18 @@ _counter = itertools.count()
 
 
 def _basic_optimized(path: Path) -> Path:
-    """The graph ORT hands to EPs (level-1 optimizations), saved by ORT in this process: what
-    ``check`` analyses, without its child process (which tests/stages/test_check.py covers)."""
-    import onnxruntime as ort
+    """The graph ORT hands to EPs (level-1 optimizations), saved by ORT's compile API in this
+    process as ``check`` has its child do (no CPU-fallback casts, unlike a CPU session's saved
+    graph); the child process itself is covered by tests/stages/test_check.py."""
+    from ortprep.core.runtime import SessionRecipe, can_compile_graph, compile_graph
 
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-    so.optimized_model_filepath = str(path.with_suffix(".basic.onnx"))
-    ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    return path.with_suffix(".basic.onnx")
+    target = path.with_suffix(".basic.onnx")
+    if not can_compile_graph():  # onnxruntime < 1.23: check's own child process
+        return check.finish_basic(check.start_basic(path, path.parent, {}, {})).path.with_name(
+            f"{path.stem}.basic.onnx"
+        )
+    compile_graph(path, SessionRecipe(level="basic", save_to=target, save_format="ONNX"))
+    return target
 
 
 def _outcomes(c: OrtCase, tmp_path: Path) -> dict[str, tuple[list[check.NodeResult], int]]:
