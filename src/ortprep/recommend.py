@@ -19,6 +19,7 @@ from ortprep.manifest import Checked, Evidence, FileRecord, Recommendation
 
 if TYPE_CHECKING:
     from ortprep.stages.check import EpReport
+    from ortprep.stages.verify import VerifyResult
 
 __all__ = ["COMPILING", "GOOD", "Recommendation", "recommend"]
 
@@ -316,7 +317,7 @@ def _bench_sentence(m: Evidence) -> str:
     return text + "."
 
 
-def _why_failed(v: Any) -> str:
+def _why_failed(v: VerifyResult) -> str:
     if v.load_error:
         return f"did not load: {v.load_error}"
     bad = [o for o in v.outputs if not o.passed]

@@ -23,11 +23,14 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ortprep.core.batch import Failure, attempt
 from ortprep.core.errors import BadModelError, UsageError
 from ortprep.core.progress import ProgressFn, no_progress
+
+if TYPE_CHECKING:
+    from ortprep.core.graph import Model
 
 
 @dataclass(frozen=True)
@@ -169,7 +172,7 @@ def host_description() -> str:
 # --------------------------------------------------------------------------- the parent side
 
 
-def _size_on_disk(model: Any) -> int:
+def _size_on_disk(model: Model) -> int:
     path: Path = model.path
     total = path.stat().st_size
     for name in model.external_data_files:
@@ -177,7 +180,7 @@ def _size_on_disk(model: Any) -> int:
     return total
 
 
-def _session_description(model: Any, options: BenchOptions) -> tuple[str, bool]:
+def _session_description(model: Model, options: BenchOptions) -> tuple[str, bool]:
     """What session the child creates, in words, and whether it replays saved records."""
     if model.format == "onnx":
         text = f"level all (ORT's default), optimized at load for this CPU ({host_platform()})"

@@ -26,7 +26,7 @@ from ortprep.core.inputs import ModelInput
 from ortprep.core.progress import ProgressFn, no_progress
 from ortprep.core.runtime import LEVELS, PLATFORMS, SessionRecipe
 from ortprep.stages.ort_artifacts import ort_recipe, suffix, write_with_ort
-from ortprep.stages.verify import VerifyResult
+from ortprep.stages.verify import Reference, VerifyResult
 
 if TYPE_CHECKING:
     from ortprep.core.graph import Model
@@ -257,21 +257,11 @@ def _out_path(out_dir: Path, item: ModelInput, ext_suffix: str) -> Path:
     )
 
 
-@dataclass(frozen=True)
-class _Reference:
-    """The original's outputs on the verification inputs, computed once per model."""
-
-    expected: Any
-    feeds: Any
-    shapes: Any
-    steps: Any
-
-
 def _verify_artifact(
     item: ModelInput,
     path: Path,
     style: str,
-    reference: _Reference,
+    reference: Reference,
     options: ConvertOptions,
 ) -> tuple[VerifyResult, ...]:
     """Load ``path`` the way a user will and compare its outputs with the original's.
@@ -279,7 +269,6 @@ def _verify_artifact(
     A Runtime-style ``.ort`` is loaded twice, at level extended: without replay (ORT's default)
     and with ``session.enable_saved_runtime_optimizations=1``.
     """
-    from ortprep.stages.verify import check_candidate
 
     def recipe(level: str, replay: bool = False) -> SessionRecipe:
         return SessionRecipe(
@@ -299,13 +288,7 @@ def _verify_artifact(
         ]
     else:
         sessions = [("default session", recipe("all"))]
-    r = reference
-    return tuple(
-        check_candidate(
-            str(item.path), path, r.expected, r.feeds, session, r.shapes, label, steps=r.steps
-        )
-        for label, session in sessions
-    )
+    return tuple(reference.check(path, session, label) for label, session in sessions)
 
 
 @dataclass(frozen=True)
@@ -438,21 +421,12 @@ def _finish_model(
         exc = f.exception()
         if exc is not None:
             raise exc
-    reference = _Reference(None, None, None, None)
+    reference = None
     if options.verify:
-        from ortprep.stages.verify import (
-            make_feeds,
-            quantization_steps,
-            reference_outputs,
-            reference_session,
-        )
+        from ortprep.stages.verify import make_reference
 
-        ref = reference_session(item.path, options.fix_dims)
-        feeds, shapes = make_feeds(ref, options.inputs, options.fix_dims)
         hint = "pass inputs that fit the model with --inputs, or skip verification with --no-verify"
-        expected = reference_outputs(ref, feeds, item.path, hint)
-        reference = _Reference(expected, feeds, shapes, quantization_steps(source))
-        del ref
+        reference = make_reference(item.path, source, options.inputs, options.fix_dims, hint)
     artifacts: list[Artifact] = []
     configs: dict[str, list[OpConfig]] = {s: [] for s in options.styles}
     for job in planned.saves:
@@ -465,7 +439,7 @@ def _finish_model(
         if job.kind == "optimized-onnx":
             verification = (
                 _verify_artifact(item, target, "fixed", reference, options)
-                if options.verify
+                if reference is not None
                 else ()
             )
             artifacts.append(
@@ -485,7 +459,9 @@ def _finish_model(
             job.style, source, converted, options.target_platform
         )
         verification = (
-            _verify_artifact(item, target, job.style, reference, options) if options.verify else ()
+            _verify_artifact(item, target, job.style, reference, options)
+            if reference is not None
+            else ()
         )
         artifacts.append(
             Artifact(

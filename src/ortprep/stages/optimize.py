@@ -30,7 +30,7 @@ from ortprep.core.inputs import ModelInput
 from ortprep.core.progress import ProgressFn, no_progress
 from ortprep.core.runtime import PLATFORMS, SessionRecipe, create_session, describe_ort_error
 from ortprep.stages.diff import Fusion
-from ortprep.stages.verify import VerifyResult
+from ortprep.stages.verify import Reference, VerifyResult
 
 if TYPE_CHECKING:
     from ortprep.core.graph import Model, Node
@@ -446,43 +446,11 @@ def _opset_note(declared: set[str], used: set[str]) -> str | None:
 # --------------------------------------------------------------------------- the stage
 
 
-@dataclass(frozen=True)
-class _Reference:
-    expected: Any
-    feeds: Any
-    shapes: Any
-    steps: Any
-
-
-def _reference(path: Path, source: Model) -> _Reference:
-    from ortprep.stages.verify import (
-        make_feeds,
-        quantization_steps,
-        reference_outputs,
-        reference_session,
-    )
-
-    ref = reference_session(path, {})
-    feeds, shapes = make_feeds(ref, None, {})
-    expected = reference_outputs(ref, feeds, path, "skip verification with --no-verify")
-    return _Reference(expected, feeds, shapes, quantization_steps(source))
-
-
-def _verify(item: ModelInput, target: Path, ref: _Reference) -> VerifyResult:
+def _verify(target: Path, ref: Reference) -> VerifyResult:
     """Load the saved file as is (optimizations disabled: the graph in the file is what runs)
     and compare its outputs with the original's."""
-    from ortprep.stages.verify import check_candidate
-
-    return check_candidate(
-        str(item.path),
-        target,
-        ref.expected,
-        ref.feeds,
-        SessionRecipe(level="disable"),
-        ref.shapes,
-        "saved graph as is (optimizations disabled)",
-        steps=ref.steps,
-    )
+    label = "saved graph as is (optimizations disabled)"
+    return ref.check(target, SessionRecipe(level="disable"), label)
 
 
 def _median(values: list[float]) -> float:
@@ -592,7 +560,12 @@ def _optimize_model(
         ort_input, pre = _slim(item.path, workdir / "slim", large)
         before = open_model(ort_input)
         progress("onnxslim", 1, 1)
-    reference = _reference(item.path, source) if options.verify else None
+    reference = None
+    if options.verify:
+        from ortprep.stages.verify import make_reference
+
+        hint = "skip verification with --no-verify"
+        reference = make_reference(item.path, source, None, {}, hint)
     ops_before = op_histogram(before)
     nodes_before = sum(ops_before.values())
     levels: list[LevelResult] = []
@@ -616,7 +589,7 @@ def _optimize_model(
         summary, hardware, ort_only, used = explain_level(
             level, diff, after, options.target_platform, levels[-1] if levels else None
         )
-        verification = _verify(item, target, reference) if reference else None
+        verification = _verify(target, reference) if reference else None
         levels.append(
             LevelResult(
                 level=level,

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     import numpy as np
     import onnxruntime as ort
 
+    from ortprep.core.graph import Model
+
 RTOL = 1e-3
 ATOL = 1e-4
 INT_TOLERANCE = 1
@@ -180,6 +182,55 @@ def run_session(session: ort.InferenceSession, feeds: Mapping[str, Any]) -> dict
     return dict(zip(names, values, strict=True))
 
 
+@dataclass(frozen=True)
+class Reference:
+    """The original's outputs on the verification inputs, computed once per model and compared
+    with every file made from it."""
+
+    path: Path
+    expected: dict[str, Any]
+    feeds: dict[str, Any]
+    shapes: dict[str, tuple[int, ...]]
+    steps: dict[str, float]
+
+    def check(
+        self,
+        candidate: Path,
+        recipe: SessionRecipe,
+        label: str = "",
+        rtol: float = RTOL,
+        atol: float = ATOL,
+    ) -> VerifyResult:
+        """Load ``candidate`` with ``recipe`` and compare its outputs with the original's."""
+        return check_candidate(
+            str(self.path),
+            candidate,
+            self.expected,
+            self.feeds,
+            recipe,
+            self.shapes,
+            label,
+            rtol,
+            atol,
+            self.steps,
+        )
+
+
+def make_reference(
+    path: Path,
+    source: Model,
+    inputs: Path | None,
+    fix_dims: Mapping[str, int],
+    hint: str = "pass inputs that fit the model with --inputs",
+) -> Reference:
+    """Run the original ``path`` (opened as ``source``) once, unoptimized, on ``--inputs`` or
+    seeded random feeds. ORT failing on it is a :class:`BadModelError` with ``hint``."""
+    session = reference_session(path, fix_dims)
+    feeds, shapes = make_feeds(session, inputs, fix_dims)
+    expected = reference_outputs(session, feeds, path, hint)
+    return Reference(path, expected, feeds, shapes, quantization_steps(source))
+
+
 def reference_outputs(
     session: ort.InferenceSession,
     feeds: Mapping[str, Any],
@@ -297,22 +348,10 @@ def run(reference: Path, candidate: Path, options: VerifyOptions) -> VerifyResul
 
     ref_model = open_model(reference)  # clean exit-2 errors for bad files before ORT sees them
     open_model(candidate)
-    ref_session = reference_session(reference, options.fix_dims)
-    feeds, shapes = make_feeds(ref_session, options.inputs, options.fix_dims)
-    expected = reference_outputs(ref_session, feeds, reference)
+    ref = make_reference(reference, ref_model, options.inputs, options.fix_dims)
     recipe = SessionRecipe(
         level="extended" if options.replay_runtime_optimizations else "all",
         replay_saved=options.replay_runtime_optimizations,
         free_dims=options.fix_dims,
     )
-    return check_candidate(
-        str(reference),
-        candidate,
-        expected,
-        feeds,
-        recipe,
-        shapes,
-        rtol=options.rtol,
-        atol=options.atol,
-        steps=quantization_steps(ref_model),
-    )
+    return ref.check(candidate, recipe, rtol=options.rtol, atol=options.atol)
