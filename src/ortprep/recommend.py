@@ -222,13 +222,17 @@ def _why_fixed(m: Evidence, eps: Sequence[str], useful: Sequence[str], w: _Why) 
             f"file is not safe to ship (see the warnings){on_fixed}."
         )
     refused = [
-        f"{_ep_name(ep)} {_share(rt[ep])}, verdict {rt[ep].outcome.verdict}"
+        f"{_ep_name(ep)} {_share(rt[ep])}{_split(rt[ep]) if ep in COMPILING else ''}, "
+        f"verdict {rt[ep].outcome.verdict}"
         for ep in eps
         if ep in rt and ep not in useful
     ]
     if refused and not accelerators:
         lead = "No execution provider" if not useful else "No accelerator"
-        w.why.append(f"{lead} checked would take enough of the model: {'; '.join(refused)}.")
+        w.why.append(
+            f"{lead} checked would take enough of the model in few enough partitions: "
+            f"{'; '.join(refused)}."
+        )
         blocked = [ep for ep in eps if ep in COMPILING and ep in rt and rt[ep].top_reasons]
         for ep in blocked[:1]:
             top = rt[ep].top_reasons[0]
@@ -281,11 +285,22 @@ def _shape_advice(m: Evidence, eps: Sequence[str], style: str, w: _Why) -> None:
                 f"{f.verdict}).{run}{then}"
             )
         elif f.verdict not in GOOD:
+            short = (
+                f"but in {len(f.partitions)} partitions"
+                if len(f.partitions) > 1
+                else f"only {100.0 * f.nodes_taken / f.nodes_total:.0f}% of them"
+            )
             w.notes.append(
                 f"Fixing the dynamic input shapes would let {name} take {f.nodes_taken} of "
-                f"{f.nodes_total} nodes, but in {len(f.partitions)} partitions: verdict still "
-                f"{f.verdict}."
+                f"{f.nodes_total} nodes, {short}: verdict still {f.verdict} (ORT's rule)."
             )
+
+
+def _split(r: EpReport) -> str:
+    """How many partitions a compiling EP would split the model into (ORT's verdict counts them:
+    usability_checker.py suitability(), 3 or more is no)."""
+    n = len(r.outcome.partitions)
+    return f" in {n} partition{'s' if n != 1 else ''}"
 
 
 def _contrib(f: FileRecord | None) -> str:

@@ -148,3 +148,37 @@ def test_what_if_and_json_follow_ort(tmp_path: Path) -> None:
     assert nnapi["verdict_rule"] == check.ORT_RULE
     assert xnn["verdict_rule"] == check.SHARE_RULE and xnn["verdict"] == "yes"
     assert "suitability()" in result["thresholds"] and "ortprep's own rule" in result["thresholds"]
+
+
+def test_prepare_does_not_recommend_an_ep_that_splits_the_model(tmp_path: Path) -> None:
+    """NNAPI would take 90 of 93 nodes, in 3 partitions: ORT says no, so ``prepare`` neither
+    ships the model "with NNAPI" nor says NNAPI takes too little of it."""
+    from ortprep.core.inputs import resolve_inputs
+    from ortprep.pipeline import PrepareOptions, prepare
+
+    ops = ["Softmax"] * 80 + ["Hardmax"] + ["Softmax"] * 5 + ["Hardmax"] + ["Softmax"] * 5
+    ops += ["Hardmax"]
+    nodes, prev = [], "x"
+    for i, op in enumerate(ops):
+        out = "y" if i == len(ops) - 1 else f"v{i}"
+        nodes.append(helper.make_node(op, [prev], [out], name=f"n{i}"))
+        prev = out
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8])],
+    )
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    proto.ir_version = 8
+    src = save(proto, tmp_path / "split.onnx")
+    options = PrepareOptions(target="android", eps=("nnapi",), bench_runs=1, bench_warmup=0)
+    result = prepare(resolve_inputs(src), tmp_path / "out", options).to_dict()
+    model = result["models"][0]
+    checked = [e for c in model["checks"] for e in c["eps"] if e["ep"] == "nnapi"]
+    assert checked and all(e["verdict"] == "no" for e in checked)
+    assert all(e["partitions"] == 3 and e["largest_partition_share"] > 0.75 for e in checked)
+    rec = model["recommendation"]
+    assert "NNAPI" not in rec["headline"]
+    assert "nnapi" not in rec["eps"]
+    assert any("in 3 partitions, verdict no" in w for w in rec["why"]), rec["why"]
