@@ -526,14 +526,15 @@ def _basic_optimized(path: Path) -> Path:
     """The graph ORT hands to EPs (level-1 optimizations), saved by ORT's compile API in this
     process as ``check`` has its child do (no CPU-fallback casts, unlike a CPU session's saved
     graph); the child process itself is covered by tests/stages/test_check.py."""
+    from ortprep.core.ort_child import Job, OrtChild
     from ortprep.core.runtime import SessionRecipe, can_compile_graph, compile_graph
 
     target = path.with_suffix(".basic.onnx")
+    recipe = SessionRecipe(level="basic", save_to=target, save_format="ONNX", compile_only=True)
     if not can_compile_graph():  # onnxruntime < 1.23: check's own child process
-        return check.finish_basic(check.start_basic(path, path.parent, {}, {})).path.with_name(
-            f"{path.stem}.basic.onnx"
-        )
-    compile_graph(path, SessionRecipe(level="basic", save_to=target, save_format="ONNX"))
+        OrtChild.start(Job(path, recipe)).wait()
+        return target
+    compile_graph(path, recipe)
     return target
 
 

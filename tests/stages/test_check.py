@@ -426,20 +426,21 @@ def _compile_cases(folder: Path) -> dict[str, Path]:
 @pytest.mark.skipif(
     not can_compile_graph(), reason="this onnxruntime's compile API takes no optimization level"
 )
-def test_compile_api_and_a_session_give_check_the_same_answers(tmp_path, monkeypatch):
+def test_compile_api_and_a_session_give_check_the_same_answers(tmp_path):
     """check reads ORT's level-1 graph from its compile API, which skips the session-state
     finalization; what check concludes must equal what it concludes from a session's save, for
-    every EP, node and what-if (QDQ units, subgraphs, external data, dynamic shapes)."""
+    every EP, node and what-if (QDQ units, subgraphs, external data, dynamic shapes), whether
+    this process or ORT's child infers the shapes."""
     from ortprep.stages import check
 
     for name, src in _compile_cases(tmp_path).items():
         answers = []
         # a session, then the compile API with shapes inferred here, then by ORT's child
-        for compile_only, child_infers in ((False, False), (True, False), (True, True)):
-            monkeypatch.setattr(check, "_COMPILE_ONLY", compile_only)
-            monkeypatch.setattr(check, "can_release", lambda v=child_infers: v)
-            monkeypatch.setattr(check, "_CHILD_INFERS_NODES", 0 if child_infers else 1 << 40)
-            answers.append(check.run(src, check.CheckOptions()).to_dict())
+        for compile_only, child_infers_from in ((False, 1 << 40), (True, 1 << 40), (True, 0)):
+            ort = check.OrtGraphOptions(
+                compile_only=compile_only, child_infers_from=child_infers_from
+            )
+            answers.append(check.run(src, check.CheckOptions(ort=ort)).to_dict())
         assert answers[0] == answers[1] == answers[2], name
     ext = check.run(_compile_cases(tmp_path / "again")["external"], check.CheckOptions())
     coreml = next(r for r in ext.eps if r.ep == "coreml-mlprogram")
@@ -606,3 +607,23 @@ def test_the_child_says_saved_then_infers_or_skips_as_told(tmp_path):
         OrtChild.start(Job(src, replace(recipe, save_to=tmp_path / "d.onnx"))).infer()
     release()  # a no-op where glibc is not the allocator
     assert isinstance(can_release(), bool)
+
+
+def test_graph_views_take_ort_session_options(tmp_path):
+    """ORT's free-dimension overrides reach the session that saves the level-1 graph: the
+    views the EPs analyse have those dims fixed (the user's file is unchanged)."""
+    from ortprep.stages import check
+
+    src = save(dynamic_cnn(), tmp_path / "dyn.onnx")
+    before = src.read_bytes()
+    ort = check.OrtGraphOptions(free_dims={"N": 1, "H": 32, "W": 32})
+    work = tmp_path / "work"
+    work.mkdir()
+    views = check.graph_views(src, check.CheckOptions(ort=ort), work)
+    assert [v.shape for v in views.model.graph.runtime_inputs] == [(1, 3, 32, 32)]
+    assert [v.shape for v in views.inputs] == [("N", 3, "H", "W")]  # as the file declares them
+    assert views.analyzed == "basic-optimized"
+    result = check.run(src, check.CheckOptions(eps=("nnapi",), ort=ort))
+    assert result.eps[0].outcome.verdict == "yes"
+    assert check.run(src, check.CheckOptions(eps=("nnapi",))).eps[0].outcome.verdict == "no"
+    assert src.read_bytes() == before

@@ -1,0 +1,79 @@
+"""``check``: which nodes NNAPI, CoreML and XNNPACK would take, in how many partitions, and why.
+
+- :mod:`.results`: the options and the results (plain data, ``to_dict`` for JSON);
+- :mod:`.source`: the graphs the EPs see, from one call (:func:`graph_views`), with all the
+  scheduling of ORT's work;
+- :mod:`.engine`: each EP's verdict per node unit and ORT's partition walk;
+- :mod:`.verdict`: ORT's usability thresholds;
+- :mod:`.explain`: refusals grouped by rule, summaries, notes and next steps.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from ortprep.core.gcpause import gc_paused
+from ortprep.core.progress import ProgressFn, no_progress
+from ortprep.eps.registry import EP_IDS, ep_spec, parse_eps
+from ortprep.stages.check.engine import Engine, evaluate
+from ortprep.stages.check.explain import compare_with_ort_checker, explain, ort_checker_ops
+from ortprep.stages.check.results import (
+    CheckOptions,
+    CheckResult,
+    EpReport,
+    NodeResult,
+    OrtGraphOptions,
+    Outcome,
+    Partition,
+    ReasonGroup,
+)
+from ortprep.stages.check.source import GraphViews, fix_shapes_command, graph_views, what_if_fix
+from ortprep.stages.check.verdict import ORT_RULE, SHARE_RULE, ort_suitability, share_verdict
+
+
+def run(path: Path, options: CheckOptions, progress: ProgressFn = no_progress) -> CheckResult:
+    """Check one model for every requested EP."""
+    # The views and the analysis allocate a few objects per node per EP and free nothing until
+    # the end: collections walking the whole graph would cost more than the analysis (paused
+    # only in the CLI, see ortprep.core.gcpause).
+    with gc_paused(), tempfile.TemporaryDirectory(prefix="ortprep-check-") as tmp:
+        views = graph_views(path, options, Path(tmp), progress)
+        engine = Engine(views.model, views.what_if, options.ep_options)
+        subgraphs = len(engine.graphs) > 1
+        reports = []
+        for i, ep in enumerate(options.eps):
+            progress("checking EPs", i, len(options.eps))
+            found = engine.evaluate(ep)
+            reports.append(explain(found, views.model, views.fix_command, subgraphs))
+        progress("checking EPs", len(options.eps), len(options.eps))
+    return CheckResult(
+        str(path), views.analyzed, views.inputs, views.assumed, tuple(reports), views.fix_command
+    )
+
+
+__all__ = [
+    "EP_IDS",
+    "ORT_RULE",
+    "SHARE_RULE",
+    "CheckOptions",
+    "CheckResult",
+    "EpReport",
+    "GraphViews",
+    "NodeResult",
+    "OrtGraphOptions",
+    "Outcome",
+    "Partition",
+    "ReasonGroup",
+    "compare_with_ort_checker",
+    "ep_spec",
+    "evaluate",
+    "fix_shapes_command",
+    "graph_views",
+    "ort_checker_ops",
+    "ort_suitability",
+    "parse_eps",
+    "run",
+    "share_verdict",
+    "what_if_fix",
+]
