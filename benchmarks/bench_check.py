@@ -96,7 +96,10 @@ def main() -> None:
         )
 
         print("\nwhere ortprep's time goes (in-process profile, top 15 by cumulative time):")
+        from ortprep.core.gcpause import allow_pausing
         from ortprep.stages import check
+
+        allow_pausing()  # as cli.main does for check
 
         profiler = cProfile.Profile()
         profiler.enable()
