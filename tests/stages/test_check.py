@@ -627,3 +627,39 @@ def test_graph_views_take_ort_session_options(tmp_path):
     assert result.eps[0].outcome.verdict == "yes"
     assert check.run(src, check.CheckOptions(eps=("nnapi",))).eps[0].outcome.verdict == "no"
     assert src.read_bytes() == before
+
+
+def test_the_python_api_leaves_the_garbage_collector_alone(tmp_path):
+    """Only cli.main lets check pause the collector: called as a library, check neither
+    switches it off nor freezes anything."""
+    import gc
+
+    from ortprep.stages import check
+
+    src = save(conv_bn_relu(), tmp_path / "cnn.onnx")
+    frozen = gc.get_freeze_count()
+    seen: list[bool] = []
+    check.run(src, check.CheckOptions(), progress=lambda *_: seen.append(gc.isenabled()))
+    assert seen and all(seen)
+    assert gc.isenabled() and gc.get_freeze_count() == frozen
+
+
+def test_the_collector_pauses_only_once_allowed_and_is_frozen_before_it_is_back_on():
+    import subprocess
+    import sys
+
+    code = (
+        "import gc\n"
+        "from ortprep.core import gcpause\n"
+        "with gcpause.gc_paused():\n"
+        "    before = gc.isenabled()\n"
+        "gcpause.allow_pausing()\n"
+        "kept = [[i] for i in range(1000)]\n"
+        "with gcpause.gc_paused():\n"
+        "    with gcpause.gc_paused():\n"
+        "        inner = gc.isenabled()\n"
+        "    after_inner = gc.isenabled()\n"
+        "print(before, inner, after_inner, gc.isenabled(), gc.get_freeze_count() >= 1000)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "False", "False", "True", "True"]
