@@ -16,7 +16,7 @@ after ORT is done: a rule on the model alone, so the same model always takes the
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -219,7 +219,9 @@ class _Level1:
 
 
 @contextmanager
-def _jobs(path: Path, workdir: Path, ort: OrtGraphOptions) -> Iterator[Any]:
+def _jobs(
+    path: Path, workdir: Path, ort: OrtGraphOptions
+) -> Iterator[Callable[[Fixes, bool], _Level1]]:
     """A function starting ORT's level-1 save of ``path`` with fixes applied; every job started
     is cancelled on the way out (a no-op for finished ones; ends ORT when something failed)."""
     started: list[_Level1] = []
