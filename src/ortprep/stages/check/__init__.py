@@ -4,7 +4,7 @@
 - :mod:`.source`: the graphs the EPs see, from one call (:func:`graph_views`), with all the
   scheduling of ORT's work;
 - :mod:`.engine`: each EP's verdict per node unit and ORT's partition walk;
-- :mod:`.verdict`: ORT's usability thresholds;
+- :mod:`.verdict`: ORT's suitability rule (and ortprep's share rule for XNNPACK);
 - :mod:`.explain`: refusals grouped by rule, summaries, notes and next steps.
 """
 
