@@ -1,6 +1,50 @@
-"""ortprep: prepare ONNX models for ONNX Runtime on edge and mobile devices."""
+"""ortprep: prepare ONNX models for ONNX Runtime on edge and mobile devices.
+
+The Python API is one function per command, with keyword arguments named like the command's
+options (``--fix-dim`` is ``fix_dim``), returning the result the command renders::
+
+    import ortprep
+
+    result = ortprep.check("model.onnx", ep="nnapi", require={"nnapi": "maybe"})
+    print(result.ok, result.eps[0].summary)
+
+``import ortprep`` loads no onnx, onnxruntime or numpy: each function imports what it needs.
+"""
 
 from __future__ import annotations
 
+from ortprep.api import (
+    bench,
+    check,
+    config_build,
+    config_build_command,
+    config_check,
+    config_merge,
+    convert,
+    diff,
+    fix_shapes,
+    inspect,
+    optimize,
+    prepare,
+    verify,
+)
+from ortprep.core.errors import OrtprepError
+
 __version__ = "0.1.0"
-__all__ = ["__version__"]
+__all__ = [
+    "OrtprepError",
+    "__version__",
+    "bench",
+    "check",
+    "config_build",
+    "config_build_command",
+    "config_check",
+    "config_merge",
+    "convert",
+    "diff",
+    "fix_shapes",
+    "inspect",
+    "optimize",
+    "prepare",
+    "verify",
+]

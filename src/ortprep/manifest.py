@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ortprep.core.errors import UsageError
 
 if TYPE_CHECKING:
+    from ortprep.gate import Gate, Requirement
     from ortprep.stages.check import CheckResult, EpReport
     from ortprep.stages.convert import Artifact
     from ortprep.stages.diff import DiffResult
@@ -70,6 +71,8 @@ class PrepareOptions:
     verify: bool = True
     example: bool = False
     """The input is the bundled example (commands then say ``--example``)."""
+    require: tuple[Requirement, ...] = ()
+    """The CI gate (``--require``, ``--require-coverage``), on the check of each original."""
 
     @property
     def target_platform(self) -> str:
@@ -107,6 +110,7 @@ class PrepareOptions:
                 "verify": self.verify,
             },
             "bench": {"runs": self.bench_runs, "warmup": self.bench_warmup, "threads": 1},
+            "require": [str(r) for r in self.require],
         }
 
 
@@ -279,6 +283,7 @@ class ModelReport:
     recommendation: Recommendation | None = None
     commands: tuple[Command, ...] = ()
     problems: tuple[str, ...] = ()
+    gate: Gate | None = None
     error: str | None = None
     hint: str | None = None
     internal_error: bool = False
@@ -297,6 +302,7 @@ class ModelReport:
             self.error is None
             and not self.problems
             and all(f.verified is not False for f in self.files)
+            and (self.gate is None or self.gate.ok)
         )
 
     @property
@@ -333,6 +339,7 @@ class ModelReport:
                 else self.recommendation.to_dict(),
                 "artifacts": [f.to_dict() for f in self.files],
                 "checks": [c.to_dict() for c in self.checks],
+                "gate": None if self.gate is None else self.gate.to_dict(),
                 "diffs": [x.to_dict() for x in self.diffs],
                 "bench": [b.to_dict() for b in self.bench],
                 "build": None if self.build is None else self.build.to_dict(),

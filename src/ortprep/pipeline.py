@@ -51,6 +51,7 @@ from ortprep.recommend import recommend
 
 if TYPE_CHECKING:
     from ortprep.core.graph import Model
+    from ortprep.gate import Gate
     from ortprep.stages.diff import DiffResult
     from ortprep.stages.opconfig import BuildCommand
 
@@ -186,6 +187,7 @@ def _prepare(
     problems: list[str] = []
     eps = options.check_eps
     checks = _checks(item, ort_paths, eps, problems, progress, rel)
+    gate = _gate(options, checks)
     source = open_model(item.path)
     diffs = []
     for style in ("runtime", "fixed"):
@@ -209,8 +211,19 @@ def _prepare(
         recommendation=rec,
         commands=_commands(written.files, build, rec, item, model_out, options, src_arg, ort_paths),
         problems=tuple(problems),
+        gate=gate,
         options=options.to_dict(),
     )
+
+
+def _gate(options: PrepareOptions, checks: Sequence[Checked]) -> Gate | None:
+    """The CI gate on the original's check (a failed check is already a problem)."""
+    original = next((c for c in checks if c.role == "original"), None)
+    if not options.require or original is None:
+        return None
+    from ortprep.gate import evaluate
+
+    return evaluate(options.require, original.result)
 
 
 def _convert(

@@ -8,15 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from ortprep.cli import render
-from ortprep.cli.common import (
-    DebugOpt,
-    ExampleOpt,
-    FixDimOpt,
-    JsonOpt,
-    execute,
-    parse_fix_dims,
-    raise_single_failure,
-)
+from ortprep.cli.common import DebugOpt, ExampleOpt, FixDimOpt, JsonOpt, execute
 
 
 def register(app: typer.Typer) -> None:
@@ -60,32 +52,19 @@ def bench(
     """
 
     def work(progress: Any) -> Any:
-        from ortprep.core.errors import UsageError
-        from ortprep.core.inputs import resolve_inputs
-        from ortprep.stages import bench as stage
+        from ortprep import api
 
-        options = stage.BenchOptions(
+        return api.bench(
+            paths,
+            example=example,
             threads=threads,
             runs=runs,
             warmup=warmup,
             inputs=inputs,
-            fix_dims=parse_fix_dims(fix_dim),
+            fix_dim=fix_dim,
             replay_runtime_optimizations=replay_runtime_optimizations,
+            progress=progress,
         )
-        options.validate()
-        if example and paths:
-            raise UsageError("give either PATH... or --example, not both")
-        if example:
-            models = [m.path for m in resolve_inputs(None, True)]
-        elif not paths:
-            raise UsageError("missing PATH", "pass model files or folders, or --example")
-        else:
-            models = [m.path for p in paths for m in resolve_inputs(p, suffixes=(".onnx", ".ort"))]
-        single = len(models) == 1 and not any(p.is_dir() for p in paths or [])
-        report = stage.run(models, options, progress)
-        if single:
-            raise_single_failure(False, report.failures)
-        return report
 
     execute(work, _render, json_=json_, debug=debug)
 

@@ -14,9 +14,24 @@ from ortprep.cli.common import (
     JsonOpt,
     PathArg,
     execute,
-    parse_fix_dims,
 )
 from ortprep.cli.fix_shapes_cmd import FixInputOpt
+
+RequireOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--require",
+        help="CI gate: exit 1 unless EP reaches VERDICT (EP=yes or EP=maybe; repeatable).",
+    ),
+]
+RequireCoverageOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--require-coverage",
+        help="CI gate: exit 1 unless EP takes at least PERCENT of the nodes (EP=PERCENT; "
+        "repeatable).",
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -43,6 +58,8 @@ def check(
     coreml_version: Annotated[
         int, typer.Option(help="CoreML spec generation the target allows (8: iOS 18/macOS 15).")
     ] = 8,
+    require: RequireOpt = None,
+    require_coverage: RequireCoverageOpt = None,
     json_: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -50,28 +67,24 @@ def check(
 
     PATH is an .onnx model (analysed after ORT's basic optimizations, as the EP sees it) or the
     .ort file you ship. With dynamic input shapes, a what-if with fixed shapes is shown too.
+    With --require / --require-coverage it is a CI gate: exit 1 when an EP falls below.
     """
 
     def work(progress: Any) -> Any:
-        from ortprep.core.errors import UsageError
-        from ortprep.core.inputs import resolve_inputs
-        from ortprep.eps.base import EpOptions
-        from ortprep.eps.registry import parse_eps
-        from ortprep.stages import check as stage
-        from ortprep.stages.fix_shapes import parse_input_shape
+        from ortprep import api
 
-        if path is not None and path.is_dir():
-            raise UsageError(
-                f"{path}: check takes one model file", "run it per model, or use prepare"
-            )
-        (model,) = resolve_inputs(path, example, suffixes=(".onnx", ".ort"))[:1]
-        options = stage.CheckOptions(
-            eps=parse_eps(ep),
-            fix_dims=parse_fix_dims(fix_dim),
-            fix_inputs=dict(parse_input_shape(i) for i in fix_input or []),
-            ep_options=EpOptions(android_api=android_api, coreml_version=coreml_version),
+        return api.check(
+            path,
+            example=example,
+            ep=ep,
+            fix_dim=fix_dim,
+            fix_input=fix_input,
+            android_api=android_api,
+            coreml_version=coreml_version,
+            require=require,
+            require_coverage=require_coverage,
+            progress=progress,
         )
-        return stage.run(model.path, options, progress)
 
     execute(work, _render, json_=json_, debug=debug)
 
@@ -130,3 +143,16 @@ def _render(result: Any) -> None:
             render.out.print(f"  [dim]note:[/] {escape(note)}")
         render.out.print(f"  [bold]next:[/] {escape(r.next_step)}")
     render.out.print(f"\n[dim]{result.thresholds}[/]")
+    if result.gate is not None:
+        render_gate(result.gate)
+
+
+def render_gate(gate: Any, where: str = "") -> None:
+    """The CI gate's verdict: one line per failed requirement (on stderr), or that all passed."""
+    from rich.markup import escape
+
+    for f in gate.failures:
+        render.error(f"{where}gate failed: {f.message}")
+    if gate.ok:
+        met = ", ".join(str(r) for r in gate.requirements)
+        render.out.print(f"[green]{escape(where)}gate passed[/] ({escape(met)})")

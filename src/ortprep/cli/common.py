@@ -17,6 +17,7 @@ import typer
 
 from ortprep.cli import render
 from ortprep.core.errors import OrtprepError
+from ortprep.core.option_values import parse_fix_dims as parse_fix_dims  # shared with the API
 from ortprep.core.progress import ProgressFn
 
 R = TypeVar("R")
@@ -93,36 +94,3 @@ def execute(
         code = EXIT_INTERNAL
     sys.stdout.flush()
     raise typer.Exit(code)
-
-
-def raise_single_failure(folder: bool, results: Any) -> None:
-    """The contract: a single bad input is exit 2; in a folder it is one failed model (exit 1).
-
-    ``results`` are a batch stage's per-model results (each with ``error`` and ``hint``); a bug
-    (``internal_error``) is left in the result, which then exits 3.
-    """
-    if (
-        not folder
-        and len(results) == 1
-        and results[0].error
-        and not getattr(results[0], "internal_error", False)
-    ):
-        from ortprep.core.errors import BadModelError
-
-        raise BadModelError(results[0].error, results[0].hint)
-
-
-def parse_fix_dims(values: list[str] | None) -> dict[str, int]:
-    """``["N=1", "H=224"]`` -> ``{"N": 1, "H": 224}``; bad syntax is a usage error."""
-    from ortprep.core.errors import UsageError
-
-    dims: dict[str, int] = {}
-    for item in values or []:
-        name, sep, value = item.partition("=")
-        if not sep or not name or not value.strip().isdigit() or int(value) <= 0:
-            raise UsageError(
-                f"--fix-dim {item!r}: expected NAME=VALUE with VALUE a positive integer",
-                "example: --fix-dim batch=1",
-            )
-        dims[name.strip()] = int(value)
-    return dims

@@ -91,10 +91,10 @@ def build(
     """
 
     def work(progress: Any) -> Any:
-        from ortprep.stages import opconfig
+        from ortprep import api
 
-        return opconfig.run_build(
-            list(paths or []),
+        return api.config_build(
+            paths,
             out,
             type_reduction=type_reduction,
             style=style,
@@ -121,9 +121,9 @@ def merge(
     """Merge configs into one that covers them all: the union, normalized and sorted."""
 
     def work(progress: Any) -> Any:
-        from ortprep.stages import opconfig
+        from ortprep import api
 
-        return opconfig.run_merge(files, out)
+        return api.config_merge(files, out)
 
     execute(work, _render_merge, json_=json_, debug=debug)
 
@@ -148,11 +148,11 @@ def check(
     """
 
     def work(progress: Any) -> Any:
-        from ortprep.stages import opconfig
+        from ortprep import api
 
-        return opconfig.run_check(
+        return api.config_check(
             config,
-            list(paths or []),
+            paths,
             style=style,
             target_platform=target_platform,
             example=example,
@@ -196,9 +196,11 @@ def build_command(
     """Print the build.py command for a reduced build from this config, and why each flag."""
 
     def work(progress: Any) -> Any:
-        from ortprep.stages import opconfig
+        from ortprep import api
 
-        return opconfig.run_build_command(config, target, ep or [], replay, extended)
+        return api.config_build_command(
+            config, target, ep=ep, replay_runtime_optimizations=replay, extended=extended
+        )
 
     execute(work, _render_build_command, json_=json_, debug=debug)
 

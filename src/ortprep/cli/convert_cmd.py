@@ -17,8 +17,6 @@ from ortprep.cli.common import (
     PathArg,
     TargetPlatformOpt,
     execute,
-    parse_fix_dims,
-    raise_single_failure,
 )
 
 
@@ -63,31 +61,23 @@ def convert(
     """
 
     def work(progress: Any) -> Any:
-        from ortprep.core.inputs import resolve_inputs
-        from ortprep.stages import convert as stage
+        from ortprep import api
 
-        styles = {"both": stage.STYLES, "fixed": ("fixed",), "runtime": ("runtime",)}.get(style)
-        if styles is None:
-            from ortprep.core.errors import UsageError
-
-            raise UsageError(f"--style {style!r}: use fixed, runtime or both")
-        options = stage.ConvertOptions(
-            styles=styles,
+        return api.convert(
+            path,
+            out,
+            example=example,
+            style=style,
             level=level,
             target_platform=target_platform,
             type_reduction=type_reduction,
             save_optimized_onnx=save_optimized_onnx,
             custom_op_library=custom_op_library,
-            verify=not no_verify,
-            fix_dims=parse_fix_dims(fix_dim),
+            no_verify=no_verify,
+            fix_dim=fix_dim,
             inputs=inputs,
+            progress=progress,
         )
-        options.validate()
-        models = resolve_inputs(path, example)
-        folder = path is not None and path.is_dir()
-        result = stage.run(models, out, options, progress, folder_input=folder)
-        raise_single_failure(folder, result.models)
-        return result
 
     execute(work, _render, json_=json_, debug=debug)
 

@@ -24,9 +24,9 @@ def diff(
     """Show op count changes, the fusions that replaced nodes, removed and added nodes."""
 
     def work(progress: Any) -> Any:
-        from ortprep.stages import diff as stage
+        from ortprep import api
 
-        return stage.run(a, b)
+        return api.diff(a, b)
 
     execute(work, _render, json_=json_, debug=debug)
 

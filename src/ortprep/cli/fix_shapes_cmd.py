@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from ortprep.cli import render
-from ortprep.cli.common import DebugOpt, FixDimOpt, JsonOpt, execute, parse_fix_dims
+from ortprep.cli.common import DebugOpt, FixDimOpt, JsonOpt, execute
 
 FixInputOpt = Annotated[
     list[str] | None,
@@ -38,11 +38,9 @@ def fix_shapes(
     """
 
     def work(progress: Any) -> Any:
-        from ortprep.stages import fix_shapes as stage
+        from ortprep import api
 
-        inputs = dict(stage.parse_input_shape(item) for item in fix_input or [])
-        options = stage.FixShapesOptions(dims=parse_fix_dims(fix_dim), inputs=inputs)
-        return stage.run(path, out, options)
+        return api.fix_shapes(path, out, fix_dim=fix_dim, fix_input=fix_input)
 
     execute(work, _render, json_=json_, debug=debug)
 

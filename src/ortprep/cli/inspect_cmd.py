@@ -29,15 +29,9 @@ def inspect(
     """
 
     def work(progress: Any) -> Any:
-        from ortprep.core.inputs import resolve_inputs
-        from ortprep.stages import inspect as stage
+        from ortprep import api
 
-        (model,) = resolve_inputs(path, example, suffixes=(".onnx", ".ort", ".config"))[:1]
-        if path is not None and path.is_dir():
-            from ortprep.core.errors import UsageError
-
-            raise UsageError(f"{path}: inspect takes one file, not a folder")
-        return stage.run(model.path)
+        return api.inspect(path, example=example)
 
     execute(work, _render, json_=json_, debug=debug)
 

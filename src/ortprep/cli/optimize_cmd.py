@@ -16,7 +16,6 @@ from ortprep.cli.common import (
     PathArg,
     TargetPlatformOpt,
     execute,
-    raise_single_failure,
 )
 
 
@@ -54,21 +53,18 @@ def optimize(
     """
 
     def work(progress: Any) -> Any:
-        from ortprep.core.inputs import resolve_inputs
-        from ortprep.stages import optimize as stage
+        from ortprep import api
 
-        options = stage.OptimizeOptions(
-            levels=stage.parse_levels(level),
+        return api.optimize(
+            path,
+            out,
+            example=example,
+            level=level,
             target_platform=target_platform,
             pre=pre,
-            verify=not no_verify,
+            no_verify=no_verify,
+            progress=progress,
         )
-        options.validate()  # before any work: a missing onnxslim is exit 2 at once
-        models = resolve_inputs(path, example)
-        folder = path is not None and path.is_dir()
-        result = stage.run(models, out, options, progress, folder_input=folder)
-        raise_single_failure(folder, result.models)
-        return result
 
     execute(work, _render, json_=json_, debug=debug)
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from ortprep.cli import render
+from ortprep.cli.check_cmd import RequireCoverageOpt, RequireOpt, render_gate
 from ortprep.cli.common import (
     EXIT_INTERNAL,
     EXIT_OK,
@@ -42,6 +43,8 @@ def prepare(
         ),
     ] = None,
     workers: Annotated[int, typer.Option(help="Models prepared in parallel (processes).")] = 1,
+    require: RequireOpt = None,
+    require_coverage: RequireCoverageOpt = None,
     json_: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -50,26 +53,24 @@ def prepare(
     For each model: both .ort styles and their reduced-build configs for the target's CPU, the
     target's EPs checked on the original and on both .ort files, what the optimizations did,
     a benchmark, the build.py command, and which file to ship and why. Writes OUT/manifest.json
-    and OUT/report.html (one self-contained page).
+    and OUT/report.html (one self-contained page). With --require / --require-coverage, each
+    model's check is a CI gate: exit 1 when an EP falls below.
     """
 
     def work(progress: Any) -> Any:
-        from ortprep.core.errors import UsageError
-        from ortprep.core.inputs import resolve_inputs
-        from ortprep.eps.registry import parse_eps
-        from ortprep.pipeline import TARGETS, PrepareOptions
-        from ortprep.pipeline import prepare as run
+        from ortprep import api
 
-        if target not in TARGETS:
-            raise UsageError(f"--target {target!r}", f"choose one of {', '.join(TARGETS)}")
-        eps = None
-        if ep is not None and ep.strip() != "all":
-            eps = parse_eps(ep)
-        options = PrepareOptions(target=target, eps=eps, workers=workers, example=example)
-        options.validate()
-        models = resolve_inputs(path, example)
-        folder = path is not None and path.is_dir()
-        result = run(models, out, options, progress, folder_input=folder)
+        result = api.prepare(
+            path,
+            out,
+            example=example,
+            target=target,
+            ep=ep,
+            workers=workers,
+            require=require,
+            require_coverage=require_coverage,
+            progress=progress,
+        )
         if debug:  # a bug on one model did not stop the others; show where it happened
             for m in result.models:
                 if m.traceback:
@@ -120,6 +121,8 @@ def _render(result: Any) -> None:
         if m.recommendation:
             for w in m.recommendation.warnings:
                 render.warning(f"{m.relative}: {w}")
+        if m.gate is not None:
+            render_gate(m.gate, f"{m.relative}: ")
     render.out.print(f"manifest: {escape(result.manifest_path)}")
     render.out.print(f"report:   {escape(result.report_path)}")
     failed = sum(not m.ok for m in result.models)

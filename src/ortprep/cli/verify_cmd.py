@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from ortprep.cli import render
-from ortprep.cli.common import DebugOpt, FixDimOpt, JsonOpt, execute, parse_fix_dims
+from ortprep.cli.common import DebugOpt, FixDimOpt, JsonOpt, execute
 
 
 def register(app: typer.Typer) -> None:
@@ -41,16 +41,17 @@ def verify(
     """
 
     def work(progress: Any) -> Any:
-        from ortprep.stages import verify as stage
+        from ortprep import api
 
-        options = stage.VerifyOptions(
+        return api.verify(
+            reference,
+            candidate,
             inputs=inputs,
-            fix_dims=parse_fix_dims(fix_dim),
+            fix_dim=fix_dim,
             rtol=rtol,
             atol=atol,
             replay_runtime_optimizations=replay_runtime_optimizations,
         )
-        return stage.run(reference, candidate, options)
 
     execute(work, _render, json_=json_, debug=debug)
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ortprep.core.graph import ValueType
 from ortprep.eps.base import EpOptions
 from ortprep.eps.registry import EP_IDS
 from ortprep.stages.check.verdict import ORT_RULE
+
+if TYPE_CHECKING:
+    from ortprep.gate import Gate
 
 
 @dataclass(frozen=True)
@@ -164,6 +167,7 @@ class CheckResult:
     assumed: Mapping[str, int]
     eps: tuple[EpReport, ...]
     fix_command: str | None = None  # the fix-shapes command for the what-if's dims, if any
+    gate: Gate | None = None  # the CI gate's verdict, when requirements were given
     thresholds: str = (
         "NNAPI and CoreML verdicts use ORT's thresholds, its suitability() "
         "(usability_checker.py) on the share of nodes taken: 1 partition: over 75% yes, over "
@@ -172,9 +176,16 @@ class CheckResult:
         "over 75% of nodes run yes, over 50% maybe, else no"
     )
 
+    @property
+    def ok(self) -> bool:
+        """False only when a CI gate requirement (``--require``) is not met."""
+        return self.gate is None or self.gate.ok
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "model": self.model,
+            "ok": self.ok,
+            "gate": None if self.gate is None else self.gate.to_dict(),
             "analyzed": self.analyzed,
             "inputs": [v.to_dict() for v in self.inputs],
             "what_if_dims": dict(self.assumed),
