@@ -75,8 +75,9 @@ def _size(n: int) -> str:
 
 def _render(report: Any) -> None:
     from rich import box
-    from rich.markup import escape
     from rich.table import Table
+
+    escape = render.text
 
     threads = report.options.threads if report.options else "?"
     table = Table(

@@ -93,15 +93,14 @@ _VERDICT_STYLE = {"yes": "green", "maybe": "yellow", "no": "red"}
 
 
 def _render(result: Any) -> None:
-    from rich.markup import escape
     from rich.table import Table
 
+    escape = render.text
     render.out.print(f"[bold]{escape(result.model)}[/] (analysed: {result.analyzed})")
     for v in result.inputs:
         if v.dynamic:
-            render.out.print(
-                f"  input {escape(v.name)} has dynamic shape {list(v.shape) if v.shape else '?'}"
-            )
+            shape = escape(list(v.shape)) if v.shape else "?"
+            render.out.print(f"  input {escape(v.name)} has dynamic shape {shape}")
     table = Table(title_justify="left")
     for col in ("EP", "nodes taken", "partitions", "largest", "verdict", "if shapes fixed"):
         table.add_column(col)

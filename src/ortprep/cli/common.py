@@ -85,12 +85,7 @@ def execute(
     except Exception as exc:  # noqa: BLE001 -- the contract: any other error is a bug, exit 3
         if debug:
             traceback.print_exc()
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        render.err.print(
-            f"internal error: {type(exc).__name__}: {first} (run with --debug for the traceback)",
-            markup=False,
-            soft_wrap=True,
-        )
+        render.internal_error(exc)
         code = EXIT_INTERNAL
     sys.stdout.flush()
     raise typer.Exit(code)

@@ -221,14 +221,15 @@ def _render_build(result: Any) -> None:
     doc = result.to_dict()
     for m in result.models:
         if m.ok:
-            render.out.print(f"[green]ok[/]    {_esc(m.path)}  [dim]({', '.join(m.analysed)})[/]")
+            analysed = render.text(", ".join(m.analysed))
+            render.out.print(f"[green]ok[/]    {render.text(m.path)}  [dim]({analysed})[/]")
         else:
-            render.out.print(f"[red]error[/] {_esc(m.path)}: {_esc(m.error or '')}")
+            render.out.print(f"[red]error[/] {render.text(m.path)}: {render.text(m.error or '')}")
         for note in m.notes:
             render.warning(f"{m.path}: {note}")
     if result.output:
         render.out.print(
-            f"wrote {_esc(result.output)}  ({_summary_line(doc['summary'])}; "
+            f"wrote {render.text(result.output)}  ({_summary_line(doc['summary'])}; "
             f"style {result.style}, target platform {result.target_platform})"
         )
     else:
@@ -237,7 +238,7 @@ def _render_build(result: Any) -> None:
 
 def _render_merge(result: Any) -> None:
     render.out.print(
-        f"merged {len(result.inputs)} configs into {_esc(result.output)}  "
+        f"merged {len(result.inputs)} configs into {render.text(result.output)}  "
         f"({_summary_line(result.to_dict()['summary'])})"
     )
 
@@ -245,21 +246,22 @@ def _render_merge(result: Any) -> None:
 def _render_check(result: Any) -> None:
     for m in result.models:
         if m.error:
-            render.out.print(f"[red]error[/]   {_esc(m.path)}: {_esc(m.error)}")
+            render.out.print(f"[red]error[/]   {render.text(m.path)}: {render.text(m.error)}")
             continue
         if m.ok:
             render.out.print(
-                f"[green]covered[/] {_esc(m.path)}  [dim]({m.ops_checked} ops checked)[/]"
+                f"[green]covered[/] {render.text(m.path)}  [dim]({m.ops_checked} ops checked)[/]"
             )
             continue
         render.out.print(
-            f"[red]missing[/] {_esc(m.path)}: {len(m.missing_ops)} op(s), "
+            f"[red]missing[/] {render.text(m.path)}: {len(m.missing_ops)} op(s), "
             f"{len(m.missing_types)} type(s)"
         )
         for op in m.missing_ops:
-            render.out.print(f"  op   {op.domain} {op.op} opset {op.opset}: {_esc(op.reason)}")
-        for t in m.missing_types:
-            render.out.print(f"  type {t.domain} {t.op}: {_esc(t.reason)}")
+            what = render.text(f"{op.domain} {op.op} opset {op.opset}: {op.reason}")
+            render.out.print(f"  op   {what}")
+        for ty in m.missing_types:
+            render.out.print(f"  type {render.text(f'{ty.domain} {ty.op}: {ty.reason}')}")
     bad = sum(1 for m in result.models if not m.ok)
     verdict = (
         "[green]every model is covered[/]"
@@ -267,14 +269,16 @@ def _render_check(result: Any) -> None:
         else f"[red]{bad} of {len(result.models)} model(s) not covered[/]"
     )
     render.out.print(
-        f"{verdict} by {_esc(result.config)} ({result.kind}; .onnx converted with "
+        f"{verdict} by {render.text(result.config)} ({result.kind}; .onnx converted with "
         f"style {result.style}, target platform {result.target_platform})"
     )
 
 
 def _render_build_command(result: Any) -> None:
     # soft_wrap: the script must reach the terminal (or a file) with its lines intact
-    render.out.print(result.script(), markup=False, highlight=False, soft_wrap=True, end="")
+    render.out.print(
+        render.visible(result.script()), markup=False, highlight=False, soft_wrap=True, end=""
+    )
 
 
 def render_config_info(info: Any) -> None:
@@ -283,7 +287,7 @@ def render_config_info(info: Any) -> None:
 
     doc = info.to_dict()
     head = Table.grid(padding=(0, 2))
-    head.add_row("file", f"{_esc(doc['path'])} (config, {doc['size_bytes']} B)")
+    head.add_row("file", f"{render.text(doc['path'])} (config, {doc['size_bytes']} B)")
     head.add_row("kind", doc["kind"])
     counts = doc["counts"]
     head.add_row(
@@ -292,7 +296,9 @@ def render_config_info(info: Any) -> None:
         f"pair(s), {counts['ops']} op(s), {counts['ops_with_types']} with types",
     )
     if doc["globally_allowed_types"] is not None:
-        head.add_row("globally allowed types", ", ".join(doc["globally_allowed_types"]))
+        head.add_row(
+            "globally allowed types", render.text(", ".join(doc["globally_allowed_types"]))
+        )
     if doc["no_ops_specified_means_all_ops_are_required"]:
         head.add_row(
             "directive",
@@ -305,10 +311,10 @@ def render_config_info(info: Any) -> None:
         ops.add_column(col)
     for row in doc["ops"]:
         ops.add_row(
-            row["domain"],
-            row["op"],
+            render.text(row["domain"]),
+            render.text(row["op"]),
             ", ".join(str(v) for v in row["opsets"]),
-            _esc(_types_text(row["types"])),
+            render.text(_types_text(row["types"])),
         )
     render.out.print(ops)
 
@@ -322,9 +328,3 @@ def _types_text(types: dict[str, Any] | None) -> str:
             parts.append(f"{kind[:-1]} {index}: {', '.join(names)}")
     parts.extend("/".join(t) for t in types.get("custom", []))
     return "; ".join(parts) or "(none)"
-
-
-def _esc(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(str(text))

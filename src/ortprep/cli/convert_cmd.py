@@ -89,6 +89,7 @@ def _size(n: int) -> str:
 def _render(result: Any) -> None:
     from rich.table import Table
 
+    t = render.text
     table = Table(
         title=f"converted with onnxruntime {result.onnxruntime_version}", title_justify="left"
     )
@@ -101,22 +102,20 @@ def _render(result: Any) -> None:
     for m in result.models:
         table.add_section()
         if m.error:
-            table.add_row(
-                f"{Path(m.input).name}: [red]failed[/]", "", "", "", "", render_escape(m.error)
-            )
+            table.add_row(f"{t(Path(m.input).name)}: [red]failed[/]", "", "", "", "", t(m.error))
             continue
         for a in m.artifacts:
-            records = ", ".join(f"{k} {v}" for k, v in sorted(a.records.items())) or (
+            records = ", ".join(f"{t(k)} {v}" for k, v in sorted(a.records.items())) or (
                 "none" if a.kind == "ort" and a.style == "runtime" else "-"
             )
             verified = {True: "[green]yes[/]", False: "[red]NO[/]", None: "skipped"}[a.verified]
             nodes = "-" if a.nodes is None else str(a.nodes)
-            table.add_row(_short(a.path), a.style, _size(a.size_bytes), nodes, records, verified)
+            table.add_row(t(_short(a.path)), a.style, _size(a.size_bytes), nodes, records, verified)
     render.out.print(table)
     for m in result.models:
         for a in m.artifacts:
             for note in a.notes:
-                render.out.print(f"[dim]{Path(a.path).name}:[/] {render_escape(note)}")
+                render.out.print(f"[dim]{t(Path(a.path).name)}:[/] {t(note)}")
             for w in a.warnings:
                 render.warning(f"{Path(a.path).name}: {w}")
             for v in a.verification:
@@ -128,9 +127,9 @@ def _render(result: Any) -> None:
                     )
                     render.warning(f"{Path(a.path).name} ({v.session}): {why}")
         if m.error and m.hint:
-            render.out.print(f"[dim]{Path(m.input).name}: hint: {render_escape(m.hint)}[/]")
+            render.out.print(f"[dim]{t(Path(m.input).name)}: hint: {t(m.hint)}[/]")
     for c in result.configs:
-        render.out.print(f"config: {c}")
+        render.out.print(f"config: {t(c)}")
     failed = sum(not m.ok for m in result.models)
     if failed:
         render.error(f"{failed} of {len(result.models)} model(s) failed")
@@ -143,9 +142,3 @@ def _short(path: str) -> str:
         return str(p.resolve().relative_to(Path.cwd()))
     except ValueError:
         return str(p)
-
-
-def render_escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)

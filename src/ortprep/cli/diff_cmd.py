@@ -34,26 +34,27 @@ def diff(
 def _render(r: Any) -> None:
     from rich.table import Table
 
-    render.out.print(f"{r.a} ({r.nodes_a} nodes) -> {r.b} ({r.nodes_b} nodes)")
+    t = render.text
+    render.out.print(f"{t(r.a)} ({r.nodes_a} nodes) -> {t(r.b)} ({r.nodes_b} nodes)")
     if r.fusions:
-        t = Table(title="fusions", title_justify="left")
-        t.add_column("pattern")
-        t.add_column("count", justify="right")
-        t.add_column("e.g.")
+        table = Table(title="fusions", title_justify="left")
+        table.add_column("pattern")
+        table.add_column("count", justify="right")
+        table.add_column("e.g.")
         for f in r.fusions:
-            t.add_row(f.pattern, str(f.count), ", ".join(f.examples))
-        render.out.print(t)
+            table.add_row(t(f.pattern), str(f.count), ", ".join(t(e) for e in f.examples))
+        render.out.print(table)
     if r.removed:
-        render.out.print("removed: " + ", ".join(f"{c} {op}" for op, c in r.removed.items()))
+        render.out.print("removed: " + ", ".join(f"{c} {t(op)}" for op, c in r.removed.items()))
     if r.added:
-        render.out.print("added: " + ", ".join(f"{c} {op}" for op, c in r.added.items()))
+        render.out.print("added: " + ", ".join(f"{c} {t(op)}" for op, c in r.added.items()))
     if r.ops:
-        t = Table(title="op counts that changed", title_justify="left")
+        table = Table(title="op counts that changed", title_justify="left")
         for col in ("op", "A", "B", "change"):
-            t.add_column(col, justify="left" if col == "op" else "right")
+            table.add_column(col, justify="left" if col == "op" else "right")
         for op, (ca, cb) in sorted(r.ops.items()):
-            t.add_row(op, str(ca), str(cb), f"{cb - ca:+d}")
-        render.out.print(t)
+            table.add_row(t(op), str(ca), str(cb), f"{cb - ca:+d}")
+        render.out.print(table)
     else:
         render.out.print("op counts: unchanged")
     ia, ib = r.initializer_bytes
@@ -65,4 +66,4 @@ def _render(r: Any) -> None:
             "initializers)"
         )
     for d, (va, vb) in sorted(r.opsets.items()):
-        render.out.print(f"opset {d}: {va} -> {vb}")
+        render.out.print(f"opset {t(d)}: {va} -> {vb}")

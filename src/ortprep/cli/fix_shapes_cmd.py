@@ -46,16 +46,18 @@ def fix_shapes(
 
 
 def _shape(v: Any) -> str:
-    return "?" if v.shape is None else "[" + ", ".join(str(d) for d in v.shape) + "]"
+    if v.shape is None:
+        return "?"
+    return render.text("[" + ", ".join(str(d) for d in v.shape) + "]")
 
 
 def _render(result: Any) -> None:
     before = {v.name: v for v in result.inputs_before}
     for v in result.inputs_after:
         old = before.get(v.name)
-        render.out.print(f"{v.name}: {_shape(old) if old else '?'} -> {_shape(v)}")
+        render.out.print(f"{render.text(v.name)}: {_shape(old) if old else '?'} -> {_shape(v)}")
     for v in result.outputs_after:
-        render.out.print(f"output {v.name}: {_shape(v)}")
-    render.out.print(f"wrote {result.output} (loads in ONNX Runtime)")
+        render.out.print(f"output {render.text(v.name)}: {_shape(v)}")
+    render.out.print(f"wrote {render.text(result.output)} (loads in ONNX Runtime)")
     if result.still_dynamic:
         render.warning("still dynamic: " + ", ".join(result.still_dynamic))

@@ -47,7 +47,7 @@ def _human_bytes(n: int) -> str:
 def _shape(v: Any) -> str:
     if v.shape is None:
         return "?"
-    return "[" + ", ".join("?" if d is None else str(d) for d in v.shape) + "]"
+    return render.text("[" + ", ".join("?" if d is None else str(d) for d in v.shape) + "]")
 
 
 def _render(result: Any) -> None:
@@ -59,17 +59,18 @@ def _render(result: Any) -> None:
         render_config_info(result)
         return
     r = result
+    t = render.text
     head = Table.grid(padding=(0, 2))
-    head.add_row("file", f"{r.path} ({r.format}, {_human_bytes(r.size_bytes)})")
-    head.add_row("producer", r.producer or "-")
+    head.add_row("file", f"{t(r.path)} ({r.format}, {_human_bytes(r.size_bytes)})")
+    head.add_row("producer", t(r.producer) if r.producer else "-")
     head.add_row("IR version", str(r.ir_version))
-    head.add_row("opsets", ", ".join(f"{d} {v}" for d, v in sorted(r.opsets.items())))
+    head.add_row("opsets", ", ".join(f"{t(d)} {v}" for d, v in sorted(r.opsets.items())))
     head.add_row("nodes", str(r.nodes_total))
     head.add_row("initializers", f"{r.initializer_count} ({_human_bytes(r.initializer_bytes)})")
     if r.external_data_files:
-        head.add_row("external data", ", ".join(r.external_data_files))
+        head.add_row("external data", ", ".join(t(f) for f in r.external_data_files))
     for s in r.subgraphs:
-        head.add_row("subgraph", f"{s.path} ({s.nodes} nodes)")
+        head.add_row("subgraph", f"{t(s.path)} ({s.nodes} nodes)")
     render.out.print(head)
 
     io = Table(title="inputs and outputs", title_justify="left")
@@ -78,14 +79,14 @@ def _render(result: Any) -> None:
     for kind, values in (("in", r.inputs), ("out", r.outputs)):
         for v in values:
             shape = _shape(v) + ("  [yellow](dynamic)[/]" if v.dynamic else "")
-            io.add_row(kind, v.name, v.dtype or v.kind, shape)
+            io.add_row(kind, t(v.name), t(v.dtype or v.kind), shape)
     render.out.print(io)
 
     ops = Table(title="operators", title_justify="left")
     for col in ("domain", "op", "opset", "count"):
         ops.add_column(col, justify="right" if col in ("opset", "count") else "left")
     for o in r.ops:
-        ops.add_row(o.domain, o.op, "-" if o.opset is None else str(o.opset), str(o.count))
+        ops.add_row(t(o.domain), t(o.op), "-" if o.opset is None else str(o.opset), str(o.count))
     render.out.print(ops)
     if r.ort:
         _render_ort(r.ort)
@@ -94,6 +95,7 @@ def _render(result: Any) -> None:
 def _render_ort(ort: dict[str, Any]) -> None:
     from rich.table import Table
 
+    text = render.text
     render.out.print(f"ORT format version: {ort['ort_format_version']}")
     recs = ort["runtime_optimizations"]
     if recs:
@@ -101,23 +103,19 @@ def _render_ort(ort: dict[str, Any]) -> None:
         for col in ("optimizer", "records", "produces"):
             t.add_column(col)
         for r in recs:
-            t.add_row(r["optimizer"], str(r["records"]), ", ".join(r["produces"]))
+            t.add_row(
+                text(r["optimizer"]), str(r["records"]), ", ".join(text(p) for p in r["produces"])
+            )
         render.out.print(t)
     else:
         render.out.print("saved runtime optimizations: none")
     needs = ort["needs"]
     render.out.print(f"needs: a [bold]{needs['build']}[/] build or better")
     for key, value in needs["session_options"].items():
-        render.out.print(f"  session option {key}={value}")
+        render.out.print(f"  session option {text(key)}={text(value)}")
     for note in needs["notes"]:
-        render.out.print(f"  - {render_escape(note)}")
+        render.out.print(f"  - {text(note)}")
     render.out.print(f"  loadable by: {needs['loadable_by']}")
     render.out.print("  GraphOptimizationLevel when loading:")
     for build, effect in needs["optimization_level_effect"].items():
         render.out.print(f"    {build}: {effect}")
-
-
-def render_escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)

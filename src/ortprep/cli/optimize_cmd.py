@@ -70,8 +70,9 @@ def optimize(
 
 
 def _render(result: Any) -> None:
-    from rich.markup import escape
     from rich.table import Table
+
+    escape = render.text
 
     for m in result.models:
         if m.error:

@@ -86,8 +86,9 @@ def prepare(
 
 
 def _render(result: Any) -> None:
-    from rich.markup import escape
     from rich.table import Table
+
+    escape = render.text
 
     table = Table(
         title=f"prepared for {result.options.target} ({', '.join(result.options.check_eps)})",

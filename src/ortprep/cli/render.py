@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,19 +33,52 @@ def _json_default(obj: Any) -> Any:
 
 
 def error(message: str, hint: str | None = None) -> None:
-    err.print(f"[bold red]error:[/] {_escape(message)}", soft_wrap=True)
+    err.print(f"[bold red]error:[/] {text(message)}", soft_wrap=True)
     if hint:
-        err.print(f"[dim]hint:[/] {_escape(hint)}", soft_wrap=True)
+        err.print(f"[dim]hint:[/] {text(hint)}", soft_wrap=True)
 
 
 def warning(message: str) -> None:
-    err.print(f"[yellow]warning:[/] {_escape(message)}", soft_wrap=True)
+    err.print(f"[yellow]warning:[/] {text(message)}", soft_wrap=True)
 
 
-def _escape(text: str) -> str:
+def internal_error(exc: BaseException) -> None:
+    """The contract's one line for a bug: ``internal error: Type: first line (run with
+    --debug for the traceback)``."""
+    lines = str(exc).strip().splitlines()
+    first = visible(lines[0]) if lines else ""
+    err.print(
+        f"internal error: {type(exc).__name__}: {first} (run with --debug for the traceback)",
+        markup=False,
+        soft_wrap=True,
+    )
+
+
+def text(value: object) -> str:
+    """Any string that did not come from ortprep itself (model names, producers, dim params,
+    domains, paths, ORT's messages), ready for a rich markup string or table cell: control
+    characters made visible (:func:`visible`) and rich markup escaped, so a name shows as the
+    text it is. JSON output takes the raw strings instead."""
     from rich.markup import escape
 
-    return escape(text)
+    return escape(visible(str(value)))
+
+
+def visible(value: str) -> str:
+    """``value`` with every control character (C0, DEL, C1, and Unicode's bidirectional
+    overrides and line separators) written as an escape (``\\x1b``, ``\\u202e``): a model's
+    strings cannot move the cursor, clear the screen, plant a hyperlink (OSC 8) or reorder text
+    on the user's terminal."""
+    return _CONTROL.sub(_escaped, value)
+
+
+_CONTROL_CLASS = "\\x00-\\x1f\\x7f-\\x9f\\u200e\\u200f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069"
+_CONTROL = re.compile(f"[{_CONTROL_CLASS}]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 @contextmanager
@@ -65,7 +99,7 @@ def progress(enabled: bool = True) -> Iterator[ProgressFn]:
 
     def update(description: str, done: int, total: int) -> None:
         if description not in tasks:
-            tasks[description] = bars.add_task(description, total=total)
+            tasks[description] = bars.add_task(text(description), total=total)
         bars.update(tasks[description], completed=done, total=total)
 
     with bars:

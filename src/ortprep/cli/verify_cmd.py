@@ -62,16 +62,17 @@ def _render(result: Any) -> None:
     if result.load_error:
         render.error(f"{result.candidate}: could not be loaded: {result.load_error}")
         return
-    table = Table(title=f"{result.candidate} vs {result.reference}", title_justify="left")
+    t = render.text
+    table = Table(title=f"{t(result.candidate)} vs {t(result.reference)}", title_justify="left")
     for col in ("output", "max abs", "max rel", "mismatches", "passed"):
         table.add_column(col)
     for o in result.outputs:
         table.add_row(
-            o.name,
+            t(o.name),
             f"{o.max_abs:.3g}",
             f"{o.max_rel:.3g}",
             str(o.mismatches),
-            "[green]yes[/]" if o.passed else f"[red]NO[/] {o.note}",
+            "[green]yes[/]" if o.passed else f"[red]NO[/] {t(o.note)}",
         )
     render.out.print(table)
     render.out.print("[green]outputs match[/]" if result.passed else "[red]outputs differ[/]")
