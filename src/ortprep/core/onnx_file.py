@@ -6,8 +6,10 @@ enough) but not read; initializer values are read only when a rule asks for them
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -66,6 +68,12 @@ def load_checked(path: Path) -> tuple[onnx.ModelProto, tuple[str, ...]]:
     try:
         proto = onnx.ModelProto.FromString(data)
     except (DecodeError, RuntimeError, ValueError) as exc:
+        if "MaxDepth" in str(exc) or "recursion" in str(exc).lower():
+            raise BadModelError(
+                f"{path}: the model nests subgraphs (If, Loop, Scan bodies) deeper than protobuf "
+                "can parse (100 levels of messages, about 30 nested subgraphs)",
+                "flatten the nested control flow; ONNX Runtime cannot load it either",
+            ) from None
         raise BadModelError(
             f"{path}: not a readable ONNX model (corrupt or truncated protobuf: {exc})",
             _HINT_CORRUPT,
@@ -119,12 +127,16 @@ def _external_entries(
     found: list[tuple[onnx.TensorProto, dict[str, str]]] = []
 
     def note(t: onnx.TensorProto) -> None:
+        if path is not None and t.data_type not in _known_types():
+            _bad_type(path, "tensor", t.name, t.data_type)
         if t.data_location == external:
             found.append((t, {e.key: e.value for e in t.external_data}))
 
     stack = [proto.graph]
     while stack:
         g = stack.pop()
+        if path is not None:
+            _check_value_infos(g, path)
         for t in g.initializer:
             note(t)
         for sp in g.sparse_initializer:
@@ -148,6 +160,34 @@ def _external_entries(
     return found
 
 
+@functools.cache
+def _known_types() -> frozenset[int]:
+    """The tensor element types onnx defines (0, undefined, included: left to ORT to judge)."""
+    import onnx
+
+    return frozenset(onnx.TensorProto.DataType.values())
+
+
+def _bad_type(path: Path, what: str, name: str, elem_type: int) -> None:
+    raise BadModelError(
+        f"{path}: {what} {name!r} has element type {elem_type}, which ONNX does not define",
+        _HINT_CORRUPT,
+    )
+
+
+def _check_value_infos(g: onnx.GraphProto, path: Path) -> None:
+    """Graph inputs and outputs (what callers feed and read) must have element types onnx
+    defines; other values are read leniently (:func:`dtype_name`)."""
+    for kind, infos in (("input", g.input), ("output", g.output)):
+        for vi in infos:
+            t = vi.type
+            which = t.WhichOneof("value")
+            if which in ("tensor_type", "sparse_tensor_type"):
+                elem = getattr(t, which).elem_type
+                if elem not in _known_types():
+                    _bad_type(path, kind, vi.name, elem)
+
+
 def _check_external_data(
     entries: list[tuple[onnx.TensorProto, dict[str, str]]], path: Path
 ) -> None:
@@ -160,28 +200,81 @@ def _check_external_data(
                 f"{path}: tensor {tensor.name!r} is marked external but names no file",
                 _HINT_CORRUPT,
             )
-        target = (base / location).resolve()
-        if not target.is_relative_to(base):
-            raise BadModelError(
-                f"{path}: external data file {location!r} of tensor {tensor.name!r} "
-                "lies outside the model's folder",
-                "external data must sit beside the model or below its folder",
-            )
-        if target not in sizes:
-            if not target.is_file():
-                raise BadModelError(
-                    f"{path}: external data file {location!r} (tensor {tensor.name!r}) is missing",
-                    "copy the data file next to the model; it must keep the name the model gives",
-                )
-            sizes[target] = target.stat().st_size
-        offset = int(info.get("offset", 0) or 0)
-        length = info.get("length")
-        if length is not None and offset + int(length) > sizes[target]:
+        offset = _field_int(info, "offset", tensor.name, path)
+        length = _field_int(info, "length", tensor.name, path)
+        size = _data_file_size(base, location, tensor.name, path, sizes)
+        if length is not None and (offset or 0) + length > size:
             raise BadModelError(
                 f"{path}: external data file {location!r} is shorter than tensor "
-                f"{tensor.name!r} needs ({offset + int(length)} > {sizes[target]} bytes)",
+                f"{tensor.name!r} needs ({(offset or 0) + length} > {size} bytes)",
                 "the data file is truncated or belongs to another export",
             )
+
+
+def _field_int(info: dict[str, str], key: str, tensor: str, path: Path) -> int | None:
+    """An external-data ``offset``/``length`` field: a non-negative integer, or absent."""
+    value = info.get(key)
+    if value is None or value == "":
+        return None
+    text = value.strip()
+    if not text.isdigit() or not text.isascii() or len(text) > 19:
+        raise BadModelError(
+            f"{path}: tensor {tensor!r} has external data {key} {value!r}, not a byte count",
+            _HINT_CORRUPT,
+        )
+    return int(text)
+
+
+def _data_file_size(
+    base: Path, location: str, tensor: str, path: Path, sizes: dict[Path, int]
+) -> int:
+    """The size of the external data file ``location`` names (resolved below ``base``).
+
+    ONNX stores the location as a relative path; a name the OS cannot take (a NUL byte, over
+    the length limits, a symlink loop) is a bad model, not a crash.
+    """
+    if "\0" in location:
+        raise BadModelError(
+            f"{path}: tensor {tensor!r} names its external data file with a NUL byte "
+            f"({location!r})",
+            _HINT_CORRUPT,
+        )
+    try:
+        target = (base / location).resolve()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python < 3.13)
+        raise BadModelError(
+            f"{path}: external data file {location!r} of tensor {tensor!r} cannot be "
+            f"resolved ({getattr(exc, 'strerror', None) or exc})",
+            "the data file must be a regular file beside the model",
+        ) from None
+    if not target.is_relative_to(base):
+        raise BadModelError(
+            f"{path}: external data file {location!r} of tensor {tensor!r} "
+            "lies outside the model's folder",
+            "external data must sit beside the model or below its folder",
+        )
+    if target in sizes:
+        return sizes[target]
+    try:
+        st = target.stat()
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise BadModelError(
+                f"{path}: external data file {location!r} (tensor {tensor!r}) is missing",
+                "copy the data file next to the model; it must keep the name the model gives",
+            ) from None
+        raise BadModelError(
+            f"{path}: external data file {location!r} (tensor {tensor!r}) cannot be read "
+            f"({exc.strerror or exc})",
+            "the data file must be a regular file beside the model",
+        ) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise BadModelError(
+            f"{path}: external data file {location!r} (tensor {tensor!r}) is not a regular file",
+            "the data file must be a regular file beside the model",
+        )
+    sizes[target] = st.st_size
+    return st.st_size
 
 
 def external_data_files(proto: onnx.ModelProto) -> tuple[str, ...]:
@@ -206,13 +299,9 @@ def dtype_name(elem_type: int) -> str | None:
         return str(onnx.helper.tensor_dtype_to_np_dtype(elem_type))
     except (KeyError, ValueError, TypeError):
         pass
-    try:
-        return onnx.TensorProto.DataType.Name(elem_type).lower()
-    except ValueError:  # not in onnx's enum: a corrupt model, or one from a newer ONNX
-        raise BadModelError(
-            f"tensor element type {elem_type} is not an ONNX data type",
-            "the model is corrupt or needs a newer onnx: re-export it",
-        ) from None
+    if elem_type not in _known_types():  # inputs, outputs and tensors were checked at load
+        return f"undefined type {elem_type}"
+    return onnx.TensorProto.DataType.Name(elem_type).lower()
 
 
 def _value_type(vi: onnx.ValueInfoProto) -> ValueType:

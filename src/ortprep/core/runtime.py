@@ -269,14 +269,3 @@ def generate_inputs(
         else:
             feeds[arg.name] = rng.integers(0, 4, shape).astype(dtype)
     return feeds, shapes
-
-
-def load_inputs(path: Path) -> dict[str, np.ndarray]:
-    """Named input arrays from an ``.npz`` file."""
-    import numpy as np
-
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{path}: not a readable .npz file of inputs ({exc})") from None

@@ -367,7 +367,7 @@ def measure(request: Mapping[str, Any]) -> dict[str, Any]:
         ) from None
     load_ms = (time.perf_counter() - start) * 1000
     inputs = Path(request["inputs"]) if request["inputs"] else None
-    feeds, shapes = make_feeds(session, inputs, fix_dims)
+    feeds, shapes = make_feeds(session, inputs, fix_dims, path)
     wanted = {i.name for i in session.get_inputs()}
     feeds = {k: v for k, v in feeds.items() if k in wanted}
     try:

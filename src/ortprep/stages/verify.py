@@ -16,8 +16,6 @@ from ortprep.core.runtime import (
     SessionRecipe,
     create_session,
     describe_ort_error,
-    generate_inputs,
-    load_inputs,
 )
 
 if TYPE_CHECKING:
@@ -226,7 +224,7 @@ def make_reference(
     """Run the original ``path`` (opened as ``source``) once, unoptimized, on ``--inputs`` or
     seeded random feeds. ORT failing on it is a :class:`BadModelError` with ``hint``."""
     session = reference_session(path, fix_dims)
-    feeds, shapes = make_feeds(session, inputs, fix_dims)
+    feeds, shapes = make_feeds(session, inputs, fix_dims, path)
     expected = reference_outputs(session, feeds, path, hint)
     return Reference(path, expected, feeds, shapes, quantization_steps(source))
 
@@ -328,18 +326,16 @@ def check_candidate(
 
 
 def make_feeds(
-    session: ort.InferenceSession, inputs: Path | None, fix_dims: Mapping[str, int]
+    session: ort.InferenceSession,
+    inputs: Path | None,
+    fix_dims: Mapping[str, int],
+    model: object = None,
 ) -> tuple[dict[str, Any], dict[str, tuple[int, ...]]]:
-    """Feeds for a model: from ``--inputs`` when given, else seeded random ones."""
-    if inputs is not None:
-        feeds = load_inputs(inputs)
-        missing = [i.name for i in session.get_inputs() if i.name not in feeds]
-        if missing:
-            from ortprep.core.errors import UsageError
+    """Feeds for a model: from ``--inputs`` when given, else seeded random ones (both checked
+    against the model's inputs first: :mod:`ortprep.core.feeds`)."""
+    from ortprep.core import feeds
 
-            raise UsageError(f"{inputs}: no array for input(s) {', '.join(missing)}")
-        return feeds, {k: tuple(v.shape) for k, v in feeds.items()}
-    return generate_inputs(session, fix_dims)
+    return feeds.make_feeds(session, inputs, fix_dims, model)
 
 
 def run(reference: Path, candidate: Path, options: VerifyOptions) -> VerifyResult:
