@@ -63,6 +63,14 @@ def _models(
     return resolve_inputs(p, example, suffixes=suffixes), p is not None and p.is_dir()
 
 
+def _output_folder(out: PathLikeStr, path: PathLikeStr | None) -> None:
+    """``-o`` is checked before any work (:func:`ortprep.core.files.check_output_folder`)."""
+    from ortprep.core.files import check_output_folder
+
+    given = as_path(path)
+    check_output_folder(Path(out), [given] if given is not None else [])
+
+
 def _single_failure(folder: bool, results: Sequence[object]) -> None:
     """The contract: a single bad input is an error (exit 2); in a folder it is one failed model
     among the others (exit 1, the result says which)."""
@@ -133,6 +141,7 @@ def convert(
     """Convert a model (or every model of a folder) to ORT format, with configs, verified."""
     from ortprep.stages import convert as stage
 
+    _output_folder(out, path)
     styles = {"both": stage.STYLES, "fixed": ("fixed",), "runtime": ("runtime",)}.get(style)
     if styles is None:
         raise UsageError(f"--style {style!r}: use fixed, runtime or both")
@@ -172,6 +181,7 @@ def prepare(
     from ortprep.pipeline import TARGETS, PrepareOptions
     from ortprep.pipeline import prepare as run
 
+    _output_folder(out, path)
     one_of("--target", target, TARGETS)
     eps = None
     if ep is not None and (not isinstance(ep, str) or ep.strip() != "all"):
@@ -235,6 +245,7 @@ def optimize(
     """The optimized ONNX model at each level, what changed, and online vs offline load time."""
     from ortprep.stages import optimize as stage
 
+    _output_folder(out, path)
     options = stage.OptimizeOptions(
         levels=stage.parse_levels(level),
         target_platform=target_platform,
@@ -296,8 +307,10 @@ def fix_shapes(
     path: PathLikeStr, out: PathLikeStr, *, fix_dim: Dims = None, fix_input: Shapes = None
 ) -> FixShapesResult:
     """Write a copy of ``path`` with symbolic dims or whole input shapes fixed, checked in ORT."""
+    from ortprep.core.files import check_output_file
     from ortprep.stages import fix_shapes as stage
 
+    check_output_file(Path(out), [Path(path)])
     options = stage.FixShapesOptions(
         dims=parse_fix_dims(fix_dim), inputs=parse_fix_inputs(fix_input)
     )
@@ -322,8 +335,11 @@ def config_build(
     progress: ProgressFn = no_progress,
 ) -> BuildResult:
     """Write the reduced-build operator config ORT's converter writes for these models."""
+    from ortprep.core.files import check_output_file, check_output_folder
     from ortprep.stages import opconfig
 
+    check = check_output_folder if Path(out).is_dir() else check_output_file
+    check(Path(out), _path_list(paths))
     return opconfig.run_build(
         _path_list(paths),
         Path(out),
@@ -337,8 +353,10 @@ def config_build(
 
 def config_merge(files: PathLikeStr | Iterable[PathLikeStr], out: PathLikeStr) -> MergeResult:
     """Merge configs into one that covers them all."""
+    from ortprep.core.files import check_output_file
     from ortprep.stages import opconfig
 
+    check_output_file(Path(out), _path_list(files))
     return opconfig.run_merge(_path_list(files), Path(out))
 
 

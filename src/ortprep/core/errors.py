@@ -26,3 +26,21 @@ class BadModelError(OrtprepError):
 
 class UsageError(OrtprepError):
     """Options that do not make sense together, or values out of range."""
+
+
+class OutputError(OrtprepError):
+    """An output file could not be written: the disk is full, the folder read-only, and so on.
+    Nothing is left half-written (outputs are renamed into place only once complete)."""
+
+    @classmethod
+    def writing(cls, target: object, exc: OSError) -> OutputError:
+        import errno
+
+        hint = {
+            errno.ENOSPC: "free some disk space (or pass another -o) and run again",
+            errno.EDQUOT: "free some disk space (or pass another -o) and run again",
+            errno.EROFS: "pass an -o on a writable file system",
+            errno.EACCES: "pass an -o you can write to",
+            errno.EPERM: "pass an -o you can write to",
+        }.get(exc.errno or 0, "check the output folder")
+        return cls(f"{target}: cannot write the file ({exc.strerror or exc})", hint)

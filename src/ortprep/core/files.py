@@ -6,8 +6,10 @@ import contextlib
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+from ortprep.core.errors import OutputError, UsageError
 
 
 @contextlib.contextmanager
@@ -17,15 +19,20 @@ def atomic_path(target: Path) -> Iterator[Path]:
     The temporary name hides the real suffix, so writers that pick a format from the extension
     (ORT does) must be told the format explicitly.
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise OutputError.writing(target, exc) from None
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         # mkstemp creates 0600; an output file should get the usual permissions (umask)
         os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, target)
+    except OSError as exc:  # the block's own writes included: a full disk is not a bug
+        raise OutputError.writing(target, exc) from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
@@ -55,3 +62,78 @@ def sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- output paths
+# Checked before any work, so a bad -o costs nothing and leaves nothing behind.
+
+
+def check_output_folder(out: Path, inputs: Iterable[Path] = ()) -> None:
+    """``out`` can be (or become) a folder ortprep writes into; raises :class:`UsageError`.
+
+    Refused: an existing file or device (``/dev/null``), a path below a file, a folder that
+    cannot be written, and an input itself (outputs never go over or into their inputs' place).
+    Nothing is created here.
+    """
+    _check_not_input(out, inputs, "folder")
+    if out.exists() and not out.is_dir():
+        raise UsageError(
+            f"-o {out}: is a file, not a folder", "pass a folder (it is created if missing)"
+        )
+    _check_writable(out)
+
+
+def check_output_file(out: Path, inputs: Iterable[Path] = ()) -> None:
+    """``out`` can be written as a file (atomically: a temporary file beside it, then a
+    rename); raises :class:`UsageError` for a folder, a device, a path below a file, an input,
+    or a folder that cannot be written."""
+    _check_not_input(out, inputs, "file")
+    if out.is_dir():
+        raise UsageError(f"-o {out}: is a folder, expected a file name")
+    if out.exists() and not out.is_file():
+        raise UsageError(
+            f"-o {out}: is not a regular file (a device or a pipe)",
+            "pass the name of a file to write",
+        )
+    _check_writable(out.parent)
+
+
+def _check_not_input(out: Path, inputs: Iterable[Path], kind: str) -> None:
+    target = _resolved(out)
+    for p in inputs:
+        if _resolved(p) == target:
+            raise UsageError(
+                f"-o {out}: is the input itself", f"pass another {kind} for the outputs"
+            )
+
+
+def _resolved(p: Path) -> Path:
+    try:
+        return p.resolve()
+    except (OSError, RuntimeError):
+        return p.absolute()
+
+
+def _check_writable(folder: Path) -> None:
+    """The nearest existing ancestor of ``folder`` must be a writable folder."""
+    probe = folder.absolute()
+    while True:
+        try:
+            exists = probe.exists()
+        except OSError as exc:  # a name over the OS's limits
+            raise UsageError(f"-o {folder}: {exc.strerror or exc}") from None
+        if exists:
+            break
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UsageError(
+            f"-o {folder}: {probe} is a file, so nothing can be written below it",
+            "pass a path whose parent folders are folders",
+        )
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UsageError(
+            f"-o {folder}: the folder {probe} is not writable",
+            "pass a folder you can write to",
+        )

@@ -51,6 +51,11 @@ def resolve_inputs(
         )
     if path.is_file():
         return [ModelInput(path, Path(path.name))]
+    if not path.is_dir():
+        raise UsageError(
+            f"{path}: not a file or folder (a pipe, socket or device)",
+            "pass a model file or a folder of models",
+        )
     found = sorted(
         p
         for p in path.rglob("*")
@@ -68,11 +73,19 @@ def file_kind(path: Path) -> str:
         return "config"
     if path.suffix == ".ort":
         return "ort"
-    with path.open("rb") as f:
-        head = f.read(8)
+    head = read_head(path, 8)
     if head[4:8] == b"ORTM":
         return "ort"
     return "onnx"
+
+
+def read_head(path: Path, size: int) -> bytes:
+    """The first ``size`` bytes of ``path``; an unreadable file is a :class:`BadModelError`."""
+    try:
+        with path.open("rb") as f:
+            return f.read(size)
+    except OSError as exc:
+        raise BadModelError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
 
 
 def open_model(path: Path) -> Model:
@@ -84,6 +97,8 @@ def open_model(path: Path) -> Model:
         raise BadModelError(f"{path}: no such file", "check the path")
     if path.is_dir():
         raise BadModelError(f"{path}: is a folder, expected a model file")
+    if not path.is_file():
+        raise BadModelError(f"{path}: not a regular file (a pipe, socket or device)")
     if path.stat().st_size == 0:
         raise BadModelError(
             f"{path}: the file is empty", "check that the copy or download finished"

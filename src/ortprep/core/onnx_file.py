@@ -59,7 +59,10 @@ def load_checked(path: Path) -> tuple[onnx.ModelProto, tuple[str, ...]]:
             "save the model with its weights as external data "
             "(onnx.save(model, path, save_as_external_data=True))",
         )
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BadModelError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
     if data[4:8] == b"ORTM":
         raise BadModelError(
             f"{path}: this is an ORT-format model named like an ONNX file",

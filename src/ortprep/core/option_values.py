@@ -37,14 +37,25 @@ def parse_fix_dims(values: Mapping[str, int] | Iterable[str] | str | None) -> di
         values = [f"{k}={v}" for k, v in values.items()]
     dims: dict[str, int] = {}
     for item in _items(values) or []:
-        name, sep, value = item.partition("=")
-        if not sep or not name or not value.strip().isdigit() or int(value) <= 0:
+        name, sep, value = item.rpartition("=")  # a dim name may hold "=", a value never
+        value = value.strip()
+        if not sep or not name.strip() or not (value.isascii() and value.isdigit()):
             raise UsageError(
                 f"--fix-dim {item!r}: expected NAME=VALUE with VALUE a positive integer",
                 "example: --fix-dim batch=1",
             )
+        if not 0 < int(value) <= MAX_DIM:
+            raise UsageError(
+                f"--fix-dim {item!r}: VALUE must be between 1 and {MAX_DIM}",
+                "example: --fix-dim batch=1",
+            )
         dims[name.strip()] = int(value)
     return dims
+
+
+MAX_DIM = 2**31 - 1
+"""The largest value ``--fix-dim`` takes: far beyond any real dimension, and inside what every
+consumer (ORT's int64 dims, numpy, the ONNX checker) takes."""
 
 
 def parse_fix_inputs(

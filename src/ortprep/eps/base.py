@@ -12,19 +12,37 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ortprep.core.errors import UsageError
 from ortprep.core.graph import Graph, Node, ValueType
 
 if TYPE_CHECKING:
     from ortprep.eps.partition import NodeUnit
 
+ANDROID_API_RANGE = (21, 36)
+"""Android API levels ``--android-api`` takes: from Android 5 (the oldest ORT's Android package
+has supported; NNAPI itself starts at 27, which the NNAPI rules explain) to Android 16."""
+
+COREML_VERSION_RANGE = (1, 9)
+"""CoreML specification versions ``--coreml-version`` takes: 1 (iOS 11) to 9 (iOS 26); the
+CoreML EP refuses anything below 3, which the CoreML rules explain."""
+
 
 @dataclass(frozen=True)
 class EpOptions:
-    """EP options as ORT exposes them, with ORT's defaults."""
+    """EP options as ORT exposes them, with ORT's defaults. Values outside the ranges above
+    are a usage error (exit 2) when the options are made."""
 
     android_api: int = 31  # NNAPI feature level ORT assumes off-device
     coreml_version: int = 8  # CoreML spec generation: 8 = iOS 18 / macOS 15
     xnnpack_fp16: bool = True  # fp16 kernels exist in ARM builds of the XNNPACK EP
+
+    def __post_init__(self) -> None:
+        for option, value, (low, high) in (
+            ("--android-api", self.android_api, ANDROID_API_RANGE),
+            ("--coreml-version", self.coreml_version, COREML_VERSION_RANGE),
+        ):
+            if not low <= value <= high:
+                raise UsageError(f"{option} {value}: use a value from {low} to {high}")
 
 
 @dataclass(slots=True, eq=False)

@@ -354,6 +354,18 @@ def _saves(item: ModelInput, out_dir: Path, options: ConvertOptions, workdir: Pa
     return saves
 
 
+def _check_user_inputs(source: Any, path: Path, options: ConvertOptions) -> None:
+    """``--fix-dim`` names and the ``--inputs`` file must fit the model: checked before ORT
+    writes anything (the file's array headers only; the arrays are read for verification)."""
+    from ortprep.core.feeds import check_inputs_file, graph_inputs
+    from ortprep.stages.fix_shapes import check_fix_dims
+
+    runtime_inputs = source.graph.runtime_inputs
+    check_fix_dims(options.fix_dims, runtime_inputs, path)
+    if options.inputs is not None and options.verify:
+        check_inputs_file(options.inputs, graph_inputs(runtime_inputs), path)
+
+
 def _plan(
     item: ModelInput,
     out_dir: Path,
@@ -369,6 +381,7 @@ def _plan(
         source = open_model(item.path)
         if source.format != "onnx":
             raise BadModelError(f"{item.path}: convert takes ONNX models, this is {source.format}")
+        _check_user_inputs(source, item.path, options)
         return source
 
     planned = _Planned(item)

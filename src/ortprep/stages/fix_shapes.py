@@ -8,7 +8,7 @@ are re-inferred with onnx, and the result must load in ORT before it is written.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +17,8 @@ from ortprep.core.errors import BadModelError, UsageError
 
 if TYPE_CHECKING:
     import onnx
+
+    from ortprep.core.graph import ValueType
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,24 @@ def parse_input_shape(item: str) -> tuple[str, tuple[int, ...]]:
     return name, shape
 
 
+def check_fix_dims(dims: Iterable[str], inputs: Iterable[ValueType], model: object = None) -> None:
+    """Every ``--fix-dim`` name must be a symbolic dimension of one of ``inputs`` (the model's
+    runtime inputs); raises :class:`UsageError` naming the dims the model has."""
+    params = {d for v in inputs for d in (v.shape or ()) if isinstance(d, str)}
+    for name in dims:
+        if name not in params:
+            _unknown_dim(name, params, model)
+
+
+def _unknown_dim(name: str, params: set[str], model: object = None) -> None:
+    known = ", ".join(sorted(params)) or "none"
+    where = f"{model}: " if model is not None else ""
+    raise UsageError(
+        f"{where}--fix-dim {name}: no input has a dimension named {name!r}",
+        f"symbolic input dims of this model: {known}",
+    )
+
+
 def fixed_proto(proto: onnx.ModelProto, options: FixShapesOptions) -> onnx.ModelProto:
     """Apply the fixes to a copy of ``proto`` and re-infer shapes (input unchanged)."""
     import onnx
@@ -82,11 +102,7 @@ def fixed_proto(proto: onnx.ModelProto, options: FixShapesOptions) -> onnx.Model
     }
     for name, value in options.dims.items():
         if name not in params:
-            known = ", ".join(sorted(params)) or "none"
-            raise UsageError(
-                f"--fix-dim {name}: no input has a dimension named {name!r}",
-                f"symbolic input dims of this model: {known}",
-            )
+            _unknown_dim(name, params)
         utils.make_dim_param_fixed(graph, name, value)
     try:
         for name, shape in options.inputs.items():

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ortprep.core.errors import BadModelError
+from ortprep.core.errors import BadModelError, UsageError
 from ortprep.core.runtime import (
     SessionRecipe,
     create_session,
@@ -58,6 +58,22 @@ class VerifyOptions:
     rtol: float = RTOL
     atol: float = ATOL
     replay_runtime_optimizations: bool = False
+
+    def __post_init__(self) -> None:
+        check_tolerances(self.rtol, self.atol)
+
+
+def check_tolerances(rtol: float, atol: float) -> None:
+    """Tolerances are finite numbers, 0 or more: a NaN tolerance makes every comparison pass
+    (``diff > nan`` is false), a negative one makes equal outputs fail."""
+    import math
+
+    for option, value in (("--rtol", rtol), ("--atol", atol)):
+        if not math.isfinite(value) or value < 0:
+            raise UsageError(
+                f"{option} {value}: use a finite number, 0 or more",
+                f"the defaults are --rtol {RTOL} --atol {ATOL}",
+            )
 
 
 @dataclass(frozen=True)
