@@ -103,7 +103,7 @@ def _check_not_input(out: Path, inputs: Iterable[Path], kind: str) -> None:
     for p in inputs:
         if _resolved(p) == target:
             raise UsageError(
-                f"-o {out}: is the input itself", f"pass another {kind} for the outputs"
+                f"-o {out}: is one of the inputs", f"pass another {kind} for the outputs"
             )
 
 
