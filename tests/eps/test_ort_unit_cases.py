@@ -64,7 +64,7 @@ class OrtCase:
     build: Callable[[], onnx.ModelProto]
     expect: dict[str, Expect]
     optimized: bool = True  # False: ORT's test pins the optimization level to Default
-    note: str = ""
+    stop_ops: frozenset[str] | None = None  # NNAPI's ep.nnapi.partitioning_stop_ops, when set
 
 
 def vi(name: str, elem: int, shape: list | None) -> onnx.ValueInfoProto:
@@ -178,6 +178,32 @@ def nnapi_gather(scalar: bool) -> onnx.ModelProto:
     out = [10, 5] if scalar else [10, 1, 5]
     nodes = [node("Gather", ["X", "idx"], ["Y"], "gather", axis=1)]
     return model(nodes, [vi("X", F, [10, 5, 5])], [vi("Y", F, out)], [idx], opset=13)
+
+
+def mnist_like() -> onnx.ModelProto:
+    # testdata/mnist.basic.ort's layers (Conv with bias -> Relu -> MaxPool, twice -> Reshape ->
+    # Gemm), for ActivationOutsideOfPartition
+    r = np.random.default_rng(0)
+    inits = [
+        const("w1", r.standard_normal((8, 1, 5, 5)), np.float32),
+        const("b1", r.standard_normal(8), np.float32),
+        const("w2", r.standard_normal((16, 8, 5, 5)), np.float32),
+        const("b2", r.standard_normal(16), np.float32),
+        const("shape", [1, 256]),
+        const("fc", r.standard_normal((256, 10)), np.float32),
+        const("fb", r.standard_normal(10), np.float32),
+    ]
+    nodes = [
+        node("Conv", ["X", "w1", "b1"], ["c1"], "conv1", pads=[2, 2, 2, 2]),
+        node("Relu", ["c1"], ["r1"], "relu1"),
+        node("MaxPool", ["r1"], ["p1"], "pool1", kernel_shape=[2, 2], strides=[2, 2]),
+        node("Conv", ["p1", "w2", "b2"], ["c2"], "conv2", pads=[2, 2, 2, 2]),
+        node("Relu", ["c2"], ["r2"], "relu2"),
+        node("MaxPool", ["r2"], ["p2"], "pool2", kernel_shape=[3, 3], strides=[3, 3]),
+        node("Reshape", ["p2", "shape"], ["flat"], "reshape"),
+        node("Gemm", ["flat", "fc", "fb"], ["Y"], "gemm"),
+    ]
+    return model(nodes, [vi("X", F, [1, 1, 28, 28])], [vi("Y", F, [1, 10])], inits, opset=13)
 
 
 # --------------------------------------------------------------------------- CoreML models
@@ -424,6 +450,10 @@ CASES = [
          lambda: qdq_around("Softmax", [1, 32], 0.002, 1, axis=1), {"nnapi": NONE}),
     case(NNAPI_TESTS, "TestGather[scalar indices]", lambda: nnapi_gather(True), {"nnapi": ALL}),
     case(NNAPI_TESTS, "TestGather[1D indices]", lambda: nnapi_gather(False), {"nnapi": ALL}),
+    case(NNAPI_TESTS, "TestOrtFormatModel", mnist_like, {"nnapi": SOME}),
+    # stop NNAPI's partitioning at Relu: only the first Conv is taken
+    case(NNAPI_TESTS, "ActivationOutsideOfPartition", mnist_like,
+         {"nnapi": Expect("some", taken=frozenset({"Conv"}))}, stop_ops=frozenset({"Relu"})),
     # ---- CoreML (coreml_basic_test.cc)
     case(COREML_TESTS, "FunctionTest", two_adds, {NN: SOME}),
     case(COREML_TESTS, "ArgMaxCastTest", lambda: argmax_cast(I32), {NN: ALL, ML: ALL}),
@@ -554,7 +584,18 @@ def _outcomes(c: OrtCase, tmp_path: Path) -> dict[str, tuple[list[check.NodeResu
 
 
 @pytest.mark.parametrize("c", CASES)
-def test_ort_unit_case(c: OrtCase, tmp_path: Path) -> None:
+def test_ort_unit_case(c: OrtCase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if c.stop_ops is not None:  # the session option ORT's test sets
+        import dataclasses
+
+        real = check.ep_spec
+        stop_ops = c.stop_ops
+
+        def with_stop_ops(ep: str):  # type: ignore[no-untyped-def]
+            spec = real(ep)
+            return dataclasses.replace(spec, stop_ops=stop_ops) if ep == "nnapi" else spec
+
+        monkeypatch.setattr(check, "ep_spec", with_stop_ops)
     for ep, (nodes, total) in _outcomes(c, tmp_path).items():
         want = c.expect[ep]
         taken = [n for n in nodes if n.partition is not None]
