@@ -588,14 +588,16 @@ def test_ort_unit_case(c: OrtCase, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     if c.stop_ops is not None:  # the session option ORT's test sets
         import dataclasses
 
-        real = check.ep_spec
+        from ortprep.stages.check import engine
+
+        real = engine.ep_spec
         stop_ops = c.stop_ops
 
         def with_stop_ops(ep: str):  # type: ignore[no-untyped-def]
             spec = real(ep)
             return dataclasses.replace(spec, stop_ops=stop_ops) if ep == "nnapi" else spec
 
-        monkeypatch.setattr(check, "ep_spec", with_stop_ops)
+        monkeypatch.setattr(engine, "ep_spec", with_stop_ops)
     for ep, (nodes, total) in _outcomes(c, tmp_path).items():
         want = c.expect[ep]
         taken = [n for n in nodes if n.partition is not None]
