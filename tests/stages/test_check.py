@@ -548,17 +548,63 @@ def test_a_prestarted_child_takes_the_first_job_and_a_jobless_one_exits(tmp_path
 
 
 def test_the_child_dies_with_its_parent(tmp_path):
-    """End-of-file on the child's stdin after its job (the parent's exit closes the pipe) ends
-    the child wherever it is: here while it waits for infer or skip."""
+    """End-of-file on the child's stdin after its job ends the child wherever it is: when the
+    parent closes the pipe, and when the parent is killed (the kernel closes it)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
     from ortprep.core.ort_child import Job, OrtChild
 
     src = save(conv_bn_relu(), tmp_path / "cnn.onnx")
     recipe = SessionRecipe(level="basic", save_to=tmp_path / "b.onnx", compile_only=True)
     child = OrtChild.start(Job(src, recipe, tmp_path / "b.inferred.onnx"))
-    child.saved()  # the child now waits for the decision, which never comes
+    child.saved()  # the child now waits for infer or skip, which never comes
     child._proc.stdin.close()
     assert child._proc.wait(timeout=60) != 0
     assert not (tmp_path / "b.inferred.onnx").exists()
+
+    parent_code = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from ortprep.core.ort_child import Job, OrtChild\n"
+        "from ortprep.core.runtime import SessionRecipe\n"
+        "r = SessionRecipe(level='basic', save_to=Path(sys.argv[2]), compile_only=True)\n"
+        "c = OrtChild.start(Job(Path(sys.argv[1]), r, Path(sys.argv[3])))\n"
+        "c.saved()\n"
+        "print(c._proc.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", parent_code, str(src), str(tmp_path / "c.onnx"), "c.i.onnx"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert parent.stdout is not None
+    pid = int(parent.stdout.readline())
+    parent.send_signal(signal.SIGKILL)
+    parent.wait(timeout=60)
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        try:  # an ended orphan nobody has reaped yet is a zombie: ended
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return True
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if not alive(pid):
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        raise AssertionError("ORT's child outlived its parent")
 
 
 def test_the_console_entry_point_checks_a_model(tmp_path):
