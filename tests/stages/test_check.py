@@ -586,6 +586,7 @@ def test_the_child_dies_with_its_parent(tmp_path):
     pid = int(parent.stdout.readline())
     parent.send_signal(signal.SIGKILL)
     parent.wait(timeout=60)
+
     def alive(pid: int) -> bool:
         try:
             os.kill(pid, 0)
