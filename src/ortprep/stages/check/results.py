@@ -4,15 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from ortprep.core.graph import ValueType
 from ortprep.eps.base import EpOptions
 from ortprep.eps.registry import EP_IDS
 from ortprep.stages.check.verdict import ORT_RULE
 
-if TYPE_CHECKING:
-    from ortprep.gate import Gate
+
+class GateVerdict(Protocol):
+    """What a check result keeps of the CI gate's verdict (:class:`ortprep.gate.Gate`, a layer
+    above: named here by its shape, so this module imports nothing above it)."""
+
+    @property
+    def ok(self) -> bool: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -167,7 +174,7 @@ class CheckResult:
     assumed: Mapping[str, int]
     eps: tuple[EpReport, ...]
     fix_command: str | None = None  # the fix-shapes command for the what-if's dims, if any
-    gate: Gate | None = None  # the CI gate's verdict, when requirements were given
+    gate: GateVerdict | None = None  # the CI gate's verdict, when requirements were given
     thresholds: str = (
         "NNAPI and CoreML verdicts use ORT's thresholds, its suitability() "
         "(usability_checker.py) on the share of nodes taken: 1 partition: over 75% yes, over "
