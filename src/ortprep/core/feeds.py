@@ -271,8 +271,6 @@ def make_feeds(
 ) -> tuple[dict[str, Any], dict[str, tuple[int, ...]]]:
     """Feeds for a session: from ``--inputs`` when given (checked first), else seeded random
     ones (bounded); with the shapes fed. ``model`` names the model in messages."""
-    from ortprep.core.runtime import generate_inputs, input_shape
-
     check_runnable(session, model)
     specs = session_inputs(session)
     if inputs is not None:
@@ -281,3 +279,61 @@ def make_feeds(
     for spec in specs:
         check_generated_shape(spec, input_shape(spec.shape, fix_dims), model)
     return generate_inputs(session, fix_dims)
+
+
+# --------------------------------------------------------------------------- generated inputs
+
+BATCH_DEFAULT = 1
+OTHER_DIM_DEFAULT = 32
+"""What an unfixed symbolic dimension becomes when inputs are generated: 1 for batch-like dims
+(the first dim, or a name such as ``N``/``batch``), 32 otherwise. ``--fix-dim`` overrides both."""
+
+
+def _is_batch_like(name: str, position: int) -> bool:
+    return position == 0 or name.lower() in {"n", "b", "batch", "batch_size", "bs"}
+
+
+def input_shape(shape: tuple[Any, ...] | None, fix_dims: Mapping[str, int]) -> tuple[int, ...]:
+    """A concrete shape: fixed dims kept, symbolic ones from ``fix_dims`` or the defaults."""
+    if shape is None:
+        return ()
+    dims = []
+    for i, d in enumerate(shape):
+        if isinstance(d, int) and d >= 0:
+            dims.append(d)
+        elif isinstance(d, str) and d in fix_dims:
+            dims.append(fix_dims[d])
+        elif _is_batch_like(d if isinstance(d, str) else "", i):
+            dims.append(BATCH_DEFAULT)
+        else:
+            dims.append(OTHER_DIM_DEFAULT)
+    return tuple(dims)
+
+
+def generate_inputs(
+    session: ort.InferenceSession, fix_dims: Mapping[str, int], seed: int = 0
+) -> tuple[dict[str, np.ndarray], dict[str, tuple[int, ...]]]:
+    """Seeded random feeds for a session's inputs, and the shapes chosen for them."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    feeds: dict[str, np.ndarray] = {}
+    shapes: dict[str, tuple[int, ...]] = {}
+    for arg in session.get_inputs():
+        dtype = _ORT_TYPES.get(arg.type)
+        if dtype is None:
+            raise UsageError(
+                f"input {arg.name!r} has type {arg.type}, which ortprep cannot generate",
+                "pass real inputs with --inputs FILE.npz",
+            )
+        shape = input_shape(tuple(arg.shape) if arg.shape is not None else None, fix_dims)
+        shapes[arg.name] = shape
+        if dtype.startswith("float"):
+            feeds[arg.name] = rng.standard_normal(shape).astype(dtype)
+        elif dtype == "bool":
+            feeds[arg.name] = rng.integers(0, 2, shape).astype(bool)
+        elif dtype == "object":  # tensor(string)
+            feeds[arg.name] = np.full(shape, "a", dtype=object)
+        else:
+            feeds[arg.name] = rng.integers(0, 4, shape).astype(dtype)
+    return feeds, shapes

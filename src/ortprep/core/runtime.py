@@ -1,6 +1,7 @@
-"""Driving ONNX Runtime: session recipes as ORT's own tools set them, quiet logs, model inputs.
+"""Driving ONNX Runtime: session recipes as ORT's own tools set them, quiet logs, ORT's errors.
 
-Running a recipe in a child process is :mod:`ortprep.core.ort_child`.
+Running a recipe in a child process is :mod:`ortprep.core.ort_child`; what a session is fed is
+:mod:`ortprep.core.feeds`.
 
 ORT is driven only through its session options (``optimized_model_filepath``,
 ``session.save_model_format``, ``optimization.minimal_build_optimizations``...), never through
@@ -12,23 +13,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ortprep.core.errors import BadModelError, UsageError
 
 if TYPE_CHECKING:
-    import numpy as np
     import onnxruntime as ort
 
 LEVELS = ("disable", "basic", "extended", "layout", "all")
 """Optimization level names, as ORT's tools spell them."""
 
 PLATFORMS = ("arm", "amd64")
-
-BATCH_DEFAULT = 1
-OTHER_DIM_DEFAULT = 32
-"""What an unfixed symbolic dimension becomes when inputs are generated: 1 for batch-like dims
-(the first dim, or a name such as ``N``/``batch``), 32 otherwise. ``--fix-dim`` overrides both."""
 
 
 def ort_version() -> str:
@@ -199,73 +194,3 @@ def describe_ort_error(exc: BaseException) -> str:
         if prefix in line:
             line = line.split(prefix, 1)[1]
     return line
-
-
-# --------------------------------------------------------------------------- inputs
-
-
-def _is_batch_like(name: str, position: int) -> bool:
-    return position == 0 or name.lower() in {"n", "b", "batch", "batch_size", "bs"}
-
-
-def input_shape(shape: tuple[Any, ...] | None, fix_dims: Mapping[str, int]) -> tuple[int, ...]:
-    """A concrete shape: fixed dims kept, symbolic ones from ``fix_dims`` or the defaults."""
-    if shape is None:
-        return ()
-    dims = []
-    for i, d in enumerate(shape):
-        if isinstance(d, int) and d >= 0:
-            dims.append(d)
-        elif isinstance(d, str) and d in fix_dims:
-            dims.append(fix_dims[d])
-        elif _is_batch_like(d if isinstance(d, str) else "", i):
-            dims.append(BATCH_DEFAULT)
-        else:
-            dims.append(OTHER_DIM_DEFAULT)
-    return tuple(dims)
-
-
-_ORT_TYPES = {
-    "tensor(float)": "float32",
-    "tensor(float16)": "float16",
-    "tensor(double)": "float64",
-    "tensor(int8)": "int8",
-    "tensor(uint8)": "uint8",
-    "tensor(int16)": "int16",
-    "tensor(uint16)": "uint16",
-    "tensor(int32)": "int32",
-    "tensor(uint32)": "uint32",
-    "tensor(int64)": "int64",
-    "tensor(uint64)": "uint64",
-    "tensor(bool)": "bool",
-    "tensor(string)": "str",
-}
-
-
-def generate_inputs(
-    session: ort.InferenceSession, fix_dims: Mapping[str, int], seed: int = 0
-) -> tuple[dict[str, np.ndarray], dict[str, tuple[int, ...]]]:
-    """Seeded random feeds for a session's inputs, and the shapes chosen for them."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    feeds: dict[str, np.ndarray] = {}
-    shapes: dict[str, tuple[int, ...]] = {}
-    for arg in session.get_inputs():
-        dtype = _ORT_TYPES.get(arg.type)
-        if dtype is None:
-            raise UsageError(
-                f"input {arg.name!r} has type {arg.type}, which ortprep cannot generate",
-                "pass real inputs with --inputs FILE.npz",
-            )
-        shape = input_shape(tuple(arg.shape) if arg.shape is not None else None, fix_dims)
-        shapes[arg.name] = shape
-        if dtype.startswith("float"):
-            feeds[arg.name] = rng.standard_normal(shape).astype(dtype)
-        elif dtype == "bool":
-            feeds[arg.name] = rng.integers(0, 2, shape).astype(bool)
-        elif dtype == "str":
-            feeds[arg.name] = np.full(shape, "a", dtype=object)
-        else:
-            feeds[arg.name] = rng.integers(0, 4, shape).astype(dtype)
-    return feeds, shapes

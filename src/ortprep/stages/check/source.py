@@ -314,7 +314,7 @@ def what_if_fix(
     runtime_inputs: Sequence[ValueType],
 ) -> tuple[dict[str, int], dict[str, tuple[int, ...]]]:
     """Values for every dynamic input dim: 1 for batch-like dims, 32 otherwise (documented)."""
-    from ortprep.core.runtime import input_shape
+    from ortprep.core.feeds import input_shape
 
     dims: dict[str, int] = {}
     inputs: dict[str, tuple[int, ...]] = {}
