@@ -14,14 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from ortprep.core.errors import OrtprepError
+from ortprep.core.errors import OrtprepError, ort_failure_hint
 
 __all__ = ["BUG_HINT", "Failure", "attempt", "failure_of", "is_ort_error"]
 
 T = TypeVar("T")
 
 BUG_HINT = "this is a bug in ortprep; run with --debug for the traceback"
-_ORT_HINT = "the model may need a newer ONNX Runtime, or a custom op library (--custom-op-library)"
+_ORT_HINT = "check the model with `ortprep inspect`; it may need a newer ONNX Runtime"
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,10 @@ def failure_of(exc: Exception) -> Failure:
     if is_ort_error(exc):
         from ortprep.core.runtime import describe_ort_error
 
-        return Failure(f"ONNX Runtime failed on this model: {describe_ort_error(exc)}", _ORT_HINT)
+        said = describe_ort_error(exc)
+        return Failure(
+            f"ONNX Runtime failed on this model: {said}", ort_failure_hint(said, _ORT_HINT)
+        )
     import traceback
 
     return Failure(

@@ -44,3 +44,32 @@ class OutputError(OrtprepError):
             errno.EPERM: "pass an -o you can write to",
         }.get(exc.errno or 0, "check the output folder")
         return cls(f"{target}: cannot write the file ({exc.strerror or exc})", hint)
+
+
+_UNKNOWN_OP = (
+    "is not a registered function/op",
+    "no op registered for",
+    "could not find an implementation for",
+    "no opset import for domain",
+    "unrecognized attribute",  # a custom op's schema is not there either
+)
+_DISK = ("no space left", "disk quota", "read-only file system", "permission denied")
+_EXTERNAL = ("external data", "external initializer", "externaldata", "external_data")
+
+
+def ort_failure_hint(message: str, default: str = "check the model with `ortprep inspect`") -> str:
+    """The hint for ONNX Runtime refusing a model, from what ORT said: a custom op library only
+    when ORT names an operator or domain it does not know, the disk when a write failed, the
+    data files for external data. One place, so no command suggests a custom op library after a
+    full disk."""
+    text = message.lower()
+    if any(s in text for s in _DISK):
+        return "check the output folder: free disk space, or pass an -o you can write to"
+    if any(s in text for s in _EXTERNAL):
+        return "check the external data files beside the model (names, sizes, permissions)"
+    if any(s in text for s in _UNKNOWN_OP):
+        return (
+            "the model uses an operator this onnxruntime does not have: for custom ops pass "
+            "--custom-op-library LIB, else use a newer onnxruntime"
+        )
+    return default

@@ -53,11 +53,17 @@ def level_enum(level: str) -> ort.GraphOptimizationLevel:
     return value
 
 
+ORT_LOG_SEVERITY = 4
+"""ORT's logger prints only fatal messages (0 verbose ... 3 error, 4 fatal). Errors still raise
+as exceptions, which ortprep words itself; ORT's own coloured ``[E:onnxruntime:...]`` lines, with
+the model's node names raw in them, would come before ortprep's ``error:`` line."""
+
+
 def quiet_ort() -> None:
-    """Keep ORT's own warnings off the user's terminal (errors still raise)."""
+    """Keep ORT's own log lines off the user's terminal (errors still raise)."""
     import onnxruntime as ort
 
-    ort.set_default_logger_severity(3)
+    ort.set_default_logger_severity(ORT_LOG_SEVERITY)
 
 
 @dataclass(frozen=True)
@@ -104,7 +110,7 @@ def session_options(recipe: SessionRecipe) -> ort.SessionOptions:
 
     so = ort.SessionOptions()
     so.graph_optimization_level = level_enum(recipe.level)
-    so.log_severity_level = 3
+    so.log_severity_level = ORT_LOG_SEVERITY
     if recipe.save_to is not None:
         so.optimized_model_filepath = str(recipe.save_to)
     if recipe.threads:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ortprep.core.batch import Failure, attempt
-from ortprep.core.errors import BadModelError, OrtprepError, UsageError
+from ortprep.core.errors import BadModelError, OrtprepError, UsageError, ort_failure_hint
 from ortprep.core.inputs import ModelInput
 from ortprep.core.progress import ProgressFn, no_progress
 from ortprep.core.runtime import PLATFORMS, SessionRecipe, create_session, describe_ort_error
@@ -319,11 +319,10 @@ def save_optimized_onnx(
         except OrtprepError:
             raise
         except Exception as exc:  # noqa: BLE001 -- ORT reports failures as plain exceptions
+            said = describe_ort_error(exc)
             raise BadModelError(
-                f"{model}: ONNX Runtime could not optimize the model at level {level} "
-                f"({describe_ort_error(exc)})",
-                "check the model with onnx.checker; custom ops need `ortprep convert "
-                "--custom-op-library`",
+                f"{model}: ONNX Runtime could not optimize the model at level {level} ({said})",
+                ort_failure_hint(said),
             ) from None
         data_target = None
         if data_name:

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 
-from ortprep.core.errors import BadModelError, OrtprepError
+from ortprep.core.errors import BadModelError, OrtprepError, ort_failure_hint
 from ortprep.core.files import atomic_path
 from ortprep.core.runtime import SessionRecipe, create_session, describe_ort_error
 
@@ -35,9 +35,10 @@ def write_with_ort(model: Path, target: Path, recipe: SessionRecipe) -> None:
         except OrtprepError:
             raise
         except Exception as exc:  # noqa: BLE001 -- ORT reports failures as plain exceptions
+            said = describe_ort_error(exc)
             raise BadModelError(
-                f"{model}: ONNX Runtime could not convert the model ({describe_ort_error(exc)})",
-                "if the model uses custom ops, pass --custom-op-library",
+                f"{model}: ONNX Runtime could not convert the model ({said})",
+                ort_failure_hint(said),
             ) from None
 
 

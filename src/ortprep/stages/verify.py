@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ortprep.core.errors import BadModelError, UsageError
+from ortprep.core.errors import BadModelError, UsageError, ort_failure_hint
 from ortprep.core.runtime import (
     SessionRecipe,
     create_session,
@@ -276,7 +276,7 @@ def reference_session(path: Path, fix_dims: Mapping[str, int]) -> ort.InferenceS
     except Exception as exc:  # noqa: BLE001 -- ORT raises plain exceptions for bad models
         raise BadModelError(
             f"{path}: ONNX Runtime cannot load the model ({describe_ort_error(exc)})",
-            "check the model with onnx.checker, or pass --custom-op-library",
+            ort_failure_hint(describe_ort_error(exc)),
         ) from None
 
 
