@@ -19,6 +19,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from os import PathLike
 from pathlib import Path
@@ -61,6 +62,13 @@ def _models(
 
     p = as_path(path)
     return resolve_inputs(p, example, suffixes=suffixes), p is not None and p.is_dir()
+
+
+def _made_folder(out: Path) -> contextlib.AbstractContextManager[Path]:
+    """Empty folders a run made below (and as) ``-o`` are removed when it ends."""
+    from ortprep.core.files import output_folder as folder
+
+    return folder(out)
 
 
 def _output_folder(out: PathLikeStr, path: PathLikeStr | None) -> None:
@@ -158,7 +166,8 @@ def convert(
     )
     options.validate()
     models, folder = _models(path, example)
-    result = stage.run(models, Path(out), options, progress, folder_input=folder)
+    with _made_folder(Path(out)):
+        result = stage.run(models, Path(out), options, progress, folder_input=folder)
     _single_failure(folder, result.models)
     return result
 
@@ -194,7 +203,8 @@ def prepare(
 
         options = dataclasses.replace(options, require=requirements)
     models, folder = _models(path, example)
-    return run(models, Path(out), options, progress, folder_input=folder)
+    with _made_folder(Path(out)):
+        return run(models, Path(out), options, progress, folder_input=folder)
 
 
 def inspect(path: PathLikeStr | None = None, *, example: bool = False) -> object:
@@ -254,7 +264,8 @@ def optimize(
     )
     options.validate()  # before any work: a missing onnxslim is an error at once
     models, folder = _models(path, example)
-    result = stage.run(models, Path(out), options, progress, folder_input=folder)
+    with _made_folder(Path(out)):
+        result = stage.run(models, Path(out), options, progress, folder_input=folder)
     _single_failure(folder, result.models)
     return result
 

@@ -137,3 +137,22 @@ def _check_writable(folder: Path) -> None:
             f"-o {folder}: the folder {probe} is not writable",
             "pass a folder you can write to",
         )
+
+
+@contextlib.contextmanager
+def output_folder(out: Path) -> Iterator[Path]:
+    """Run a command that writes below ``out``; if ``out`` did not exist before, the folders the
+    command made and left empty (a model that failed, a run that wrote nothing) are removed at
+    the end, ``out`` included: a failed run leaves no empty ``-o`` behind."""
+    existed = out.exists()
+    try:
+        yield out
+    finally:
+        if not existed and out.is_dir():
+            _remove_empty_folders(out)
+
+
+def _remove_empty_folders(top: Path) -> None:
+    for folder, _, _ in sorted(os.walk(top), key=lambda entry: -len(entry[0])):
+        with contextlib.suppress(OSError):  # not empty, or gone: keep going
+            os.rmdir(folder)
