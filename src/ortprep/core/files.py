@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -21,7 +22,9 @@ def atomic_path(target: Path) -> Iterator[Path]:
     """
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        fd, tmp = tempfile.mkstemp(
+            prefix=temp_prefix(target), suffix=TEMP_SUFFIX, dir=target.parent
+        )
         os.close(fd)
     except OSError as exc:
         raise OutputError.writing(target, exc) from None
@@ -31,11 +34,58 @@ def atomic_path(target: Path) -> Iterator[Path]:
         # mkstemp creates 0600; an output file should get the usual permissions (umask)
         os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, target)
+        remove_stale_temps(target)
     except OSError as exc:  # the block's own writes included: a full disk is not a bug
         raise OutputError.writing(target, exc) from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+
+
+TEMP_SUFFIX = ".tmp"
+_TEMP_NAME = re.compile(r"\.(?P<name>.+)\.(?P<pid>[0-9]+)\.[a-z0-9_]{8}\.tmp")
+
+
+def temp_prefix(target: Path) -> str:
+    """The prefix of the temporary files and folders written beside ``target``:
+    ``.NAME.PID.`` (then Python's 8 random characters and ``.tmp``). The process id says whose
+    a temporary is, so a later run can tell a killed run's leftovers from a live run's work."""
+    return f".{target.name}.{os.getpid()}."
+
+
+def remove_stale_temps(target: Path) -> None:
+    """Remove what a killed run left beside ``target``: ortprep's own temporaries for this very
+    name (:func:`temp_prefix`) whose process is gone. Nothing else in the folder is touched."""
+    import shutil
+
+    prefix = f".{target.name}."
+    try:
+        entries = list(os.scandir(target.parent))
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.name.startswith(prefix):
+            continue
+        match = _TEMP_NAME.fullmatch(entry.name)
+        if match is None or match["name"] != target.name or _alive(int(match["pid"])):
+            continue
+        with contextlib.suppress(OSError):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):  # gone, or no process could have that id
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _umask() -> int:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from ortprep.core.batch import Failure, attempt
 from ortprep.core.errors import BadModelError, OrtprepError, UsageError, ort_failure_hint
+from ortprep.core.files import TEMP_SUFFIX, remove_stale_temps, temp_prefix
 from ortprep.core.inputs import ModelInput
 from ortprep.core.progress import ProgressFn, no_progress
 from ortprep.core.runtime import PLATFORMS, SessionRecipe, create_session, describe_ort_error
@@ -304,7 +305,9 @@ def save_optimized_onnx(
         if data_name
         else None
     )
-    with tempfile.TemporaryDirectory(prefix=f".{target.name}.", dir=target.parent) as tmp:
+    with tempfile.TemporaryDirectory(
+        prefix=temp_prefix(target), suffix=TEMP_SUFFIX, dir=target.parent
+    ) as tmp:
         tmp_model = Path(tmp) / target.name
         recipe = SessionRecipe(
             level=level,
@@ -331,6 +334,7 @@ def save_optimized_onnx(
                 data_target = target.parent / data_name
                 os.replace(written, data_target)
         os.replace(tmp_model, target)
+    remove_stale_temps(target)
     return data_target
 
 
