@@ -218,8 +218,10 @@ def _session_description(model: Model, options: BenchOptions) -> tuple[str, bool
 
 
 def _child_env() -> dict[str, str]:
-    """The child must import this very ortprep, installed or not."""
-    env = dict(os.environ)
+    """The child must import this very ortprep, installed or not, and know its parent."""
+    from ortprep.core.lifeline import child_env
+
+    env = child_env()
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
     return env
@@ -418,6 +420,9 @@ def measure(request: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _child_main() -> None:
+    from ortprep.core.lifeline import die_with_parent
+
+    die_with_parent()  # a killed `ortprep bench` leaves no measurement running on
     request = json.loads(sys.stdin.read())
     measured = attempt(lambda: measure(request))
     reply = measured
