@@ -481,7 +481,9 @@ def graph_view(
                         g, f"{path}/{name}:{attr.name}[{j}]", base, _since=since
                     )
             else:
-                attrs[attr.name] = _attribute_value(attr, base)
+                value = _attribute_value(attr, base)
+                if value is not None:  # no value the rules could read: as if absent
+                    attrs[attr.name] = value
         domain = n.domain or DEFAULT_DOMAIN
         nodes.append(
             Node(

@@ -352,7 +352,9 @@ class _Reader:
                     key = f"{attr_name}[{k}]"
                     subgraphs[key] = self._graph(g, f"{graph_path}/{name}:{key}")
             else:
-                attributes[attr_name] = self._attribute_value(attr, fields, kind)
+                value = self._attribute_value(attr, fields, kind)
+                if value is not None:  # no value the rules could read: as if absent (#13)
+                    attributes[attr_name] = value
         return Node(
             index=index,
             name=name,
