@@ -169,6 +169,15 @@ def deep_if(folder: Path, depth: int = 60) -> Path:
     return path
 
 
+def non_utf8_names(folder: Path) -> Path:
+    """A node and an input named with bytes that are not UTF-8 (proto2 does not check)."""
+    m = _relu("QQin", "y", "QQnode")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "non_utf8.onnx"
+    path.write_bytes(m.SerializeToString().replace(b"QQ", b"\xff\xfe"))
+    return path
+
+
 BAD_AT_LOAD = {
     "input_type_9999": (input_type_9999, "element type 9999"),
     "initializer_type_9999": (initializer_type_9999, "element type 9999"),
@@ -179,6 +188,7 @@ BAD_AT_LOAD = {
     "external_long_path": (external_long_path, "external data file"),
     "external_symlink_loop": (external_symlink_loop, "external data file"),
     "deep_if": (deep_if, "nests subgraphs"),
+    "non_utf8_names": (non_utf8_names, "not valid UTF-8"),
 }
 """Models every command must refuse as bad input (exit 2 for one model), with a fragment of the
 message."""

@@ -83,6 +83,7 @@ def load_checked(path: Path) -> tuple[onnx.ModelProto, tuple[str, ...]]:
         ) from None
     del data
     _check_is_model(proto, path)
+    _check_text(path, "the producer", proto.producer_name, proto.producer_version, proto.domain)
     _check_opsets(proto, path)
     external = _external_entries(proto, path)  # also checks every node has an op type
     _check_external_data(external, path)
@@ -152,6 +153,9 @@ def _external_entries(
                     "the file is probably truncated or corrupt)",
                     _HINT_CORRUPT,
                 )
+            if path is not None:
+                _check_text(path, f"node {node.name!r}", node.name, node.op_type, node.domain)
+                _check_text(path, f"node {node.name!r}", *node.input, *node.output)
             for attr in node.attribute:
                 if attr.HasField("t"):
                     note(attr.t)
@@ -178,15 +182,33 @@ def _bad_type(path: Path, what: str, name: str, elem_type: int) -> None:
     )
 
 
+def _check_text(path: Path, where: str, *texts: str | bytes) -> None:
+    """Names must be text. onnx.proto is proto2, whose parser does not check UTF-8: a name that
+    is not valid UTF-8 comes back as ``bytes``, which no output (JSON, tables, ORT) can carry."""
+    try:
+        "".join(texts)  # type: ignore[arg-type]  # bytes among them raise
+    except TypeError:
+        bad = next(t for t in texts if isinstance(t, bytes))
+        raise BadModelError(
+            f"{path}: {where}: the name {bad!r} is not valid UTF-8 (ONNX names are UTF-8 text)",
+            "re-export the model; a tool wrote raw bytes where ONNX expects text",
+        ) from None
+
+
 def _check_value_infos(g: onnx.GraphProto, path: Path) -> None:
     """Graph inputs and outputs (what callers feed and read) must have element types onnx
-    defines; other values are read leniently (:func:`dtype_name`)."""
+    defines, and they and the initializers text names; other values are read leniently
+    (:func:`dtype_name`)."""
+    _check_text(path, f"graph {g.name!r}", g.name, *[t.name for t in g.initializer])
     for kind, infos in (("input", g.input), ("output", g.output)):
         for vi in infos:
+            _check_text(path, f"graph {kind}", vi.name)
             t = vi.type
             which = t.WhichOneof("value")
             if which in ("tensor_type", "sparse_tensor_type"):
-                elem = getattr(t, which).elem_type
+                tt = getattr(t, which)
+                _check_text(path, f"graph {kind} {vi.name!r}", *[d.dim_param for d in tt.shape.dim])
+                elem = tt.elem_type
                 if elem not in _known_types():
                     _bad_type(path, kind, vi.name, elem)
 
