@@ -20,6 +20,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from os import PathLike
 from pathlib import Path
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from ortprep.core.inputs import ModelInput
     from ortprep.pipeline import PrepareResult
     from ortprep.stages.bench import BenchReport
-    from ortprep.stages.check import CheckResult
+    from ortprep.stages.check import CheckOptions, CheckResult
     from ortprep.stages.convert import ConvertResult
     from ortprep.stages.diff import DiffResult
     from ortprep.stages.fix_shapes import FixShapesResult
@@ -97,14 +98,20 @@ def check(
     fix_input: Shapes = None,
     android_api: int = 31,
     coreml_version: int = 8,
+    model_explorer: PathLikeStr | None = None,
+    annotate: PathLikeStr | None = None,
     require: Pairs = None,
     require_coverage: Percentages = None,
     progress: ProgressFn = no_progress,
 ) -> CheckResult:
     """Which nodes each EP would take, in how many partitions, and why not the others.
 
-    ``require={"nnapi": "yes"}`` / ``require_coverage={"nnapi": 80}`` add the CI gate: the
-    result's ``ok`` is False (and ``gate.failures`` says why) when an EP falls below.
+    ``model_explorer=DIR`` writes Model Explorer overlays (``DIR/<file name>.<ep>.node_data.json``
+    and the analysed graph they key into, ``DIR/<file name>.analyzed.onnx``, without weights);
+    ``annotate=OUT.onnx`` (or a folder) the analysed graph with each node's EP, partition and
+    reason in its ``doc_string`` and ``metadata_props``, for Netron. ``require={"nnapi": "yes"}``
+    / ``require_coverage={"nnapi": 80}`` add the CI gate: the result's ``ok`` is False (and
+    ``gate.failures`` says why) when an EP falls below.
     """
     from ortprep import gate
     from ortprep.eps.base import EpOptions
@@ -122,12 +129,48 @@ def check(
         ep_options=EpOptions(android_api=android_api, coreml_version=coreml_version),
     )
     (model,) = _models(p, example, (".onnx", ".ort"))[0][:1]
-    result = stage.run(model.path, options, progress)
+    overlay_dir, annotated = _output_dir(model_explorer, "--model-explorer"), as_path(annotate)
+    if annotated is None and overlay_dir is None:
+        result = stage.run(model.path, options, progress)
+    else:
+        result = _check_with_overlays(model.path, options, overlay_dir, annotated, progress)
     if requirements:
-        import dataclasses
-
         result = dataclasses.replace(result, gate=gate.evaluate(requirements, result))
     return result
+
+
+def _output_dir(value: PathLikeStr | None, option: str) -> Path | None:
+    folder = as_path(value)
+    if folder is not None and folder.exists() and not folder.is_dir():
+        raise UsageError(f"{option} {folder}: is a file, expected a folder")
+    return folder
+
+
+def _check_with_overlays(
+    path: Path,
+    options: CheckOptions,
+    overlay_dir: Path | None,
+    annotate: Path | None,
+    progress: ProgressFn,
+) -> CheckResult:
+    """``check`` writing the analysed graph, then the overlays and annotated copy keyed to it."""
+    import tempfile
+
+    from ortprep.overlays import model_explorer, netron
+    from ortprep.stages import check as stage
+
+    filename = path.name
+    with tempfile.TemporaryDirectory(prefix="ortprep-overlays-") as tmp:
+        folder = overlay_dir if overlay_dir is not None else Path(tmp)
+        analyzed = folder / model_explorer.analyzed_name(filename)
+        result = stage.run(path, dataclasses.replace(options, save_analyzed=analyzed), progress)
+        written: list[Path] = []
+        if overlay_dir is not None:
+            written += [analyzed, *model_explorer.write(result, analyzed, overlay_dir, filename)]
+        if annotate is not None:
+            target = annotate / f"{filename}.annotated.onnx" if annotate.is_dir() else annotate
+            written.append(netron.write(result, analyzed, target))
+    return dataclasses.replace(result, written=tuple(str(p) for p in written))
 
 
 def convert(
@@ -199,8 +242,6 @@ def prepare(
     options.validate()
     requirements = gate.parse_requirements(require, require_coverage, options.check_eps)
     if requirements:
-        import dataclasses
-
         options = dataclasses.replace(options, require=requirements)
     models, folder = _models(path, example)
     with _made_folder(Path(out)):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -58,6 +59,22 @@ def check(
     coreml_version: Annotated[
         int, typer.Option(help="CoreML spec generation the target allows (8: iOS 18/macOS 15).")
     ] = 8,
+    model_explorer: Annotated[
+        Path | None,
+        typer.Option(
+            "--model-explorer",
+            help="Write Model Explorer overlays here: per EP, DIR/<file>.<ep>.node_data.json, "
+            "and the analysed graph they key into (DIR/<file>.analyzed.onnx, no weights).",
+        ),
+    ] = None,
+    annotate: Annotated[
+        Path | None,
+        typer.Option(
+            "--annotate",
+            help="Write the analysed graph (no weights) with each node's EP, partition and "
+            "reason in its doc_string and metadata_props, for Netron (OUT.onnx, or a folder).",
+        ),
+    ] = None,
     require: RequireOpt = None,
     require_coverage: RequireCoverageOpt = None,
     json_: JsonOpt = False,
@@ -81,6 +98,8 @@ def check(
             fix_input=fix_input,
             android_api=android_api,
             coreml_version=coreml_version,
+            model_explorer=model_explorer,
+            annotate=annotate,
             require=require,
             require_coverage=require_coverage,
             progress=progress,
@@ -142,8 +161,26 @@ def _render(result: Any) -> None:
             render.out.print(f"  [dim]note:[/] {escape(note)}")
         render.out.print(f"  [bold]next:[/] {escape(r.next_step)}")
     render.out.print(f"\n[dim]{result.thresholds}[/]")
+    render_written(result.written)
     if result.gate is not None:
         render_gate(result.gate)
+
+
+def render_written(written: Any) -> None:
+    """The overlay files written, and the command that opens them."""
+    from rich.markup import escape
+
+    from ortprep.overlays import model_explorer
+
+    paths = [Path(p) for p in written]
+    node_data = [p for p in paths if p.name.endswith(".node_data.json")]
+    for p in paths:
+        render.out.print(f"wrote {escape(str(p))}")
+    analyzed = [p for p in paths if p.name.endswith(".analyzed.onnx")]
+    if analyzed and node_data:
+        command = model_explorer.open_command(analyzed[0], node_data)
+        render.out.print(escape("open in Model Explorer (pip install 'ortprep[viz]'):"))
+        render.out.print(f"  {escape(command)}", soft_wrap=True)
 
 
 def render_gate(gate: Any, where: str = "") -> None:

@@ -47,9 +47,23 @@ def run(path: Path, options: CheckOptions, progress: ProgressFn = no_progress) -
             found = engine.evaluate(ep)
             reports.append(explain(found, views.model, views.fix_command, subgraphs))
         progress("checking EPs", len(options.eps), len(options.eps))
+        if options.save_analyzed is not None:
+            _save_analyzed(views, options.save_analyzed)
     return CheckResult(
         str(path), views.analyzed, views.inputs, views.assumed, tuple(reports), views.fix_command
     )
+
+
+def _save_analyzed(views: GraphViews, target: Path) -> None:
+    """The analysed graph, weightless, to ``target`` (while ORT's level-1 file still exists)."""
+    from ortprep.core import weightless
+    from ortprep.core.files import write_bytes
+
+    if views.level1 is not None:
+        proto = weightless.weightless_onnx(views.level1, target.name)
+    else:
+        proto = weightless.weightless_from_view(views.model, target.name)
+    write_bytes(target, proto.SerializeToString())
 
 
 __all__ = [

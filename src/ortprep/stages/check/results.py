@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 from ortprep.core.graph import ValueType
@@ -51,6 +52,9 @@ class CheckOptions:
     ep_options: EpOptions = field(default_factory=EpOptions)
     what_if: bool = True
     ort: OrtGraphOptions = field(default_factory=OrtGraphOptions)
+    save_analyzed: Path | None = None
+    """Also write the analysed graph here: an ``.onnx`` without weight data whose nodes are
+    named as the results name them (:mod:`ortprep.core.weightless`), for viewers and overlays."""
 
 
 class NodeResult(NamedTuple):
@@ -175,6 +179,7 @@ class CheckResult:
     eps: tuple[EpReport, ...]
     fix_command: str | None = None  # the fix-shapes command for the what-if's dims, if any
     gate: GateVerdict | None = None  # the CI gate's verdict, when requirements were given
+    written: tuple[str, ...] = ()  # overlays and annotated copies written for this check
     thresholds: str = (
         "NNAPI and CoreML verdicts use ORT's thresholds, its suitability() "
         "(usability_checker.py) on the share of nodes taken: 1 partition: over 75% yes, over "
@@ -193,6 +198,7 @@ class CheckResult:
             "model": self.model,
             "ok": self.ok,
             "gate": None if self.gate is None else self.gate.to_dict(),
+            "written": list(self.written),
             "analyzed": self.analyzed,
             "inputs": [v.to_dict() for v in self.inputs],
             "what_if_dims": dict(self.assumed),

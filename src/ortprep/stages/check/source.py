@@ -54,6 +54,9 @@ class GraphViews:
     """The what-if's values for named dims."""
     fix_command: str | None
     """The ``ortprep fix-shapes`` command that makes the what-if real."""
+    level1: Path | None = None
+    """ORT's saved level-1 ``.onnx`` that :attr:`model` views (in the workdir; None for an
+    ``.ort`` file): the exact graph, node for node, that overlays and annotated copies key into."""
 
 
 def graph_views(
@@ -136,7 +139,9 @@ def _onnx_views(path: Path, options: CheckOptions, workdir: Path) -> GraphViews:
     if what_if is not None:
         assumed = dict(what_if[0])
         fix_command = fix_shapes_command(path, *_with_user_fixes(options, what_if))
-    return GraphViews(model, fixed_model, facts.inputs, "basic-optimized", assumed, fix_command)
+    return GraphViews(
+        model, fixed_model, facts.inputs, "basic-optimized", assumed, fix_command, main.target
+    )
 
 
 # --------------------------------------------------------------------------- ORT's jobs
