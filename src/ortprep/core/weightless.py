@@ -76,12 +76,23 @@ def strip_weights(proto: onnx.ModelProto, stub: str) -> None:
 
 
 def _nbytes(t: onnx.TensorProto) -> int:
+    """Bytes of the tensor's data (its external length, raw bytes, or elements x item size)."""
+    import math
+
     import onnx
 
     if t.data_location == onnx.TensorProto.EXTERNAL:
         entries = {e.key: e.value for e in t.external_data}
         return int(entries.get("length", 0) or 0)
-    return t.ByteSize()
+    if t.raw_data:
+        return len(t.raw_data)
+    try:
+        item = onnx.helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+    except (KeyError, ValueError, TypeError):
+        return t.ByteSize()
+    if t.data_type == onnx.TensorProto.STRING:
+        return sum(len(v) for v in t.string_data)
+    return math.prod(t.dims) * item
 
 
 def _stub(t: onnx.TensorProto, stub: str) -> None:
