@@ -325,3 +325,27 @@ def test_annotated_copy_tells_netron_each_nodes_ep_partition_and_reason(tmp_path
     # a folder gets <file name>.annotated.onnx
     assert cli("check", path, "--ep", "nnapi", "--annotate", tmp_path).code == 0
     assert (tmp_path / "dyn.onnx.annotated.onnx").is_file()
+
+
+def test_prepare_writes_overlays_for_every_file_it_checks_keeping_the_layout(tmp_path, cli):
+    folder = tmp_path / "models"
+    save(conv_bn_relu(), folder / "sub" / "cnn.onnx")
+    r = cli("prepare", folder, "-o", tmp_path / "out", "--json")
+    assert r.code == 0, r.stderr
+    overlays = tmp_path / "out" / "model-explorer" / "sub"
+    (model,) = r.json()["models"]
+    for check in model["checks"]:
+        filename = Path(check["file"]).name  # cnn.onnx, cnn.ort, cnn.with_runtime_opt.ort
+        analyzed = overlays / me.analyzed_name(filename)
+        assert f"model-explorer/sub/{analyzed.name}" in check["overlays"]
+        proto = onnx.load(str(analyzed), load_external_data=False)
+        ids = set(me.adapter_ids(proto).values())
+        for ep in ("nnapi", "xnnpack"):
+            data = _overlay(overlays, filename, ep)
+            assert {(g, n) for g in data for n in data[g]["results"]} == ids
+        if HAS_ADAPTER:
+            adapter = _adapter_ids(analyzed)
+            assert all(n in adapter[g] for g, n in ids)
+    commands = [c["command"] for c in model["commands"] if "Model Explorer" in c["title"]]
+    assert len(commands) == 3 and all(c.startswith("model-explorer ") for c in commands)
+    assert "model-explorer" in (tmp_path / "out" / "report.html").read_text()

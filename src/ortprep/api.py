@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from ortprep.core.inputs import ModelInput
     from ortprep.pipeline import PrepareResult
     from ortprep.stages.bench import BenchReport
-    from ortprep.stages.check import CheckOptions, CheckResult
+    from ortprep.stages.check import CheckResult
     from ortprep.stages.convert import ConvertResult
     from ortprep.stages.diff import DiffResult
     from ortprep.stages.fix_shapes import FixShapesResult
@@ -133,7 +133,9 @@ def check(
     if annotated is None and overlay_dir is None:
         result = stage.run(model.path, options, progress)
     else:
-        result = _check_with_overlays(model.path, options, overlay_dir, annotated, progress)
+        from ortprep.overlays import check_with_overlays
+
+        result = check_with_overlays(model.path, options, overlay_dir, annotated, progress)
     if requirements:
         result = dataclasses.replace(result, gate=gate.evaluate(requirements, result))
     return result
@@ -144,33 +146,6 @@ def _output_dir(value: PathLikeStr | None, option: str) -> Path | None:
     if folder is not None and folder.exists() and not folder.is_dir():
         raise UsageError(f"{option} {folder}: is a file, expected a folder")
     return folder
-
-
-def _check_with_overlays(
-    path: Path,
-    options: CheckOptions,
-    overlay_dir: Path | None,
-    annotate: Path | None,
-    progress: ProgressFn,
-) -> CheckResult:
-    """``check`` writing the analysed graph, then the overlays and annotated copy keyed to it."""
-    import tempfile
-
-    from ortprep.overlays import model_explorer, netron
-    from ortprep.stages import check as stage
-
-    filename = path.name
-    with tempfile.TemporaryDirectory(prefix="ortprep-overlays-") as tmp:
-        folder = overlay_dir if overlay_dir is not None else Path(tmp)
-        analyzed = folder / model_explorer.analyzed_name(filename)
-        result = stage.run(path, dataclasses.replace(options, save_analyzed=analyzed), progress)
-        written: list[Path] = []
-        if overlay_dir is not None:
-            written += [analyzed, *model_explorer.write(result, analyzed, overlay_dir, filename)]
-        if annotate is not None:
-            target = annotate / f"{filename}.annotated.onnx" if annotate.is_dir() else annotate
-            written.append(netron.write(result, analyzed, target))
-    return dataclasses.replace(result, written=tuple(str(p) for p in written))
 
 
 def convert(

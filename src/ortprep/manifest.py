@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MANIFEST",
+    "OVERLAYS",
     "REPORT",
     "ROLES",
     "TARGETS",
@@ -56,6 +57,7 @@ ROLES = {
     "fixed": "Fixed style",
 }
 MANIFEST = "manifest.json"
+OVERLAYS = "model-explorer"  # OUT/model-explorer/: Model Explorer overlays of every file checked
 REPORT = "report.html"
 
 
@@ -161,6 +163,8 @@ class Checked:
     role: str  # original | runtime | fixed
     file: str
     result: CheckResult
+    overlays: tuple[str, ...] = ()
+    """Model Explorer overlays of this check (relative to OUT): the analysed graph, node data."""
 
     @property
     def label(self) -> str:
@@ -171,6 +175,7 @@ class Checked:
             "role": self.role,
             "file": self.file,
             "analyzed": self.result.analyzed,
+            "overlays": list(self.overlays),
             "eps": [_ep_summary(e) for e in self.result.eps],
         }
 

@@ -31,6 +31,7 @@ from ortprep.core.inputs import ModelInput
 from ortprep.core.progress import ProgressFn, no_progress
 from ortprep.manifest import (
     MANIFEST,
+    OVERLAYS,
     REPORT,
     TARGET_EPS,
     TARGET_PLATFORMS,
@@ -186,7 +187,7 @@ def _prepare(
     ort_paths = written.ort_paths
     problems: list[str] = []
     eps = options.check_eps
-    checks = _checks(item, ort_paths, eps, problems, progress, rel)
+    checks = _checks(item, ort_paths, eps, problems, progress, rel, out_dir / OVERLAYS)
     gate = _gate(options, checks)
     source = open_model(item.path)
     diffs = []
@@ -209,7 +210,8 @@ def _prepare(
         bench=bench,
         build=build,
         recommendation=rec,
-        commands=_commands(written.files, build, rec, item, model_out, options, src_arg, ort_paths),
+        commands=_commands(written.files, build, rec, item, model_out, options, src_arg, ort_paths)
+        + _view_commands(checks),
         problems=tuple(problems),
         gate=gate,
         options=options.to_dict(),
@@ -283,8 +285,11 @@ def _checks(
     problems: list[str],
     progress: ProgressFn,
     rel: Callable[[Path], str],
+    overlays: Path,
 ) -> tuple[Checked, ...]:
-    """``check`` on the original (with what-if) and on both ``.ort`` files."""
+    """``check`` on the original (with what-if) and on both ``.ort`` files, each writing its
+    Model Explorer overlays under ``overlays`` (keeping the folder's layout)."""
+    from ortprep.overlays import check_with_overlays
     from ortprep.stages import check
 
     checks: list[Checked] = []
@@ -292,10 +297,32 @@ def _checks(
     targets += [(s, ort_paths[s], rel(ort_paths[s])) for s in ("runtime", "fixed")]
     for role, path, shown in targets:
         opts = check.CheckOptions(eps=tuple(eps), what_if=role == "original")
-        found = _attempt(problems, f"check {path.name}", partial(check.run, path, opts, progress))
+        folder = overlays / Path(shown).parent
+        run = partial(check_with_overlays, path, opts, folder, None, progress)
+        found = _attempt(problems, f"check {path.name}", run)
         if found is not None:
-            checks.append(Checked(role, shown, found))
+            checks.append(Checked(role, shown, found, tuple(rel(Path(p)) for p in found.written)))
     return tuple(checks)
+
+
+def _view_commands(checks: Sequence[Checked]) -> tuple[Command, ...]:
+    """How to open each checked file's overlays in Model Explorer."""
+    from ortprep.overlays import model_explorer
+
+    commands = []
+    for c in checks:
+        paths = [Path(p) for p in c.result.written]
+        analyzed = [p for p in paths if p.name.endswith(".analyzed.onnx")]
+        if analyzed:
+            node_data = [p for p in paths if p.name.endswith(".node_data.json")]
+            commands.append(
+                Command(
+                    f"Open {Path(c.file).name} in Model Explorer with each EP's partitions "
+                    "(pip install 'ortprep[viz]')",
+                    model_explorer.open_command(analyzed[0], node_data),
+                )
+            )
+    return tuple(commands)
 
 
 def _build(

@@ -48,6 +48,7 @@ def _register() -> None:
         optimize_cmd,
         prepare_cmd,
         verify_cmd,
+        view_cmd,
     )
 
     for module in (
@@ -61,6 +62,7 @@ def _register() -> None:
         verify_cmd,
         bench_cmd,
         config_cmd,
+        view_cmd,
     ):
         module.register(app)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -19,6 +20,7 @@ from ortprep.cli.common import (
     PathArg,
     execute,
 )
+from ortprep.manifest import OVERLAYS
 
 
 def register(app: typer.Typer) -> None:
@@ -124,6 +126,12 @@ def _render(result: Any) -> None:
                 render.warning(f"{m.relative}: {w}")
         if m.gate is not None:
             render_gate(m.gate, f"{m.relative}: ")
+    overlays = Path(result.out_dir) / OVERLAYS
+    if overlays.is_dir():
+        render.out.print(
+            f"overlays: {escape(str(overlays))}/ (each checked file's EP partitions for Model "
+            "Explorer; the report lists the command that opens each, or: ortprep view FILE)"
+        )
     render.out.print(f"manifest: {escape(result.manifest_path)}")
     render.out.print(f"report:   {escape(result.report_path)}")
     failed = sum(not m.ok for m in result.models)

@@ -157,3 +157,29 @@ def open_command(analyzed: Path, node_data: Iterable[Path]) -> str:
             f"--node_data_paths={paths}",
         ]
     )
+
+
+VIZ_INSTALL = "pip install 'ortprep[viz]'"
+
+
+def installed() -> bool:
+    """Model Explorer and its ONNX adapter are importable (the ``viz`` extra)."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("model_explorer", ADAPTER))
+
+
+def serve(
+    analyzed: Path, node_data: Iterable[Path], port: int = 8080, open_browser: bool = True
+) -> None:
+    """Start Model Explorer on ``analyzed`` with ``node_data`` loaded; returns when the user
+    stops the server (Ctrl-C)."""
+    import model_explorer
+
+    config = model_explorer.config()
+    config.add_model_from_path(str(analyzed))
+    for path in node_data:
+        config.add_node_data_from_path(str(path))
+    model_explorer.visualize_from_config(
+        config, port=port, extensions=[ADAPTER], no_open_in_browser=not open_browser
+    )
