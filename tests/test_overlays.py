@@ -303,6 +303,9 @@ def test_check_leaves_the_input_alone_and_refuses_a_file_as_folder(tmp_path, has
     assert hashes(tmp_path / "in") == before
     r = cli("check", path, "--model-explorer", path)
     assert r.code == 2 and "is a file" in r.stderr
+    r = cli("check", path, "--annotate", path)
+    assert r.code == 2 and "is the input model" in r.stderr
+    assert hashes(tmp_path / "in") == before
 
 
 def test_annotated_copy_tells_netron_each_nodes_ep_partition_and_reason(tmp_path, cli):

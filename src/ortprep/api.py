@@ -130,6 +130,8 @@ def check(
     )
     (model,) = _models(p, example, (".onnx", ".ort"))[0][:1]
     overlay_dir, annotated = _output_dir(model_explorer, "--model-explorer"), as_path(annotate)
+    if annotated is not None and annotated.resolve() == model.path.resolve():
+        raise UsageError(f"--annotate {annotated}: is the input model", "pass another file")
     if annotated is None and overlay_dir is None:
         result = stage.run(model.path, options, progress)
     else:
