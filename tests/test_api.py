@@ -64,6 +64,20 @@ def _cli_names(path: tuple[str, ...]) -> set[str]:
     return names
 
 
+def test_every_command_has_its_function():
+    import typer.main
+
+    from ortprep.cli import app
+
+    root = typer.main.get_command(app)
+    commands = set()
+    for name, command in root.commands.items():  # type: ignore[attr-defined]
+        subs = getattr(command, "commands", None)
+        commands |= {(name, s) for s in subs} if subs else {(name,)}
+    # view starts a server: the Python API has model_explorer.serve and check(model_explorer=)
+    assert commands - {("view",)} == set(API.values())
+
+
 @pytest.mark.parametrize("name", sorted(API))
 def test_keywords_are_the_cli_options(name):
     params = inspect.signature(getattr(ortprep, name)).parameters
