@@ -294,3 +294,58 @@ def test_no_command_fails_internally_on_a_mutant(cli, seeds, mutant_folder, tmp_
         if r.code not in (0, 1, 2) or "Traceback" in r.stderr or "internal error" in r.stderr:
             bugs.append(f"{model.name}: exit {r.code}: {r.stderr.strip()[:300]}")
     assert not bugs, "\n".join(bugs)
+
+
+@pytest.mark.parametrize(
+    "replacement", [b"com.microsoft:FusedConv:x", b"com.microsoft-FusedConv-1"]
+)
+@pytest.mark.parametrize("command", ["config build", "config check"])
+def test_a_produced_op_id_that_is_not_an_id_is_a_bad_model(
+    cli, seeds, tmp_path, replacement, command
+):
+    """The verifier checks the flatbuffer's structure, not the text of a record's produced op
+    (``DOMAIN:OP:VERSION``): a same-length edit keeps the file valid and the id meaningless."""
+    data = seeds[0]
+    assert data.count(b"com.microsoft:FusedConv:1") == 1
+    bad = tmp_path / "bad.ort"
+    bad.write_bytes(data.replace(b"com.microsoft:FusedConv:1", replacement))
+    good = tmp_path / "good.ort"
+    good.write_bytes(data)
+    config = tmp_path / "good.config"
+    assert cli("config", "build", good, "-o", config).code == 0
+    args = {
+        "config build": ("config", "build", bad, "-o", tmp_path / "x.config"),
+        "config check": ("config", "check", "--config", config, bad),
+    }[command]
+    r = cli(*args)
+    assert r.code == 2, r.stderr
+    assert "DOMAIN:OP:VERSION" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_an_attribute_of_unknown_kind_reads_as_absent(cli, tmp_path):
+    """Flatten's ``axis`` with its kind overwritten (the verifier accepts any int): the rules see
+    no value, as if the attribute were absent (it was ``int(None)`` in the NNAPI rules)."""
+    import onnxruntime.tools.ort_format_model  # noqa: F401  (puts ort_flatbuffers_py on sys.path)
+    import ort_flatbuffers_py.fbs as fbs
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Flatten", ["x"], ["y"], name="flatten", axis=2)],
+        "flatten",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 3, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 12])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = to_ort(model, tmp_path / "flatten.ort")
+    data = bytearray(path.read_bytes())
+    g = fbs.InferenceSession.InferenceSession.GetRootAs(bytes(data), 0).Model().Graph()
+    node = next(g.Nodes(i) for i in range(g.NodesLength()) if g.Nodes(i).OpType() == b"Flatten")
+    attr = next(node.Attributes(j) for j in range(node.AttributesLength()))
+    at = attr._tab.Pos + attr._tab.Offset(8)  # Attribute (ort.fbs): name 4, doc_string 6, type 8
+    struct.pack_into("<i", data, at, 99)
+    path.write_bytes(bytes(data))
+    assert "axis" not in parse_ort_bytes(bytes(data), PATH).graph.nodes[0].attributes
+    for args in (("check", path, "--ep", "all"), ("inspect", path)):
+        r = cli(*args)
+        assert r.code in (0, 1, 2) and "internal error" not in r.stderr, r.stderr

@@ -127,7 +127,14 @@ def analyse_ort_model(model: Model, type_reduction: bool, first_inputs: bool = T
     for records in model.ort.runtime_optimizations.values() if model.ort else ():
         for record in records:
             for op_id in record.produced_op_ids:
-                domain, op, since = op_id.split(":")
+                parts = op_id.split(":")
+                if len(parts) != 3 or not (parts[2].isascii() and parts[2].isdigit()):
+                    raise BadModelError(  # the verifier checks structure, not this text (#13)
+                        f"{model.path}: a saved runtime optimization produces {op_id!r}, not "
+                        "DOMAIN:OP:VERSION (the file is corrupt)",
+                        "convert the model again",
+                    )
+                domain, op, since = parts
                 produced.add((domain or "ai.onnx", op, int(since)))
     return OrtNeeds(
         OpConfig(tuple(entries)),
