@@ -81,3 +81,16 @@ def test_internal_error_line_shows_controls_visibly(capsys):
     render.internal_error(RuntimeError("bad \x1b]8;;x\x07 name"))
     err = capsys.readouterr().err
     assert ESC not in err and "\\x1b]8;;x\\x07" in err
+
+
+def test_build_command_keeps_its_lines_and_shows_controls(cli, tmp_path):
+    config = tmp_path / "odd\x1b[2J.config"  # the script names the config file
+    config.write_text("ai.onnx;17;Relu\n")
+    r = cli("config", "build-command", "--config", config, "--target", "android")
+    assert r.code == 0, r.stderr
+    assert "\\x0a" not in r.stdout and len(r.stdout.splitlines()) > 10
+    assert ESC not in r.stdout
+
+
+def test_visible_lines_keeps_line_breaks():
+    assert render.visible_lines("a\x1b\nb\n") == "a\\x1b\nb\n"

@@ -277,7 +277,7 @@ def _render_check(result: Any) -> None:
 def _render_build_command(result: Any) -> None:
     # soft_wrap: the script must reach the terminal (or a file) with its lines intact
     render.out.print(
-        render.visible(result.script()), markup=False, highlight=False, soft_wrap=True, end=""
+        render.visible_lines(result.script()), markup=False, highlight=False, soft_wrap=True, end=""
     )
 
 

@@ -72,6 +72,11 @@ def visible(value: str) -> str:
     return _CONTROL.sub(_escaped, value)
 
 
+def visible_lines(value: str) -> str:
+    """:func:`visible` line by line: a multi-line text (a script) keeps its line breaks."""
+    return "\n".join(visible(line) for line in value.split("\n"))
+
+
 _CONTROL_CLASS = "\\x00-\\x1f\\x7f-\\x9f\\u200e\\u200f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069"
 _CONTROL = re.compile(f"[{_CONTROL_CLASS}]")
 
