@@ -221,3 +221,32 @@ def test_models_that_cannot_be_run_are_exit_2(cli, tmp_path, unchanged, case, co
     with unchanged(model.parent):
         r = cli(*args)
     assert_clean_failure(r, 2, "no outputs" if case == "no_outputs" else "rank 1000")
+
+
+LONG = "a" * 300  # over every common file system's name limit (255)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("inspect", LONG),
+        ("check", "{d}/" + LONG + ".onnx"),
+        ("convert", "{m}", "-o", "{d}/" + LONG),
+        ("convert", "{m}", "-o", "{d}/out", "--custom-op-library", LONG),
+        ("fix-shapes", "{m}", "-o", "{d}/" + LONG + ".onnx", "--fix-dim", "N=1"),
+        ("verify", "{m}", "{m}", "--inputs", LONG + ".npz"),
+        ("bench", LONG),
+    ],
+    ids=[
+        "inspect",
+        "check",
+        "convert-o",
+        "custom-op-library",
+        "fix-shapes-o",
+        "verify-inputs",
+        "bench",
+    ],
+)
+def test_a_path_over_the_os_limit_is_exit_2(cli, good, tmp_path, args):
+    r = cli(*(a.format(m=good, d=tmp_path) for a in args))
+    assert_clean_failure(r, 2)

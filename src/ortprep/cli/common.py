@@ -16,7 +16,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 
 from ortprep.cli import render
-from ortprep.core.errors import OrtprepError
+from ortprep.core.errors import OrtprepError, environment_error
 from ortprep.core.option_values import parse_fix_dims as parse_fix_dims  # shared with the API
 from ortprep.core.progress import ProgressFn
 
@@ -85,7 +85,12 @@ def execute(
     except Exception as exc:  # noqa: BLE001 -- the contract: any other error is a bug, exit 3
         if debug:
             traceback.print_exc()
-        render.internal_error(exc)
-        code = EXIT_INTERNAL
+        caused = environment_error(exc)  # a path the OS refuses, a full disk: not a bug
+        if caused is not None:
+            render.error(caused.message, caused.hint)
+            code = caused.exit_code
+        else:
+            render.internal_error(exc)
+            code = EXIT_INTERNAL
     sys.stdout.flush()
     raise typer.Exit(code)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from ortprep.core.errors import OrtprepError, ort_failure_hint
+from ortprep.core.errors import OrtprepError, environment_error, ort_failure_hint
 
 __all__ = ["BUG_HINT", "Failure", "attempt", "failure_of", "is_ort_error"]
 
@@ -52,6 +52,9 @@ def failure_of(exc: Exception) -> Failure:
     """The :class:`Failure` an exception raised by one model's step stands for."""
     if isinstance(exc, OrtprepError):
         return Failure(exc.message, exc.hint)
+    caused = environment_error(exc)  # a full disk or a path the OS refuses: not a bug
+    if caused is not None:
+        return Failure(caused.message, caused.hint)
     if is_ort_error(exc):
         from ortprep.core.runtime import describe_ort_error
 

@@ -73,3 +73,31 @@ def ort_failure_hint(message: str, default: str = "check the model with `ortprep
             "--custom-op-library LIB, else use a newer onnxruntime"
         )
     return default
+
+
+def environment_error(exc: BaseException) -> OrtprepError | None:
+    """The :class:`OrtprepError` an operating-system error stands for when the environment, not
+    ortprep, caused it (a path over the OS's limits or in a symlink loop, no permission, a full
+    or read-only disk, an I/O error), naming the path; None for any other error (a bug)."""
+    import errno
+
+    if not isinstance(exc, OSError) or exc.errno not in {
+        errno.ENAMETOOLONG,
+        errno.ELOOP,
+        errno.EACCES,
+        errno.EPERM,
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.EROFS,
+        errno.EIO,
+        errno.ENXIO,
+        errno.ENOTDIR,
+        errno.EISDIR,
+        errno.EMFILE,
+        errno.ENFILE,
+    }:
+        return None
+    where = f"{exc.filename}: " if exc.filename is not None else ""
+    return OrtprepError(
+        f"{where}{exc.strerror or exc}", "check the path, its permissions and the free disk space"
+    )
