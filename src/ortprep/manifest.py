@@ -94,8 +94,9 @@ class PrepareOptions:
                     f"--ep {ep}: not available for --target {self.target}",
                     f"choose from {', '.join(allowed)}",
                 )
-        if self.workers < 1:
-            raise UsageError("--workers must be 1 or more")
+        from ortprep.core.limits import WORKERS_PER_CORE, check_parallel
+
+        check_parallel("--workers", self.workers, WORKERS_PER_CORE)
         if self.bench_runs < 1 or self.bench_warmup < 0:
             raise UsageError("benchmark runs must be 1 or more, warm-up runs 0 or more")
 

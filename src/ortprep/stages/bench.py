@@ -32,14 +32,6 @@ from ortprep.core.progress import ProgressFn, no_progress
 if TYPE_CHECKING:
     from ortprep.core.graph import Model
 
-THREADS_PER_CORE = 4
-"""``--threads`` is bounded by this many per core: ORT creates every intra-op thread up front,
-so an unbounded value stalls the machine before a single run."""
-
-
-def max_threads() -> int:
-    return THREADS_PER_CORE * (os.cpu_count() or 1)
-
 
 @dataclass(frozen=True)
 class BenchOptions:
@@ -51,14 +43,9 @@ class BenchOptions:
     replay_runtime_optimizations: bool = False
 
     def validate(self) -> None:
-        if self.threads < 0:
-            raise UsageError(f"--threads {self.threads}: use a positive number (0: ORT's default)")
-        if self.threads > max_threads():
-            raise UsageError(
-                f"--threads {self.threads}: more than {THREADS_PER_CORE} per core of this "
-                f"machine ({os.cpu_count() or 1} cores) only measures contention",
-                f"use 1 to {max_threads()} (0: ORT's default, one per core)",
-            )
+        from ortprep.core.limits import THREADS_PER_CORE, check_parallel
+
+        check_parallel("--threads", self.threads, THREADS_PER_CORE, "ORT's default, one per core")
         if self.runs < 1:
             raise UsageError(f"--runs {self.runs}: at least one timed run is needed")
         if self.warmup < 0:
