@@ -22,8 +22,10 @@ if TYPE_CHECKING:
     import numpy as np
     import onnxruntime as ort
 
-MAX_FEED_BYTES = 1 << 30
-"""The largest single input ortprep reads from ``--inputs`` or generates (1 GiB)."""
+MAX_FEED_BYTES = 256 << 20
+"""The largest single input ortprep reads from ``--inputs`` or generates (256 MiB): twenty times
+a 1024x1024 RGB float image. Verification holds each input and several float64 copies of the
+outputs it compares, so memory grows with many times this."""
 
 MAX_RANK = 32
 """The largest input rank ortprep feeds: numpy 1.x makes arrays of up to 32 dimensions (2.x 64),
@@ -189,10 +191,14 @@ def _check_member(member: _Member, spec: InputSpec, where: str) -> None:
     if member.nbytes > MAX_FEED_BYTES:
         raise UsageError(
             f"{where}array {spec.name!r} ({shape_text}, {member.dtype}) would take "
-            f"{member.nbytes / 2**30:.1f} GiB in memory, over ortprep's "
-            f"{MAX_FEED_BYTES >> 30} GiB limit for one input",
+            f"{_size(member.nbytes)} in memory, over ortprep's {_size(MAX_FEED_BYTES)} limit "
+            "for one input",
             "pass smaller inputs",
         )
+
+
+def _size(nbytes: int) -> str:
+    return f"{nbytes / 2**30:.1f} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:.0f} MiB"
 
 
 def _normal_dtype(name: str) -> str:
@@ -257,8 +263,7 @@ def check_generated_shape(spec: InputSpec, shape: tuple[int, ...], model: object
     if nbytes > MAX_FEED_BYTES:
         raise UsageError(
             f"{where}input {spec.name!r} of shape {list(shape)} would take "
-            f"{nbytes / 2**30:.1f} GiB, over ortprep's {MAX_FEED_BYTES >> 30} GiB limit for one "
-            "input",
+            f"{_size(nbytes)}, over ortprep's {_size(MAX_FEED_BYTES)} limit for one input",
             "fix its symbolic dimensions to smaller values with --fix-dim NAME=VALUE",
         )
 
