@@ -132,6 +132,10 @@ def check(
     overlay_dir, annotated = _output_dir(model_explorer, "--model-explorer"), as_path(annotate)
     if annotated is not None and annotated.resolve() == model.path.resolve():
         raise UsageError(f"--annotate {annotated}: is the input model", "pass another file")
+    if annotated is not None and not annotated.is_dir():
+        from ortprep.core.files import check_output_file
+
+        check_output_file(annotated, [model.path], "--annotate")
     if annotated is None and overlay_dir is None:
         result = stage.run(model.path, options, progress)
     else:

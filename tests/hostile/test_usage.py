@@ -251,3 +251,25 @@ LONG = "a" * 300  # over every common file system's name limit (255)
 def test_a_path_over_the_os_limit_is_exit_2(cli, good, tmp_path, args):
     r = cli(*(a.format(m=good, d=tmp_path) for a in args))
     assert_clean_failure(r, 2)
+
+
+def test_an_atomic_write_never_replaces_a_device_or_pipe(tmp_path):
+    """A rename onto /dev/null would put a regular file in its place (as root, for everyone); a
+    FIFO stands in for the device here."""
+    from ortprep.core.errors import OutputError
+    from ortprep.core.files import write_text
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(OutputError, match="not a regular file"):
+        write_text(fifo, "x")
+    assert fifo.is_fifo() and [p.name for p in tmp_path.iterdir()] == ["pipe"]
+
+
+@pytest.mark.parametrize("option", ["--annotate", "--model-explorer"])
+def test_check_overlay_outputs_are_checked_first(cli, good, tmp_path, option):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    r = cli("check", good, option, fifo)
+    assert_clean_failure(r, 2, option)
+    assert fifo.is_fifo()

@@ -20,6 +20,13 @@ def atomic_path(target: Path) -> Iterator[Path]:
     The temporary name hides the real suffix, so writers that pick a format from the extension
     (ORT does) must be told the format explicitly.
     """
+    if target.exists() and not target.is_file():
+        # a rename would put a regular file in place of a device (/dev/null), a pipe, a folder
+        raise OutputError(
+            f"{target}: not a regular file (a device, pipe or folder); ortprep does not write "
+            "over it",
+            "pass the name of a file to write",
+        )
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(
@@ -118,42 +125,42 @@ def sha256(path: Path) -> str:
 # Checked before any work, so a bad -o costs nothing and leaves nothing behind.
 
 
-def check_output_folder(out: Path, inputs: Iterable[Path] = ()) -> None:
+def check_output_folder(out: Path, inputs: Iterable[Path] = (), option: str = "-o") -> None:
     """``out`` can be (or become) a folder ortprep writes into; raises :class:`UsageError`.
 
     Refused: an existing file or device (``/dev/null``), a path below a file, a folder that
     cannot be written, and an input itself (outputs never go over or into their inputs' place).
     Nothing is created here.
     """
-    _check_not_input(out, inputs, "folder")
+    _check_not_input(out, inputs, "folder", option)
     if out.exists() and not out.is_dir():
         raise UsageError(
-            f"-o {out}: is a file, not a folder", "pass a folder (it is created if missing)"
+            f"{option} {out}: is a file, not a folder", "pass a folder (it is created if missing)"
         )
-    _check_writable(out)
+    _check_writable(out, option)
 
 
-def check_output_file(out: Path, inputs: Iterable[Path] = ()) -> None:
+def check_output_file(out: Path, inputs: Iterable[Path] = (), option: str = "-o") -> None:
     """``out`` can be written as a file (atomically: a temporary file beside it, then a
     rename); raises :class:`UsageError` for a folder, a device, a path below a file, an input,
     or a folder that cannot be written."""
-    _check_not_input(out, inputs, "file")
+    _check_not_input(out, inputs, "file", option)
     if out.is_dir():
-        raise UsageError(f"-o {out}: is a folder, expected a file name")
+        raise UsageError(f"{option} {out}: is a folder, expected a file name")
     if out.exists() and not out.is_file():
         raise UsageError(
-            f"-o {out}: is not a regular file (a device or a pipe)",
+            f"{option} {out}: is not a regular file (a device or a pipe)",
             "pass the name of a file to write",
         )
-    _check_writable(out.parent)
+    _check_writable(out.parent, option, out)
 
 
-def _check_not_input(out: Path, inputs: Iterable[Path], kind: str) -> None:
+def _check_not_input(out: Path, inputs: Iterable[Path], kind: str, option: str) -> None:
     target = _resolved(out)
     for p in inputs:
         if _resolved(p) == target:
             raise UsageError(
-                f"-o {out}: is one of the inputs", f"pass another {kind} for the outputs"
+                f"{option} {out}: is one of the inputs", f"pass another {kind} for the outputs"
             )
 
 
@@ -164,14 +171,14 @@ def _resolved(p: Path) -> Path:
         return p.absolute()
 
 
-def _check_writable(folder: Path) -> None:
+def _check_writable(folder: Path, option: str, named: Path | None = None) -> None:
     """The nearest existing ancestor of ``folder`` must be a writable folder."""
     probe = folder.absolute()
     while True:
         try:
             exists = probe.exists()
         except OSError as exc:  # a name over the OS's limits
-            raise UsageError(f"-o {folder}: {exc.strerror or exc}") from None
+            raise UsageError(f"{option} {named or folder}: {exc.strerror or exc}") from None
         if exists:
             break
         if probe.parent == probe:
@@ -179,12 +186,12 @@ def _check_writable(folder: Path) -> None:
         probe = probe.parent
     if not probe.is_dir():
         raise UsageError(
-            f"-o {folder}: {probe} is a file, so nothing can be written below it",
+            f"{option} {named or folder}: {probe} is a file, so nothing can be written below it",
             "pass a path whose parent folders are folders",
         )
     if not os.access(probe, os.W_OK | os.X_OK):
         raise UsageError(
-            f"-o {folder}: the folder {probe} is not writable",
+            f"{option} {named or folder}: the folder {probe} is not writable",
             "pass a folder you can write to",
         )
 
