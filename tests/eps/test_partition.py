@@ -13,8 +13,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 from ortprep.core.graph import Graph, Node, ValueType
 from ortprep.core.onnx_file import model_view
-from ortprep.eps import nnapi
+from ortprep.eps import nnapi, xnnpack
 from ortprep.eps.partition import (
+    IODef,
     NodeUnit,
     form_partitions,
     node_units,
@@ -462,3 +463,41 @@ def test_partition_public_api_is_listed_in_all():
     from ortprep.eps import partition
 
     assert all(hasattr(partition, name) for name in partition.__all__)
+
+
+# --------------------------------------------------------------------------- unit IO defs
+
+
+def _node(index: int, op: str, inputs: tuple[str, ...], outputs: tuple[str, ...]) -> Node:
+    return Node(index, f"{op.lower()}{index}", op, "ai.onnx", inputs, outputs)
+
+
+def test_unit_io_defs_follow_ort_node_unit_with_a_redundant_clip():
+    # node_unit.cc: a QDQ unit's outputs are those of its output producer, the redundant Clip
+    # when there is one. The target's own outputs (here a trailing unused optional output) are
+    # not the unit's: XNNPACK's former view listed them, with Clip mapped through by name.
+    dq = _node(0, "DequantizeLinear", ("xq", "xs"), ("x",))
+    pool = _node(1, "AveragePool", ("x",), ("p", ""))
+    clip = _node(2, "Relu", ("p",), ("r",))
+    q = _node(3, "QuantizeLinear", ("r", "ys", "yz"), ("yq",))
+    unit = NodeUnit(pool, (dq,), (q,), "qdq", clip)
+
+    assert unit.inputs == (IODef("xq", "xs", None),)
+    assert unit.outputs == (IODef("yq", "ys", "yz"),)
+    assert unit.outputs[0].quantized and not IODef("v").quantized
+
+    graph = Graph("main", (dq, pool, clip, q), (), (), {}, {})
+    node, io = xnnpack.quantized_view(unit, graph)
+    assert node.inputs == ("xq",) and node.outputs == ("yq",)
+    assert io.outputs == (IODef("yq", "ys", "yz"),)
+
+
+def test_unit_io_defs_of_single_nodes():
+    qconv = _node(0, "QLinearConv", ("x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"), ("y",))
+    assert NodeUnit(qconv).inputs == (IODef("x", "xs", "xz"), IODef("w", "ws", "wz"), IODef("b"))
+    assert NodeUnit(qconv).outputs == (IODef("y", "ys", "yz"),)
+    qconcat = _node(1, "QLinearConcat", ("ys", "yz", "a", "as", "az", "b", "bs", "bz"), ("y",))
+    assert NodeUnit(qconcat).inputs == (IODef("a", "as", "az"), IODef("b", "bs", "bz"))
+    assert NodeUnit(qconcat).outputs == (IODef("y", "ys", "yz"),)
+    relu = _node(2, "Relu", ("x",), ("y",))
+    assert NodeUnit(relu).inputs == (IODef("x"),) and NodeUnit(relu).outputs == (IODef("y"),)

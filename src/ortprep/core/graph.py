@@ -15,10 +15,12 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 if TYPE_CHECKING:
     import numpy as np
+
+_T = TypeVar("_T")
 
 DEFAULT_DOMAIN = "ai.onnx"
 
@@ -117,7 +119,22 @@ def by_attribute_name(subgraphs: dict[str, Graph]) -> dict[str, Graph]:
 
 @dataclass(frozen=True)
 class Graph:
-    """A graph (the main graph, or a subgraph whose ``path`` names its owner)."""
+    """A graph (the main graph, or a subgraph whose ``path`` names its owner).
+
+    The view is read-only, so what is derived from it is kept on it, the way onnx-ir keeps
+    derived facts on its objects: the lookups below are ``cached_property``s, and the analyses
+    of the layers above (which this module does not import) live in :attr:`memo` through
+    :meth:`derived`, one entry per documented key:
+
+    - ``"partition.edges"``: ORT's node edges, topological order and node units
+      (:mod:`ortprep.eps.partition`);
+    - ``"nnapi.graph"``: NNAPI's merged lookups and per-options unit verdicts
+      (:mod:`ortprep.eps.nnapi`);
+    - ``"coreml.facts"``: CoreML's constant/external sets and decoded constants
+      (:mod:`ortprep.eps.coreml`).
+
+    An entry lives exactly as long as the graph object; there is no module-global cache.
+    """
 
     path: str
     nodes: tuple[Node, ...]
@@ -125,6 +142,22 @@ class Graph:
     outputs: tuple[ValueType, ...]
     initializers: Mapping[str, Initializer]
     values: Mapping[str, ValueType]
+    memo: dict[str, Any] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
+    """Derived facts by key (see the class docstring); filled by :meth:`derived` only."""
+
+    def derived(self, key: str, build: Callable[[Graph], _T]) -> _T:
+        """The fact ``key`` of this graph: ``build(self)`` on first use, the same object after.
+
+        ``key`` is one of the keys listed in the class docstring; ``build`` must depend on the
+        graph alone (the view never changes, so neither does the fact)."""
+        memo = self.memo
+        if key in memo:
+            fact: _T = memo[key]
+            return fact
+        fact = memo[key] = build(self)
+        return fact
 
     @cached_property
     def producers(self) -> dict[str, Node]:

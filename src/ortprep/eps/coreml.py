@@ -34,10 +34,9 @@ and stay on CPU, and the float op between them is judged on its own float inputs
 from __future__ import annotations
 
 import math
-import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache, partial
+from functools import lru_cache
 from typing import Any
 
 from ortprep.core.graph import Dim, Graph, Node, ValueType
@@ -87,42 +86,21 @@ class _GraphFacts:
     """Constant values by (name, int or float), decoded once: reading decodes the tensor."""
 
 
-_FACTS: dict[int, tuple[weakref.ref[Graph], _GraphFacts]] = {}
-
-
-def _forget(key: int, _ref: object) -> None:
-    _FACTS.pop(key, None)
-
-
-def _no_graph() -> Graph | None:
-    return None
-
-
-# Nodes are checked graph by graph, so the graph of the previous call is tried first: cheaper
-# than the keyed lookup, which matters at one call per node.
-_last: tuple[Callable[[], Graph | None], _GraphFacts] = (
-    _no_graph,
-    _GraphFacts(frozenset(), frozenset()),
-)
+COREML_FACTS_KEY = "coreml.facts"
+"""The ``Graph.memo`` key of CoreML's :class:`_GraphFacts`."""
 
 
 def _facts(graph: Graph) -> _GraphFacts:
-    """The facts of ``graph``, cached while the graph object lives (graphs are read-only)."""
-    global _last
-    if _last[0]() is graph:
-        return _last[1]
-    key = id(graph)
-    hit = _FACTS.get(key)
-    if hit is not None and hit[0]() is graph:
-        _last = hit
-        return hit[1]
+    """The facts of ``graph``, worked out once and kept on the graph (``Graph.memo``)."""
+    return graph.derived(COREML_FACTS_KEY, _graph_facts)
+
+
+def _graph_facts(graph: Graph) -> _GraphFacts:
     inits = graph.initializers
-    facts = _GraphFacts(
+    return _GraphFacts(
         constant=frozenset(inits).difference(v.name for v in graph.inputs),
         external=frozenset(n for n, init in inits.items() if init.external_file),
     )
-    _FACTS[key] = _last = (weakref.ref(graph, partial(_forget, key)), facts)
-    return facts
 
 
 def _init_type(graph: Graph, facts: _GraphFacts, name: str) -> ValueType | None:

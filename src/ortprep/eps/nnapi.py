@@ -24,16 +24,17 @@ Feature levels are written as the Android API they come with (FL1 = 27 ... FL5 =
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any
 
 from ortprep.core.gcpause import gc_paused
 from ortprep.core.graph import Dim, Graph, Node, ValueType
 from ortprep.eps.base import EpOptions, EpSpec, NodeContext, OpRule, rule_table
 from ortprep.eps.partition import (
+    QUANT_IO_OPS,
+    IODef,
     NodeUnit,
     elem_type,
     form_partitions,
@@ -100,14 +101,6 @@ def _api(level: int) -> str:
 # --------------------------------------------------------------------------- unit view
 
 
-class _IO(NamedTuple):
-    """One input or output of a unit as ORT's NodeUnit lists it (value, scale, zero point)."""
-
-    name: str
-    scale: str | None = None
-    zero_point: str | None = None
-
-
 @dataclass(slots=True, eq=False)
 class UnitContext(NodeContext):
     """A :class:`NodeContext` that also carries the node unit being judged (immutable by
@@ -155,23 +148,6 @@ class _GraphState:
         return elem_type(self.graph, name)
 
 
-# Ops whose NodeUnit inputs/outputs carry scales and zero points (node_unit.cc); any other single
-# node lists its own inputs and outputs as they are.
-_QLINEAR_UNARY = frozenset(
-    {
-        "QLinearSigmoid",
-        "QLinearAveragePool",
-        "QLinearGlobalAveragePool",
-        "QLinearLeakyRelu",
-        "QLinearReduceMean",
-    }
-)
-_QLINEAR_BINARY = frozenset({"QLinearConv", "QLinearMatMul", "QLinearAdd", "QLinearMul"})
-_QUANT_IO_OPS = (
-    _QLINEAR_UNARY | _QLINEAR_BINARY | {"DequantizeLinear", "QuantizeLinear", "QLinearConcat"}
-)
-
-
 class _View:
     """What the rules look at for one unit: its IO defs, types, shapes, constants, attributes.
 
@@ -180,7 +156,6 @@ class _View:
     """
 
     __slots__ = (
-        "_io",
         "api",
         "graph",
         "in_names",
@@ -202,23 +177,19 @@ class _View:
         self.op = op = node.op_type
         self.api = options.android_api
         self.qdq = qdq = unit.kind == "qdq"
-        self.plain = not qdq and op not in _QUANT_IO_OPS
+        self.plain = not qdq and op not in QUANT_IO_OPS
         self.qtype = QDQ_TYPES.get(op) if qdq else op if op in _QLINEAR_SINGLE else None
-        self._io: tuple[list[_IO], list[_IO]] | None = None
         # What in_name(i) returns: the value read by unit input i (a DQ's input for a QDQ unit).
         self.in_names = node.inputs if self.plain else tuple(io.name for io in self.inputs)
 
     @property
-    def inputs(self) -> list[_IO]:
-        if self._io is None:
-            self._io = _unit_io(self.unit)
-        return self._io[0]
+    def inputs(self) -> tuple[IODef, ...]:
+        """The unit's input IO defs (``NodeUnit::Inputs()``, kept on the unit)."""
+        return self.unit.inputs
 
     @property
-    def outputs(self) -> list[_IO]:
-        if self._io is None:
-            self._io = _unit_io(self.unit)
-        return self._io[1]
+    def outputs(self) -> tuple[IODef, ...]:
+        return self.unit.outputs
 
     def input_value_names(self) -> tuple[str, ...]:
         """Every input value, scale and zero point of the unit, in order; may contain ``""``."""
@@ -263,48 +234,6 @@ class _View:
     @property
     def quantized(self) -> bool:
         return self.qtype is not None
-
-
-def _unit_io(unit: NodeUnit) -> tuple[list[_IO], list[_IO]]:
-    """A unit's inputs and outputs with their quantization parameters (node_unit.cc)."""
-    n = unit.target
-    if unit.kind == "qdq":
-        return _qdq_io(unit)
-    i, o = n.input, (lambda k: n.outputs[k] if k < len(n.outputs) else "")
-    op = n.op_type
-    if op in _QLINEAR_UNARY:
-        return [_IO(i(0), i(1), i(2) or None)], [_IO(o(0), i(3), i(4) or None)]
-    if op in _QLINEAR_BINARY:
-        ins = [_IO(i(0), i(1), i(2) or None), _IO(i(3), i(4), i(5) or None)]
-        if len(n.inputs) == 9:
-            ins.append(_IO(i(8)))
-        return ins, [_IO(o(0), i(6), i(7) or None)]
-    if op == "DequantizeLinear":
-        return [_IO(i(0), i(1), i(2) or None)], [_IO(o(0))]
-    if op == "QuantizeLinear":
-        return [_IO(i(0))], [_IO(o(0), i(1), i(2) or None)]
-    if op == "QLinearConcat":
-        count = (len(n.inputs) - 2) // 3
-        ins = [_IO(i(3 * k + 2), i(3 * k + 3), i(3 * k + 4) or None) for k in range(count)]
-        return ins, [_IO(o(0), i(0), i(1) or None)]
-    return [_IO(x) for x in n.inputs], [_IO(x) for x in n.outputs]
-
-
-def _qdq_io(unit: NodeUnit) -> tuple[list[_IO], list[_IO]]:
-    dq_by_output = {d.outputs[0]: d for d in unit.dq_nodes if d.outputs}
-    ins = []
-    for name in unit.target.inputs:
-        d = dq_by_output.get(name)
-        ins.append(_IO(d.input(0), d.input(1), d.input(2) or None) if d else _IO(name))
-    producer = unit.redundant_clip or unit.target
-    q_by_input: dict[str, Node] = {}
-    for q_node in unit.q_nodes:
-        q_by_input.setdefault(q_node.input(0), q_node)
-    outs = []
-    for name in producer.outputs:
-        q = q_by_input.get(name)
-        outs.append(_IO(q.outputs[0], q.input(1), q.input(2) or None) if q else _IO(name))
-    return ins, outs
 
 
 # --------------------------------------------------------------------------- shared checks
@@ -391,7 +320,7 @@ def _channels(v: _View, name: str) -> int:
     return 1 if vt is None or not vt.shape else int(vt.shape[0] or 0)
 
 
-def _scale_ok(v: _View, io: _IO, matmul: bool, u8s8: bool) -> str | None:
+def _scale_ok(v: _View, io: IODef, matmul: bool, u8s8: bool) -> str | None:
     scale = io.scale or ""
     if not v.const(scale):
         return f"{v.op}: scale '{scale}' is not a constant initializer; NNAPI needs it constant"
@@ -411,7 +340,7 @@ def _scale_ok(v: _View, io: _IO, matmul: bool, u8s8: bool) -> str | None:
     return None
 
 
-def _zero_point_ok(v: _View, io: _IO, matmul: bool, u8s8: bool) -> str | None:
+def _zero_point_ok(v: _View, io: IODef, matmul: bool, u8s8: bool) -> str | None:
     zp = io.zero_point
     if not zp:
         return None
@@ -438,7 +367,7 @@ def _zero_point_ok(v: _View, io: _IO, matmul: bool, u8s8: bool) -> str | None:
     return None
 
 
-def _scale_zp_values(v: _View, io: _IO) -> tuple[float, int] | None:
+def _scale_zp_values(v: _View, io: IODef) -> tuple[float, int] | None:
     scale = v.values(io.scale or "")
     if scale is None:
         return None
@@ -462,7 +391,7 @@ def _required_output_params(v: _View, scale: float, zp: int) -> str | None:
     return None
 
 
-def _same_params(v: _View, a: _IO, b: _IO, what: str) -> str | None:
+def _same_params(v: _View, a: IODef, b: IODef, what: str) -> str | None:
     pa, pb = _scale_zp_values(v, a), _scale_zp_values(v, b)
     if pa is None or pb is None or pa != pb:
         return (
@@ -1317,25 +1246,16 @@ def check_node(ctx: NodeContext) -> str | None:
     return f"part of the QDQ group around {unit.target.op_type} '{unit.target.name}': {reason}"
 
 
-# --------------------------------------------------------------------------- caches
+# --------------------------------------------------------------------------- per-graph state
 
 
-_STATES: dict[int, tuple[weakref.ref[Graph], _GraphState]] = {}
-
-
-def _forget(cache: dict[Any, Any], key: Any, _ref: object) -> None:
-    cache.pop(key, None)  # the cache is bound in: module globals may be gone at shutdown
+NNAPI_GRAPH_KEY = "nnapi.graph"
+"""The ``Graph.memo`` key of NNAPI's :class:`_GraphState`."""
 
 
 def _state(graph: Graph) -> _GraphState:
-    """The graph's lookups, units and verdicts, cached while the graph object lives."""
-    key = id(graph)
-    hit = _STATES.get(key)
-    if hit is not None and hit[0]() is graph:
-        return hit[1]
-    state = _GraphState(graph)
-    _STATES[key] = (weakref.ref(graph, partial(_forget, _STATES, key)), state)
-    return state
+    """The graph's lookups, units and verdicts, kept on the graph (``Graph.memo``)."""
+    return graph.derived(NNAPI_GRAPH_KEY, _GraphState)
 
 
 def _units_index(graph: Graph, state: _GraphState | None = None) -> dict[int, NodeUnit]:
@@ -1373,8 +1293,23 @@ def _graph_verdicts(
     return verdicts
 
 
+def unmemoized_verdicts(graph: Graph, options: EpOptions) -> dict[int, str | None]:
+    """Target index -> verdict for every unit of ``graph``, judged from scratch: on a new state
+    that is not kept on the graph, every builder run (no :func:`_plain_key` sharing). What the
+    memoized :func:`check_unit` must agree with (the tests compare them)."""
+    state = _GraphState(graph)
+    verdicts = state.verdicts[options] = {}
+    state.last = (options, verdicts)
+    _judge_units(node_units(graph), state, options, verdicts, reuse_accepted=False)
+    return verdicts
+
+
 def _judge_units(
-    units: list[NodeUnit], state: _GraphState, options: EpOptions, verdicts: dict[int, str | None]
+    units: list[NodeUnit],
+    state: _GraphState,
+    options: EpOptions,
+    verdicts: dict[int, str | None],
+    reuse_accepted: bool = True,
 ) -> None:
     """:func:`_unit_verdict` for each unit, in order, into ``verdicts`` (by target index).
 
@@ -1382,6 +1317,7 @@ def _judge_units(
     whose :func:`_plain_key` equals that of a unit already accepted is accepted without running its
     builder again (large graphs repeat the same ops on the same types and shapes: a 100,000-node
     Add/Relu chain has two keys). Refusals are not shared: their text names the unit's own values.
+    ``reuse_accepted=False`` runs every builder (:func:`unmemoized_verdicts`).
     """
     targets = state.targets
     refusal = _graph_refusal(state.graph, options)
@@ -1392,7 +1328,7 @@ def _judge_units(
         if refusal:
             verdicts[index] = refusal
             continue
-        key = _plain_key(unit, state)
+        key = _plain_key(unit, state) if reuse_accepted else None
         if key is not None and key in accepted:
             reason = None
         else:
@@ -1420,7 +1356,7 @@ def _plain_key(unit: NodeUnit, state: _GraphState) -> tuple[Any, ...] | None:
     (tensors) get no key.
     """
     node = unit.target
-    if unit.kind != "single" or node.op_type in _QUANT_IO_OPS:
+    if unit.kind != "single" or node.op_type in QUANT_IO_OPS:
         return None
     attrs = node.attributes
     attr_key: tuple[Any, ...] = ()

@@ -29,7 +29,7 @@ from functools import lru_cache
 
 from ortprep.core.graph import Dim, Graph, Node
 from ortprep.eps.base import EpOptions, EpSpec, NodeContext, OpRule, rule_table
-from ortprep.eps.partition import DQ_OP, Q_OP, NodeUnit, elem_type
+from ortprep.eps.partition import DQ_OP, Q_OP, IODef, NodeUnit, elem_type
 
 ORT_SOURCE_VERSION = (
     "onnxruntime main: XNNPACK EP @ 032935e6 (~early 2025) with fixes through #28546 (Gemm, "
@@ -661,18 +661,13 @@ def _verdict(
 # --------------------------------------------------------------------------- QDQ units
 
 
-@dataclass(frozen=True)
-class QuantIO:
-    """A quantized input or output of a QDQ unit: the integer tensor and its quant params."""
-
-    name: str
-    scale: str
-    zero_point: str
+QuantIO = IODef
+"""A quantized input or output of a QDQ unit: the integer tensor and its quant params."""
 
 
 @dataclass(frozen=True)
 class UnitIO:
-    """The target's inputs and outputs as a QDQ unit exposes them (None: not quantized)."""
+    """The target's quantized inputs and outputs in a QDQ unit (None: not quantized)."""
 
     inputs: tuple[QuantIO | None, ...]
     outputs: tuple[QuantIO | None, ...]
@@ -681,29 +676,21 @@ class UnitIO:
 def quantized_view(unit: NodeUnit, graph: Graph) -> tuple[Node, UnitIO]:
     """The target node as XNNPACK's checker sees it in a QDQ unit, with its quant params.
 
-    Inputs fed by the unit's DQ nodes become the DQ inputs and outputs read by its Q nodes (through
-    a redundant Clip, if any) become the Q outputs, so type, rank and constant checks see the
-    quantized tensors, as ``NodeUnit::Inputs()``/``Outputs()`` do in ORT.
+    The node reads and writes the unit's IO defs (``NodeUnit::Inputs()``/``Outputs()``, kept on
+    the unit): inputs fed by the unit's DQ nodes are the DQ inputs, and the outputs are those of
+    the redundant Clip if there is one, else of the target, the ones read by its Q nodes being
+    the Q outputs; so type, rank and constant checks see the quantized tensors.
     """
-    target = unit.target
-    dq_of = {d.outputs[0]: d for d in unit.dq_nodes if d.outputs}
-    q_of = {q.input(0): q for q in unit.q_nodes}
-    clip: Node | None = getattr(unit, "redundant_clip", None)
-    ins: list[QuantIO | None] = []
-    outs: list[QuantIO | None] = []
-    for name in target.inputs:
-        dq = dq_of.get(name) if name else None
-        ins.append(QuantIO(dq.input(0), dq.input(1), dq.input(2)) if dq else None)
-    for name in target.outputs:
-        read = clip.outputs[0] if clip is not None and clip.input(0) == name else name
-        q = q_of.get(read) if read else None
-        outs.append(QuantIO(q.outputs[0], q.input(1), q.input(2)) if q and q.outputs else None)
+    ins, outs = unit.inputs, unit.outputs
     node = replace(
-        target,
-        inputs=tuple(io.name if io else n for io, n in zip(ins, target.inputs, strict=True)),
-        outputs=tuple(io.name if io else n for io, n in zip(outs, target.outputs, strict=True)),
+        unit.target,
+        inputs=tuple(io.name for io in ins),
+        outputs=tuple(io.name for io in outs),
     )
-    return node, UnitIO(tuple(ins), tuple(outs))
+    return node, UnitIO(
+        tuple(io if io.quantized else None for io in ins),
+        tuple(io if io.quantized else None for io in outs),
+    )
 
 
 def _count(graph: Graph, name: str) -> int:
@@ -816,7 +803,7 @@ def _qdq_softmax_types(ctx: NodeContext, io: UnitIO) -> str | None:
     y = io.outputs[0]
     if reason or y is None:
         return reason
-    scale = _first_value(ctx.graph, y.scale)
+    scale = _first_value(ctx.graph, y.scale or "")
     if scale is None:
         return f"the Y scale '{y.scale}' could not be read"
     if abs(scale - SOFTMAX_Q_SCALE) > 1e-4:
