@@ -25,6 +25,7 @@ from ortprep.core.graph import Graph
 from ortprep.core.inputs import open_model
 from ortprep.core.onnx_file import model_view
 from ortprep.eps import nnapi
+from ortprep.eps.nnapi import verdicts as nnapi_verdicts
 from ortprep.eps.base import EpOptions
 from ortprep.eps.partition import node_units
 
@@ -102,13 +103,13 @@ def test_the_comparison_sees_verdicts_both_ways_and_the_memo_at_work(graphs, mon
     ]
     assert None in verdicts and any(v is not None for v in verdicts)
     runs = {"memo": 0}
-    builder = nnapi._builder_verdict
+    builder = nnapi_verdicts._builder_verdict
 
     def counted(*args):
         runs["memo"] += 1
         return builder(*args)
 
-    monkeypatch.setattr(nnapi, "_builder_verdict", counted)
+    monkeypatch.setattr(nnapi_verdicts, "_builder_verdict", counted)
     chain = next(g for name, g in graphs if name.startswith("relu_chain+shapes"))
     _memoized(_fresh(chain), EpOptions())
     assert 0 < runs["memo"] < len(node_units(chain)) // 4
@@ -120,8 +121,8 @@ def test_the_comparison_fails_when_the_memo_key_is_too_coarse(graphs, monkeypatc
         key = nnapi_plain_key(unit, state)
         return None if key is None else key[:5]
 
-    nnapi_plain_key = nnapi._plain_key
-    monkeypatch.setattr(nnapi, "_plain_key", coarse)
+    nnapi_plain_key = nnapi_verdicts._plain_key
+    monkeypatch.setattr(nnapi_verdicts, "_plain_key", coarse)
     assert _differences(graphs)
 
 

@@ -127,9 +127,9 @@ class Graph:
     :meth:`derived`, one entry per documented key:
 
     - ``"partition.edges"``: ORT's node edges, topological order and node units
-      (:mod:`ortprep.eps.partition`);
+      (:mod:`ortprep.eps.graph_edges`, :mod:`ortprep.eps.qdq_selection`);
     - ``"nnapi.graph"``: NNAPI's merged lookups and per-options unit verdicts
-      (:mod:`ortprep.eps.nnapi`);
+      (:mod:`ortprep.eps.nnapi.view`);
     - ``"coreml.facts"``: CoreML's constant/external sets and decoded constants
       (:mod:`ortprep.eps.coreml`).
 
