@@ -25,8 +25,8 @@ from ortprep.core.graph import Graph
 from ortprep.core.inputs import open_model
 from ortprep.core.onnx_file import model_view
 from ortprep.eps import nnapi
-from ortprep.eps.nnapi import verdicts as nnapi_verdicts
 from ortprep.eps.base import EpOptions
+from ortprep.eps.nnapi import verdicts as nnapi_verdicts
 from ortprep.eps.partition import node_units
 
 OPTIONS = (EpOptions(android_api=27), EpOptions(android_api=29), EpOptions())
