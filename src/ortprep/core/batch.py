@@ -39,6 +39,25 @@ class Failure:
         return self.message + (f" ({self.hint})" if self.hint else "")
 
 
+class FailureFields:
+    """``error``, ``hint`` and ``internal_error`` of a per-model result, read from its ``failure``
+    (a dataclass field of the class that mixes this in)."""
+
+    failure: Failure | None
+
+    @property
+    def error(self) -> str | None:
+        return None if self.failure is None else self.failure.message
+
+    @property
+    def hint(self) -> str | None:
+        return None if self.failure is None else self.failure.hint
+
+    @property
+    def internal_error(self) -> bool:
+        return self.failure is not None and self.failure.internal
+
+
 def is_ort_error(exc: BaseException) -> bool:
     """An error ONNX Runtime raised for the model (its pybind classes: Fail, InvalidGraph...)."""
     return type(exc).__module__.startswith("onnxruntime.")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ortprep.core.batch import Failure, attempt
+from ortprep.core.batch import Failure, FailureFields, attempt
 from ortprep.core.errors import BadModelError, UsageError
 from ortprep.core.inputs import ModelInput
 from ortprep.core.progress import ProgressFn, no_progress
@@ -100,22 +100,10 @@ class Artifact:
 
 
 @dataclass(frozen=True)
-class ModelResult:
+class ModelResult(FailureFields):
     input: str
     artifacts: tuple[Artifact, ...] = ()
     failure: Failure | None = None
-
-    @property
-    def error(self) -> str | None:
-        return None if self.failure is None else self.failure.message
-
-    @property
-    def hint(self) -> str | None:
-        return None if self.failure is None else self.failure.hint
-
-    @property
-    def internal_error(self) -> bool:
-        return self.failure is not None and self.failure.internal
 
     @property
     def ok(self) -> bool:

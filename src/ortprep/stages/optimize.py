@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ortprep.core.batch import Failure, attempt
+from ortprep.core.batch import Failure, FailureFields, attempt
 from ortprep.core.errors import BadModelError, OrtprepError, UsageError, ort_failure_hint
 from ortprep.core.files import TEMP_SUFFIX, remove_stale_temps, temp_prefix
 from ortprep.core.inputs import ModelInput
@@ -196,7 +196,7 @@ class PreStep:
 
 
 @dataclass(frozen=True)
-class OptimizedModel:
+class OptimizedModel(FailureFields):
     """Every level of one model, or the error that stopped it."""
 
     model: str
@@ -205,18 +205,6 @@ class OptimizedModel:
     pre: PreStep | None = None
     notes: tuple[str, ...] = ()
     failure: Failure | None = None
-
-    @property
-    def error(self) -> str | None:
-        return None if self.failure is None else self.failure.message
-
-    @property
-    def hint(self) -> str | None:
-        return None if self.failure is None else self.failure.hint
-
-    @property
-    def internal_error(self) -> bool:
-        return self.failure is not None and self.failure.internal
 
     @property
     def ok(self) -> bool:
