@@ -324,8 +324,9 @@ def unit_verdict(graph: Graph, target: str = "target") -> str | None:
 
 @pytest.fixture
 def no_fp16(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A build without fp16 kernels (WebAssembly, x86 Android/iOS)."""
-    monkeypatch.setattr(xnnpack, "FP16_SUPPORTED", False)
+    """A build without fp16 kernels (WebAssembly, x86 Android/iOS): the build default lives in
+    the package's constants module, which the rules read."""
+    monkeypatch.setattr(xnnpack.constants, "FP16_SUPPORTED", False)
 
 
 # --------------------------------------------------------------------------- Conv, ConvTranspose
