@@ -204,12 +204,20 @@ def prepare(
     target: str = "android",
     ep: str | Iterable[str] | None = None,
     workers: int = 1,
+    target_platform: str | None = None,
+    fix_dim: Dims = None,
+    inputs: PathLikeStr | None = None,
+    runs: int = 20,
+    no_bench: bool = False,
     require: Pairs = None,
     require_coverage: Percentages = None,
     progress: ProgressFn = no_progress,
 ) -> PrepareResult:
     """Every artifact for a device, checked, verified, measured and explained (OUT/manifest.json,
-    OUT/report.html). ``require``/``require_coverage``: the CI gate on each model's check."""
+    OUT/report.html). ``target_platform`` (``arm``/``amd64``) overrides the target's CPU;
+    ``fix_dim``/``inputs`` are used as ``convert`` and ``bench`` use them; ``runs``: timed runs
+    per file; ``no_bench``: no benchmark. ``require``/``require_coverage``: the CI gate on each
+    model's check."""
     from ortprep import gate
     from ortprep.pipeline import TARGETS, PrepareOptions
     from ortprep.pipeline import prepare as run
@@ -219,7 +227,17 @@ def prepare(
     eps = None
     if ep is not None and (not isinstance(ep, str) or ep.strip() != "all"):
         eps = parse_ep_list(ep)
-    options = PrepareOptions(target=target, eps=eps, workers=workers, example=example)
+    options = PrepareOptions(
+        target=target,
+        eps=eps,
+        workers=workers,
+        example=example,
+        platform=target_platform,
+        fix_dims=parse_fix_dims(fix_dim),
+        inputs=as_path(inputs),
+        bench_runs=runs,
+        bench=not no_bench,
+    )
     options.validate()
     requirements = gate.parse_requirements(require, require_coverage, options.check_eps)
     if requirements:

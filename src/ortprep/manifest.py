@@ -68,7 +68,18 @@ class PrepareOptions:
     """EPs to check; ``None``: the target's (ARCHITECTURE.md "Targets")."""
     workers: int = 1
     bench_runs: int = 20
+    """``--runs``: timed runs per file."""
     bench_warmup: int = 3
+    bench: bool = True
+    """``--no-bench`` turns it off: no benchmark entries, and the report says so."""
+    platform: str | None = None
+    """``--target-platform``: the CPU the ``.ort`` files are optimized for; ``None``: the
+    deployment target's (android, ios, linux-arm: arm; linux-x86: amd64)."""
+    fix_dims: Mapping[str, int] = field(default_factory=dict)
+    """``--fix-dim``: fixed in the ``.ort`` files (as ``convert`` does), in the original's check,
+    in the verification and benchmark inputs."""
+    inputs: Path | None = None
+    """``--inputs``: real inputs (.npz) for verification and the benchmark."""
     type_reduction: bool = True
     verify: bool = True
     example: bool = False
@@ -78,7 +89,7 @@ class PrepareOptions:
 
     @property
     def target_platform(self) -> str:
-        return TARGET_PLATFORMS[self.target]
+        return self.platform or TARGET_PLATFORMS[self.target]
 
     @property
     def check_eps(self) -> tuple[str, ...]:
@@ -97,8 +108,14 @@ class PrepareOptions:
         from ortprep.core.limits import WORKERS_PER_CORE, check_parallel
 
         check_parallel("--workers", self.workers, WORKERS_PER_CORE)
-        if self.bench_runs < 1 or self.bench_warmup < 0:
-            raise UsageError("benchmark runs must be 1 or more, warm-up runs 0 or more")
+        # the same checks, and words, as `convert` and `bench` for the options they share
+        from ortprep.stages.bench import BenchOptions
+        from ortprep.stages.convert import ConvertOptions
+
+        ConvertOptions(
+            target_platform=self.target_platform, fix_dims=self.fix_dims, inputs=self.inputs
+        ).validate()
+        BenchOptions(runs=self.bench_runs, warmup=self.bench_warmup, inputs=self.inputs).validate()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -112,7 +129,11 @@ class PrepareOptions:
                 "type_reduction": self.type_reduction,
                 "verify": self.verify,
             },
-            "bench": {"runs": self.bench_runs, "warmup": self.bench_warmup, "threads": 1},
+            "fix_dims": dict(self.fix_dims),
+            "inputs": None if self.inputs is None else str(self.inputs),
+            "bench": {"runs": self.bench_runs, "warmup": self.bench_warmup, "threads": 1}
+            if self.bench
+            else None,
             "require": [str(r) for r in self.require],
         }
 

@@ -102,6 +102,12 @@ def _q(path: Path | str) -> str:
     return shlex.quote(str(path))
 
 
+def _shared_flags(options: PrepareOptions) -> str:
+    """``--fix-dim`` and ``--inputs`` as the user gave them, for every command that takes them."""
+    flags = "".join(f" --fix-dim {_q(f'{k}={v}')}" for k, v in options.fix_dims.items())
+    return flags + (f" --inputs {_q(options.inputs)}" if options.inputs else "")
+
+
 def _attempt(problems: list[str], stage: str, fn: Callable[[], T]) -> T | None:
     """Run one later stage; a failure the user or ORT caused is noted and the model goes on
     (a bug fails the model: :func:`prepare_model` records it as an internal error)."""
@@ -187,7 +193,7 @@ def _prepare(
     ort_paths = written.ort_paths
     problems: list[str] = []
     eps = options.check_eps
-    checks = _checks(item, ort_paths, eps, problems, progress, rel, out_dir / OVERLAYS)
+    checks = _checks(item, ort_paths, options, problems, progress, rel, out_dir / OVERLAYS)
     gate = _gate(options, checks)
     source = open_model(item.path)
     diffs = []
@@ -196,7 +202,7 @@ def _prepare(
         d = _attempt(problems, f"diff {p.name}", partial(_diff, source, p))
         if d is not None:
             diffs.append(Diffed(style, rel(p), d))
-    bench = _bench(item, ort_paths, options, problems, progress, rel)
+    bench = _bench(item, ort_paths, options, problems, progress, rel) if options.bench else ()
     rec = recommend(Evidence(written.files, checks, bench), eps)
     build = _build(rec, written.config_paths, options, problems)
     return ModelReport(
@@ -242,16 +248,24 @@ def _convert(
 
     tp = options.target_platform
     tr = " --type-reduction" if options.type_reduction else ""
+    shared = _shared_flags(options)
 
     def convert_cmd(style: str) -> str:
         out = _q(model_out)
-        return f"ortprep convert {src_arg} -o {out} --style {style}{tr} --target-platform {tp}"
+        return (
+            f"ortprep convert {src_arg} -o {out} --style {style}{tr} --target-platform {tp}"
+            + shared
+        )
 
     result = convert.run(
         [ModelInput(item.path, Path(item.path.name))],
         model_out,
         convert.ConvertOptions(
-            target_platform=tp, type_reduction=options.type_reduction, verify=options.verify
+            target_platform=tp,
+            type_reduction=options.type_reduction,
+            verify=options.verify,
+            fix_dims=options.fix_dims,
+            inputs=options.inputs,
         ),
         progress,
         folder_input=False,
@@ -281,14 +295,15 @@ def _convert(
 def _checks(
     item: ModelInput,
     ort_paths: Mapping[str, Path],
-    eps: Sequence[str],
+    options: PrepareOptions,
     problems: list[str],
     progress: ProgressFn,
     rel: Callable[[Path], str],
     overlays: Path,
 ) -> tuple[Checked, ...]:
-    """``check`` on the original (with what-if) and on both ``.ort`` files, each writing its
-    Model Explorer overlays under ``overlays`` (keeping the folder's layout)."""
+    """``check`` on the original (with what-if, and the ``--fix-dim`` values the ``.ort`` files
+    were made with) and on both ``.ort`` files, each writing its Model Explorer overlays under
+    ``overlays`` (keeping the folder's layout)."""
     from ortprep.overlays import check_with_overlays
     from ortprep.stages import check
 
@@ -296,7 +311,12 @@ def _checks(
     targets = [("original", item.path, item.relative.as_posix())]
     targets += [(s, ort_paths[s], rel(ort_paths[s])) for s in ("runtime", "fixed")]
     for role, path, shown in targets:
-        opts = check.CheckOptions(eps=tuple(eps), what_if=role == "original")
+        original = role == "original"
+        opts = check.CheckOptions(
+            eps=tuple(options.check_eps),
+            what_if=original,
+            fix_dims=options.fix_dims if original else {},
+        )
         folder = overlays / Path(shown).parent
         run = partial(check_with_overlays, path, opts, folder, None, progress)
         found = _attempt(problems, f"check {path.name}", run)
@@ -381,6 +401,8 @@ def _bench(
                 runs=options.bench_runs,
                 warmup=options.bench_warmup,
                 replay_runtime_optimizations=True,
+                inputs=options.inputs,
+                fix_dims=options.fix_dims,
             ),
             progress,
         ),
@@ -414,21 +436,27 @@ def _commands(
     eps = ",".join(options.check_eps)
     tp = options.target_platform
     tr = " --type-reduction" if options.type_reduction else ""
+    shared = _shared_flags(options)
     out = _q(model_out)
     cmds = [
         Command(
             "Both .ort files and their configs",
-            f"ortprep convert {src_arg} -o {out} --style both{tr} --target-platform {tp}",
+            f"ortprep convert {src_arg} -o {out} --style both{tr} --target-platform {tp}{shared}",
         ),
         *(Command(f"Only {f.name}", f.command) for f in files if f.kind == "ort"),
         Command(
-            "The same with ONNX Runtime's own converter",
+            "The same with ONNX Runtime's own converter"
+            + (" (it has no --fix-dim: its dims stay dynamic)" if options.fix_dims else ""),
             f"python -m onnxruntime.tools.convert_onnx_models_to_ort {_q(item.path)} "
             f"--output_dir {out} --optimization_style Fixed Runtime"
             + (" --enable_type_reduction" if options.type_reduction else "")
             + f" --target_platform {tp}",
         ),
-        Command("Check the original", f"ortprep check {src_arg} --ep {eps}"),
+        Command(
+            "Check the original",
+            f"ortprep check {src_arg} --ep {eps}"
+            + "".join(f" --fix-dim {_q(f'{k}={v}')}" for k, v in options.fix_dims.items()),
+        ),
         *(
             Command(f"Check {p.name}", f"ortprep check {_q(p)} --ep {eps}")
             for p in (ort_paths["runtime"], ort_paths["fixed"])
@@ -439,13 +467,16 @@ def _commands(
             )
             for p in (ort_paths["runtime"], ort_paths["fixed"])
         ),
-        Command(
-            "Benchmark",
-            f"ortprep bench {_q(item.path)} {_q(ort_paths['fixed'])} {_q(ort_paths['runtime'])} "
-            f"--threads 1 --runs {options.bench_runs} --warmup {options.bench_warmup} "
-            "--replay-runtime-optimizations",
-        ),
     ]
+    if options.bench:
+        cmds.append(
+            Command(
+                "Benchmark",
+                f"ortprep bench {_q(item.path)} {_q(ort_paths['fixed'])} "
+                f"{_q(ort_paths['runtime'])} --threads 1 --runs {options.bench_runs} "
+                f"--warmup {options.bench_warmup} --replay-runtime-optimizations{shared}",
+            )
+        )
     if build is not None:
         b = build
         ep_flags = "".join(f" --ep {e}" for e in b.eps)

@@ -8,7 +8,15 @@ from typing import Annotated, Any
 import typer
 
 from ortprep.cli import render
-from ortprep.cli.common import DebugOpt, ExampleOpt, FixDimOpt, JsonOpt, execute
+from ortprep.cli.common import (
+    DebugOpt,
+    ExampleOpt,
+    FixDimOpt,
+    InputsOpt,
+    JsonOpt,
+    RunsOpt,
+    execute,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -27,11 +35,9 @@ def bench(
     threads: Annotated[
         int, typer.Option(help="intra_op_num_threads (0: ORT's default, one per core).")
     ] = 1,
-    runs: Annotated[int, typer.Option(help="Timed runs per model.")] = 50,
+    runs: RunsOpt = 50,
     warmup: Annotated[int, typer.Option(help="Untimed runs after the first one.")] = 5,
-    inputs: Annotated[
-        Path | None, typer.Option(help="Inputs (.npz, arrays named as inputs).")
-    ] = None,
+    inputs: InputsOpt = None,
     fix_dim: FixDimOpt = None,
     replay_runtime_optimizations: Annotated[
         bool,

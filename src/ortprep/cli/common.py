@@ -38,13 +38,25 @@ PathArg = Annotated[
     ),
 ]
 OutOpt = Annotated[Path, typer.Option("-o", "--out", help="Output folder (created if missing).")]
-TargetPlatformOpt = Annotated[
-    str, typer.Option(help="CPU the files are optimized for: arm or amd64 (ORT's term).")
-]
+_TARGET_PLATFORM = typer.Option(
+    "--target-platform", help="CPU the files are optimized for: arm or amd64 (ORT's term)."
+)
+TargetPlatformOpt = Annotated[str, _TARGET_PLATFORM]
+TargetPlatformOrNoneOpt = Annotated[str | None, _TARGET_PLATFORM]
+"""The same option where the default comes from elsewhere (prepare: the --target's CPU)."""
 FixDimOpt = Annotated[
     list[str] | None,
     typer.Option("--fix-dim", help="Fix a symbolic dimension: NAME=VALUE (repeatable)."),
 ]
+InputsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--inputs",
+        help="Real inputs instead of generated ones (.npz, one array per model input, named "
+        "as it).",
+    ),
+]
+RunsOpt = Annotated[int, typer.Option("--runs", help="Timed runs per model file.")]
 
 
 def _default_exit(result: Any) -> int:

@@ -12,6 +12,7 @@ from ortprep.cli.common import (
     DebugOpt,
     ExampleOpt,
     FixDimOpt,
+    InputsOpt,
     JsonOpt,
     OutOpt,
     PathArg,
@@ -47,9 +48,7 @@ def convert(
         bool, typer.Option("--no-verify", help="Skip loading back and comparing outputs.")
     ] = False,
     fix_dim: FixDimOpt = None,
-    inputs: Annotated[
-        Path | None, typer.Option(help="Inputs for verification (.npz, arrays named as inputs).")
-    ] = None,
+    inputs: InputsOpt = None,
     json_: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:

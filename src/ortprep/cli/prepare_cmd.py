@@ -15,9 +15,13 @@ from ortprep.cli.common import (
     EXIT_VERDICT,
     DebugOpt,
     ExampleOpt,
+    FixDimOpt,
+    InputsOpt,
     JsonOpt,
     OutOpt,
     PathArg,
+    RunsOpt,
+    TargetPlatformOrNoneOpt,
     execute,
 )
 from ortprep.manifest import OVERLAYS
@@ -45,6 +49,13 @@ def prepare(
         ),
     ] = None,
     workers: Annotated[int, typer.Option(help="Models prepared in parallel (processes).")] = 1,
+    target_platform: TargetPlatformOrNoneOpt = None,
+    fix_dim: FixDimOpt = None,
+    inputs: InputsOpt = None,
+    runs: RunsOpt = 20,
+    no_bench: Annotated[
+        bool, typer.Option("--no-bench", help="Skip the benchmark (the report says so).")
+    ] = False,
     require: RequireOpt = None,
     require_coverage: RequireCoverageOpt = None,
     json_: JsonOpt = False,
@@ -55,8 +66,11 @@ def prepare(
     For each model: both .ort styles and their reduced-build configs for the target's CPU, the
     target's EPs checked on the original and on both .ort files, what the optimizations did,
     a benchmark, the build.py command, and which file to ship and why. Writes OUT/manifest.json
-    and OUT/report.html (one self-contained page). With --require / --require-coverage, each
-    model's check is a CI gate: exit 1 when an EP falls below.
+    and OUT/report.html (one self-contained page). --target-platform overrides the target's
+    CPU (default: arm for android, ios, linux-arm; amd64 for linux-x86); --fix-dim and --inputs
+    work as in convert (fixed in the .ort files, used for verification) and bench. With
+    --require / --require-coverage, each model's check is a CI gate: exit 1 when an EP falls
+    below.
     """
 
     def work(progress: Any) -> Any:
@@ -69,6 +83,11 @@ def prepare(
             target=target,
             ep=ep,
             workers=workers,
+            target_platform=target_platform,
+            fix_dim=fix_dim,
+            inputs=inputs,
+            runs=runs,
+            no_bench=no_bench,
             require=require,
             require_coverage=require_coverage,
             progress=progress,

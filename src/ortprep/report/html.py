@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ortprep.manifest import Benched, ModelReport, PrepareResult
     from ortprep.stages.check import NodeResult
+    from ortprep.stages.verify import VerifyResult
 
 STRIP_WIDTH = 1000
 MAX_MARKS = 2000
@@ -328,10 +329,7 @@ def _file_rows(m: ModelReport) -> list[dict[str, Any]]:
                 "size_pct": pct,
                 "nodes": "-" if a is None or a.nodes is None else a.nodes,
                 "verified": f.verified,
-                "sessions": [
-                    {"session": v.session, "passed": v.passed}
-                    for v in (a.verification if a else ())
-                ],
+                "sessions": [verification_view(v) for v in (a.verification if a else ())],
                 "sha256": f.sha256,
                 "shipped": m.recommendation is not None and m.recommendation.ship == f.path,
                 "notes": list(a.notes) if a else [],
@@ -339,6 +337,23 @@ def _file_rows(m: ModelReport) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def verification_view(v: VerifyResult) -> dict[str, Any]:
+    """One verification session as the report shows it: the inputs it ran on and the
+    tolerances its outputs were held to (the contract's, stages/verify.py)."""
+    from ortprep.stages import verify
+
+    shapes = ", ".join(
+        f"{name} [{'×'.join(str(d) for d in shape)}]" for name, shape in v.input_shapes.items()
+    )
+    return {
+        "session": v.session,
+        "passed": v.passed,
+        "inputs": shapes,
+        "tolerances": f"float outputs: |a - b| ≤ {verify.ATOL:g} + {verify.RTOL:g}·|a|; "
+        f"integer and quantized outputs: at most {verify.INT_TOLERANCE} apart",
+    }
 
 
 def _diff_views(m: ModelReport) -> list[dict[str, Any]]:
@@ -419,6 +434,9 @@ def view(result: PrepareResult) -> dict[str, Any]:
         "combined": result.combined_build,
         "models": models,
         "bench_runs": o.bench_runs,
+        "bench_on": o.bench,
+        "fix_dims": [f"{k}={v}" for k, v in o.fix_dims.items()],
+        "inputs": None if o.inputs is None else str(o.inputs),
         "bench_warmup": o.bench_warmup,
         "workers": o.workers,
     }
