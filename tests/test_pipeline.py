@@ -123,7 +123,8 @@ def test_manifest_records_versions_options_artifacts_and_sha256s(folder_run):
         assert [e["ep"] for e in c["eps"]] == ["nnapi", "xnnpack"]
         assert all(e["verdict"] in ("yes", "maybe", "no") and e["summary"] for e in c["eps"])
     assert {d["role"] for d in cnn["diffs"]} == {"runtime", "fixed"}
-    assert {b["role"] for b in cnn["bench"]} == {"original", "fixed", "runtime"}
+    # and, on a host that is not the target's CPU, the Fixed-style file built for the host
+    assert {b["role"] for b in cnn["bench"]} - {"fixed-host"} == {"original", "fixed", "runtime"}
     assert all(b["p50_ms"] > 0 for b in cnn["bench"])
     assert "--include_ops_by_config" in cnn["build"]["command"]
     titles = [c["title"] for c in cnn["commands"]]
@@ -155,6 +156,42 @@ def test_report_is_self_contained_with_a_picture_per_ep(folder_run):
     assert 'aria-label="XNNPACK on Runtime .ort' in html
     assert "broken.onnx" in html and "Failed:" in html
     assert "ortprep convert" in html and "tools/ci_build/build.py" in html
+
+
+@pytest.mark.skipif(
+    __import__("ortprep.stages.bench", fromlist=["x"]).host_platform() != "amd64",
+    reason="the arm-built files are foreign only on an x86 host",
+)
+def test_arm_built_benchmarks_are_marked_and_greyed_with_the_host_twin_beside(folder_run):
+    doc = json.loads((folder_run["out"] / "manifest.json").read_text())
+    cnn = _models(doc)["cnn.onnx"]
+    rows = {b["role"]: b for b in cnn["bench"]}
+    assert rows["original"]["representative"] is True
+    for role in ("fixed", "runtime"):
+        assert (rows[role]["target_cpu"], rows[role]["host_cpu"]) == ("arm", "amd64")
+        assert rows[role]["representative"] is False
+        assert "does not carry over" in rows[role]["note"]
+    # conv_bn_relu built for this host holds NCHWc ops: the twin is timed, and labelled
+    twin = rows["fixed-host"]
+    assert (twin["target_cpu"], twin["representative"]) == ("amd64", True)
+    assert "not shipped" in twin["file"] and "not shipped" in twin["note"]
+    assert not list(folder_run["out"].rglob("cnn.amd64.ort"))  # never written to OUT
+    dyn = _models(doc)["sub/dyn.onnx"]  # Fixed style: its why quotes the timings, and says so
+    assert "do not show the device's" in " ".join(dyn["recommendation"]["why"])
+    html = (folder_run["out"] / "report.html").read_text()
+    assert 'class="not-representative"' in html
+    assert 'class="note bench-caption"' in html
+    assert "Grey bars are timings that do not represent their file on this amd64 host" in html
+    assert 'class="note host-twin"' in html and "Fixed .ort, host-built" in html
+
+
+def test_peak_rss_in_prepare_is_measured_per_file(folder_run):
+    """Each figure is its own child's (the parent's peak used to be carried into all three)."""
+    doc = json.loads((folder_run["out"] / "manifest.json").read_text())
+    for m in doc["models"]:
+        if m["ok"]:
+            peaks = [b["peak_rss_mb"] for b in m["bench"]]
+            assert all(0 < p < 400 for p in peaks), peaks
 
 
 def test_node_names_are_escaped_in_the_report(cli, tmp_path):

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ortprep.stages.opconfig import BuildCommand
 
 __all__ = [
+    "HOST_TWIN",
     "MANIFEST",
     "OVERLAYS",
     "REPORT",
@@ -51,10 +52,13 @@ TARGET_EPS: Mapping[str, tuple[str, ...]] = {
     "linux-arm": ("xnnpack",),
     "linux-x86": ("xnnpack",),
 }
+HOST_TWIN = "fixed-host"
+"""The benchmark role of a Fixed-style file built for this host's CPU (not shipped)."""
 ROLES = {
     "original": "original .onnx (after ORT's basic optimizations)",
     "runtime": "Runtime style",
     "fixed": "Fixed style",
+    HOST_TWIN: "Fixed style built for this host (not shipped)",
 }
 MANIFEST = "manifest.json"
 OVERLAYS = "model-explorer"  # OUT/model-explorer/: Model Explorer overlays of every file checked

@@ -48,6 +48,7 @@ from ortprep.manifest import (
     PrepareResult,
     Recommendation,
 )
+from ortprep.prepare_bench import benchmark
 from ortprep.recommend import recommend
 
 if TYPE_CHECKING:
@@ -202,7 +203,7 @@ def _prepare(
         d = _attempt(problems, f"diff {p.name}", partial(_diff, source, p))
         if d is not None:
             diffs.append(Diffed(style, rel(p), d))
-    bench = _bench(item, ort_paths, options, problems, progress, rel) if options.bench else ()
+    bench = benchmark(item, ort_paths, options, problems, progress, rel) if options.bench else ()
     rec = recommend(Evidence(written.files, checks, bench), eps)
     build = _build(rec, written.config_paths, options, problems)
     return ModelReport(
@@ -375,52 +376,6 @@ def _diff(source: Model, path: Path) -> DiffResult:
     from ortprep.stages.diff import diff_models
 
     return diff_models(source, open_model(path))
-
-
-def _bench(
-    item: ModelInput,
-    ort_paths: Mapping[str, Path],
-    options: PrepareOptions,
-    problems: list[str],
-    progress: ProgressFn,
-    rel: Callable[[Path], str],
-) -> tuple[Benched, ...]:
-    from ortprep.stages import bench
-
-    roles = [
-        ("original", item.path),
-        ("fixed", ort_paths["fixed"]),
-        ("runtime", ort_paths["runtime"]),
-    ]
-    report = _attempt(
-        problems,
-        "bench",
-        lambda: bench.run(
-            [p for _, p in roles],
-            bench.BenchOptions(
-                runs=options.bench_runs,
-                warmup=options.bench_warmup,
-                replay_runtime_optimizations=True,
-                inputs=options.inputs,
-                fix_dims=options.fix_dims,
-            ),
-            progress,
-        ),
-    )
-    if report is None:
-        return ()
-    problems.extend(f"bench {Path(f.path).name}: {f.error}" for f in report.failures)
-    measured = {r.path: r for r in report.results}
-    rows = []
-    for role, path in roles:
-        r = measured.get(str(path))
-        if r is None:
-            continue
-        metrics = r.to_dict()
-        metrics.pop("path", None)
-        file = item.relative.as_posix() if role == "original" else rel(path)
-        rows.append(Benched(role, file, metrics))
-    return tuple(rows)
 
 
 def _commands(

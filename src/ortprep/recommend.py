@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ortprep.manifest import Checked, Evidence, FileRecord, Recommendation
+from ortprep.manifest import HOST_TWIN, Checked, Evidence, FileRecord, Recommendation
 
 if TYPE_CHECKING:
     from ortprep.stages.check import EpReport
@@ -49,7 +49,10 @@ def _eps_of(c: Checked | None) -> dict[str, EpReport]:
 
 
 def _ms(value: Any) -> str:
-    return "?" if value is None else f"{float(value):.1f} ms"
+    if value is None:
+        return "?"
+    v = float(value)
+    return f"{v:.1f} ms" if v >= 10 else f"{v:.2f} ms" if v >= 0.1 else f"{v:.3f} ms"
 
 
 @dataclass
@@ -329,6 +332,17 @@ def _bench_sentence(m: Evidence) -> str:
     a, b = fx.get("p50_ms"), rt.get("p50_ms")
     if a and b and a > 1.1 * b:
         text += "; here the Runtime-style file ran faster, so measure both on the device"
+    if fx.get("representative") is False:
+        text += (
+            f". Both .ort files were built for {fx.get('target_cpu')}, not for this "
+            f"{fx.get('host_cpu')} host, so these timings do not show the device's"
+        )
+        twin = rows.get(HOST_TWIN)
+        if twin:
+            text += (
+                f"; a Fixed-style file built for this host (not shipped) runs in "
+                f"{_ms(twin.get('p50_ms'))}"
+            )
     return text + "."
 
 

@@ -137,3 +137,80 @@ def test_human_output_shows_a_table(cli, cnn):
     r = cli("bench", src, *FAST)
     assert r.code == 0, r.stderr
     assert "p99" in r.stdout and "cnn.onnx" in r.stdout
+
+
+X86 = stage.host_platform() == "amd64"
+needs_x86 = pytest.mark.skipif(not X86, reason="the arm-vs-host case needs an x86 host")
+
+
+def _ort_for(src: Path, target: Path, platform: str) -> Path:
+    from ortprep.stages.ort_artifacts import ort_recipe, write_with_ort
+
+    write_with_ort(src, target, ort_recipe("fixed", "all", platform))
+    return target
+
+
+@needs_x86
+def test_an_arm_built_fixed_ort_is_not_representative_on_this_x86_host(cnn, tmp_path):
+    src = cnn[0]
+    arm = _ort_for(src, tmp_path / "cnn.arm.ort", "arm")
+    report = stage.run([src, arm], stage.BenchOptions(runs=3, warmup=0, target_cpu="arm"))
+    onnx, ort = (r.to_dict() for r in report.results)
+    assert (onnx["host_cpu"], onnx["target_cpu"], onnx["representative"]) == (
+        "amd64",
+        "amd64",
+        True,
+    )
+    assert (ort["host_cpu"], ort["target_cpu"], ort["representative"]) == ("amd64", "arm", False)
+    assert "built for arm" in ort["note"] and "does not carry over" in ort["note"]
+    assert "\n" not in ort["note"] and ort["note"].count(". ") == 0  # one plain sentence
+
+
+@needs_x86
+def test_a_standalone_ort_says_what_the_file_tells(cli, cnn, tmp_path):
+    """NCHWc ops prove an amd64 build; without them ORT's file does not say: unknown."""
+    src = cnn[0]
+    amd64 = _ort_for(src, tmp_path / "a" / "cnn.ort", "amd64")
+    arm = _ort_for(src, tmp_path / "b" / "cnn.ort", "arm")
+    r = cli("bench", amd64, arm, *FAST, "--json")
+    assert r.code == 0, r.stderr
+    built, unknown = r.json()["results"]
+    assert (built["target_cpu"], built["representative"]) == ("amd64", True)
+    assert (unknown["target_cpu"], unknown["representative"]) == ("unknown", None)
+    assert "does not record the CPU" in unknown["note"]
+    human = cli("bench", arm, *FAST)
+    assert "does not record the CPU" in human.stderr + human.stdout
+
+
+def _big_model(path: Path, megabytes: int) -> Path:
+    import onnx
+    from onnx import TensorProto, helper
+
+    n = megabytes * 1024 * 1024 // 4
+    weight = np.random.default_rng(0).standard_normal(n).astype(np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("ReduceSum", ["w"], ["s"], keepdims=0),
+            helper.make_node("Add", ["x", "s"], ["y"]),
+        ],
+        "big",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+        [onnx.numpy_helper.from_array(weight, "w")],
+    )
+    return save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+
+
+def test_peak_rss_is_each_files_own_not_the_parents(tmp_path):
+    """Each file in its own process, and the figure is that process's: a small file's peak stays
+    below a large file's and below this (large) parent's, which Linux's ru_maxrss would carry
+    into every child."""
+    small = _big_model(tmp_path / "small.onnx", 1)
+    large = _big_model(tmp_path / "large.onnx", 160)
+    ballast = bytearray(400 * 1024 * 1024)
+    ballast[::4096] = b"\x01" * len(ballast[::4096])  # touched: really resident
+    report = stage.run([small, large], stage.BenchOptions(runs=1, warmup=0))
+    del ballast
+    by_name = {Path(r.path).name: r.peak_rss_mb for r in report.results}
+    assert by_name["large.onnx"] > by_name["small.onnx"] + 150, by_name
+    assert by_name["small.onnx"] < 380, by_name

@@ -120,6 +120,8 @@ def _render(report: Any) -> None:
             f"{r.runs} timed runs after {r.warmup} warm-up; peak RSS includes "
             f"{r.baseline_rss_mb:.0f} MB of Python and ORT before the load[/]"
         )
+        if r.representative is not True:
+            render.warning(f"{Path(r.path).name}: {r.note}")
     for f in report.failures:
         render.error(f"{f.path}: {f.error}", f.hint)
     if report.failures:

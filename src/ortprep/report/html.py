@@ -37,8 +37,20 @@ LEGEND = {
     "dynamic": "refused: dynamic shape (fixable)",
     "refused": "refused",
 }
-ROLE_COLORS = {"original": "#868e96", "fixed": "#1971c2", "runtime": "#0c8599"}
-ROLE_NAMES = {"original": "original .onnx", "fixed": "Fixed .ort", "runtime": "Runtime .ort"}
+ROLE_COLORS = {
+    "original": "#868e96",
+    "fixed": "#1971c2",
+    "runtime": "#0c8599",
+    "fixed-host": "#e8590c",
+}
+ROLE_NAMES = {
+    "original": "original .onnx",
+    "fixed": "Fixed .ort",
+    "runtime": "Runtime .ort",
+    "fixed-host": "Fixed .ort, host-built",
+}
+NOT_REPRESENTATIVE = "#ced4da"
+"""The fill of a bar whose file was built for another CPU than this host's (or unknown)."""
 BAR_WIDTH = 170
 LABEL_WIDTH = 96
 
@@ -269,15 +281,19 @@ def bench_view(rows: Sequence[Benched]) -> dict[str, Any] | None:
         vmax = max([*values, *tops]) or 1.0
         bars = []
         for i, (b, v, top) in enumerate(zip(rows, values, tops, strict=True)):
+            # the file size is what ships whatever the host: only timings are greyed
+            grey = key != "size_bytes" and b.metrics.get("representative") is not True
+            note = f"\n{b.metrics['note']}" if grey and b.metrics.get("note") else ""
             bars.append(
                 {
                     "y": 8 + i * 26,
                     "label": ROLE_NAMES[b.role],
                     "w": round(BAR_WIDTH * v / vmax, 2),
                     "whisker": round(BAR_WIDTH * top / vmax, 2) if whisker and top > v else None,
-                    "fill": ROLE_COLORS[b.role],
+                    "fill": NOT_REPRESENTATIVE if grey else ROLE_COLORS[b.role],
+                    "grey": grey,
                     "text": f"{v:.2f} {unit}" if v < 10 else f"{v:.1f} {unit}",
-                    "title": f"{b.file}: {v:.3f} {unit}",
+                    "title": f"{b.file}: {v:.3f} {unit}{note}",
                 }
             )
         charts.append({"title": title, "bars": bars, "height": 16 + 26 * len(rows)})
@@ -293,13 +309,26 @@ def bench_view(rows: Sequence[Benched]) -> dict[str, Any] | None:
             "throughput": _num(b.metrics.get("throughput_per_s")),
             "rss": _num(b.metrics.get("peak_rss_mb")),
             "size": size_text(b.metrics.get("size_bytes")),
+            "built_for": b.metrics.get("target_cpu") or "?",
+            "representative": b.metrics.get("representative"),
+            "note": b.metrics.get("note") or "",
+            "host_twin": b.role == "fixed-host",
         }
         for b in rows
     ]
     threads = rows[0].metrics.get("threads", 1)
+    greyed = [
+        {"label": ROLE_NAMES[b.role], "note": b.metrics.get("note") or ""}
+        for b in rows
+        if b.metrics.get("representative") is not True
+    ]
+    twin = next((b for b in rows if b.role == "fixed-host"), None)
     return {
         "charts": charts,
         "table": table,
+        "host_cpu": rows[0].metrics.get("host_cpu") or "?",
+        "greyed": greyed,
+        "twin": None if twin is None else {"file": twin.file, "note": twin.metrics.get("note")},
         "threads": threads,
         "bar_width": BAR_WIDTH,
         "label_width": LABEL_WIDTH,

@@ -2,9 +2,17 @@
 
 Each model is measured in a fresh child process (``python -m ortprep.stages.bench``: the request
 as JSON on stdin, the figures as JSON on stdout), so one model's memory never counts for
-another's. Peak RSS is the child's own high-water mark (``ru_maxrss``), which includes the
-Python interpreter, numpy and onnxruntime themselves; ``baseline_rss_mb`` is that mark just
-before the model was loaded, so the model's own share is the difference.
+another's. Peak RSS is the child's own high-water mark, which includes the Python interpreter,
+numpy and onnxruntime themselves; ``baseline_rss_mb`` is that mark just before the model was
+loaded, so the model's own share is the difference. On Linux the mark is ``VmHWM`` of
+``/proc/self/status`` (the high-water mark of the child's own memory map), not ``ru_maxrss``:
+Linux carries the parent's peak into ``ru_maxrss`` across fork and exec, so every file of a big
+parent (``prepare``) showed the parent's figure.
+
+Every figure says which CPU the file was built for (``target_cpu``) and whether that is this
+host's (``representative``): an ``.onnx`` is optimized by ORT at load for the host, an ``.ort``
+file keeps what its converter baked in for its target (for arm: no NCHWc layout, int8 QDQ
+choices), so an arm-built file timed on an x86 host does not show what the device will see.
 
 Sessions are what a user gets by default on this machine: CPU EP, level all for ``.onnx`` (ORT
 optimizes at load, NCHWc included on x86), ``intra_op_num_threads`` as asked. An ``.ort`` file is
@@ -41,6 +49,9 @@ class BenchOptions:
     inputs: Path | None = None
     fix_dims: Mapping[str, int] = field(default_factory=dict)
     replay_runtime_optimizations: bool = False
+    target_cpu: str | None = None
+    """The CPU the ``.ort`` files were built for (``arm``/``amd64``) when the caller knows it
+    (``prepare`` made them); ``None``: read from each file what can be read."""
 
     def validate(self) -> None:
         from ortprep.core.limits import THREADS_PER_CORE, check_parallel
@@ -75,6 +86,14 @@ class BenchResult:
     mean_ms: float = 0.0
     baseline_rss_mb: float = 0.0
     input_shapes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    host_cpu: str = ""
+    """This machine's CPU in ORT's terms (``amd64``, ``arm``)."""
+    target_cpu: str = ""
+    """The CPU the file was built for (``amd64``, ``arm``, or ``unknown``)."""
+    representative: bool | None = None
+    """Whether the file was built for this host's CPU (None: unknown)."""
+    note: str = ""
+    """Why the latency does or does not carry over, in one sentence."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -95,6 +114,10 @@ class BenchResult:
             "mean_ms": self.mean_ms,
             "baseline_rss_mb": self.baseline_rss_mb,
             "input_shapes": {k: list(v) for k, v in self.input_shapes.items()},
+            "host_cpu": self.host_cpu,
+            "target_cpu": self.target_cpu,
+            "representative": self.representative,
+            "note": self.note,
         }
 
 
@@ -156,6 +179,7 @@ class BenchReport:
                 "inputs": str(o.inputs) if o.inputs else None,
                 "fix_dims": dict(o.fix_dims),
                 "replay_runtime_optimizations": o.replay_runtime_optimizations,
+                "target_cpu": o.target_cpu,
             }
         return d
 
@@ -168,6 +192,43 @@ def host_platform() -> str:
 
 def host_description() -> str:
     return f"{platform.machine()} {platform.system()}, {os.cpu_count()} logical CPUs"
+
+
+NCHWC_DOMAIN = "com.microsoft.nchwc"
+"""ORT's NCHWc ops: laid out for an x86 vector width, written only by an amd64 conversion
+(core/runtime.py disables the NchwcTransformer for arm, as ORT's converter does)."""
+
+
+def built_for(model: Model, known: str | None = None) -> tuple[str, bool | None, str]:
+    """``(target_cpu, representative, note)`` for one file on this host.
+
+    ``known``: the CPU the caller built an ``.ort`` file for. Otherwise an ``.ort`` file says it
+    only when it holds NCHWc ops (then amd64); a file without them may have been built for
+    either CPU (ORT records no target in the file), so the answer is ``unknown``.
+    """
+    host = host_platform()
+    if model.format == "onnx":
+        return host, True, f"optimized by ORT at load for this host's CPU ({host})"
+    target = known
+    if target is None and any(n.domain == NCHWC_DOMAIN for _, n in model.all_nodes()):
+        target = "amd64"
+    if target is None:
+        return (
+            "unknown",
+            None,
+            "the .ort file does not record the CPU it was built for (it holds no NCHWc ops, "
+            "which only an amd64 build writes), so whether this latency represents it here "
+            "is unknown",
+        )
+    if target == host:
+        return target, True, f"built for {target}, this host's CPU"
+    what = "without the NCHWc layout" if target == "arm" else "with x86 NCHWc layout"
+    return (
+        target,
+        False,
+        f"built for {target} ({what}) and timed on this {host} host, so its latency does not "
+        f"carry over to an {target} device nor compare fairly with files built for {host}",
+    )
 
 
 # --------------------------------------------------------------------------- the parent side
@@ -249,6 +310,7 @@ def bench_model(path: Path, options: BenchOptions) -> BenchResult:
 
     model = open_model(path)  # clear exit-2 messages for bad files before ORT sees them
     description, replay = _session_description(model, options)
+    target_cpu, representative, note = built_for(model, options.target_cpu)
     is_onnx = model.format == "onnx"
     size = _size_on_disk(model) if is_onnx else path.stat().st_size
     request = {
@@ -285,6 +347,10 @@ def bench_model(path: Path, options: BenchOptions) -> BenchResult:
         mean_ms=reply["mean_ms"],
         baseline_rss_mb=reply["baseline_rss_mb"],
         input_shapes={k: tuple(v) for k, v in reply["input_shapes"].items()},
+        host_cpu=host_platform(),
+        target_cpu=target_cpu,
+        representative=representative,
+        note=note,
     )
 
 
@@ -315,7 +381,19 @@ def run(
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident set size so far, in MiB (0.0 where unavailable)."""
+    """This process's peak resident set size so far, in MiB (0.0 where unavailable).
+
+    Linux: ``VmHWM``, the high-water mark of this process's own memory map. ``ru_maxrss`` would
+    include the parent's peak (the kernel keeps it across fork and exec), so a child of a large
+    parent would report the parent's figure whatever it loads.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         import resource
     except ImportError:  # Windows
