@@ -96,14 +96,15 @@ def main() -> None:
         )
 
         print("\nwhere ortprep's time goes (in-process profile, top 15 by cumulative time):")
-        from ortprep.core.gcpause import allow_pausing
+        from ortprep.core.gcpause import allow_pausing, gc_paused
         from ortprep.stages import check
 
         allow_pausing()  # as cli.main does for check
 
         profiler = cProfile.Profile()
         profiler.enable()
-        check.run(model, check.CheckOptions())
+        with gc_paused():
+            check.run(model, check.CheckOptions())
         profiler.disable()
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(15)
 

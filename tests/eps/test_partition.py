@@ -501,3 +501,9 @@ def test_unit_io_defs_of_single_nodes():
     assert NodeUnit(qconcat).outputs == (IODef("y", "ys", "yz"),)
     relu = _node(2, "Relu", ("x",), ("y",))
     assert NodeUnit(relu).inputs == (IODef("x"),) and NodeUnit(relu).outputs == (IODef("y"),)
+
+
+def test_every_qdq_selector_family_has_its_check():
+    from ortprep.eps.qdq_selection import _FAMILY_CHECKS, SELECTORS
+
+    assert set(SELECTORS.values()) == set(_FAMILY_CHECKS)

@@ -74,24 +74,26 @@ def main() -> None:
     """Console-script entry point.
 
     For ``check``, ORT's child is started first (its start-up, the interpreter and onnxruntime,
-    then overlaps typer's and rich's), and the check may pause the cyclic garbage collector
-    around its analysis (measured: the views and the analysis allocate a few objects per node
-    per EP; collections walking them all cost more than the analysis). Only this function lets
-    anything pause or freeze the collector (:mod:`ortprep.core.gcpause`); the Python API never
-    does, and other commands run with the collector as Python sets it.
+    then overlaps typer's and rich's), and the cyclic garbage collector is paused for the
+    command (measured: the graph views and the analysis allocate a few objects per node per EP
+    and free nothing until the end; collections walking them all cost more than the analysis).
+    Only this function pauses or freezes the collector (:mod:`ortprep.core.gcpause`); the Python
+    API never does, and other commands run with the collector as Python sets it.
 
     Once the command has finished (its files written and renamed, its temporary folders removed,
     its threads joined) the process ends without Python's teardown, which would spend a few
     tenths of a second freeing onnx, onnxruntime, numpy and pydantic objects nobody reads again.
     """
+    from ortprep.core.gcpause import allow_pausing, gc_paused
+
     if sys.argv[1:2] == ["check"]:
-        from ortprep.core.gcpause import allow_pausing
         from ortprep.core.ort_child import prestart
 
         prestart()
         allow_pausing()
     try:
-        app()
+        with gc_paused():  # only for check: allowed above
+            app()
         code: object = 0
     except SystemExit as exc:
         code = exc.code

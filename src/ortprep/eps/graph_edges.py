@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ortprep.core.gcpause import gc_paused
 from ortprep.core.graph import Graph, Node
 
 if TYPE_CHECKING:
@@ -102,8 +101,7 @@ EDGES_KEY = "partition.edges"
 
 
 def _build_edges(graph: Graph) -> GraphEdges:
-    with gc_paused():
-        return GraphEdges(graph)
+    return GraphEdges(graph)
 
 
 def implicit_inputs(node: Node) -> tuple[str, ...]:
@@ -142,8 +140,7 @@ def topological_order(graph: Graph) -> list[int]:
     """
     e = graph_edges(graph)
     if e.order is None:
-        with gc_paused():
-            e.order = _reverse_dfs_order(e)
+        e.order = _reverse_dfs_order(e)
     return e.order
 
 

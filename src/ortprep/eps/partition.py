@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 
-from ortprep.core.gcpause import gc_paused
 from ortprep.core.graph import Graph, Node
 from ortprep.eps.graph_edges import (
     Edge,
@@ -99,10 +98,9 @@ def form_partitions(
     Returns the kept partitions in the order ORT closes them, each as its nodes in graph order.
     """
     e = graph_edges(graph)
-    with gc_paused():
-        plan = _UnitPlan(graph, e, units)
-        walk = _Walk(graph, plan, _positions(e, excluded), on_group_closed)
-        walk.run(_roots(graph, plan), supported, ep_type)
+    plan = _UnitPlan(graph, e, units)
+    walk = _Walk(graph, plan, _positions(e, excluded), on_group_closed)
+    walk.run(_roots(graph, plan), supported, ep_type)
     return walk.result
 
 

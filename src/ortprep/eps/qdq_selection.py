@@ -10,9 +10,9 @@ partitions by unit (NNAPI, XNNPACK) judges and places a unit as a whole.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from ortprep.core.gcpause import gc_paused
 from ortprep.core.graph import Graph, Node
 from ortprep.eps.graph_edges import GraphEdges, graph_edges, topological_order
 from ortprep.eps.node_unit import DQ_OP, Q_OP, NodeUnit
@@ -119,8 +119,7 @@ def node_units(graph: Graph) -> list[NodeUnit]:
             # First claim wins when units overlap, in ORT's topological order.
             is_candidate = set(candidates)
             candidates = [p for p in topological_order(graph) if p in is_candidate]
-        with gc_paused():
-            e.units = _node_units(graph, e, candidates)
+        e.units = _node_units(graph, e, candidates)
     return list(e.units)
 
 
@@ -133,8 +132,7 @@ def single_units(graph: Graph) -> list[NodeUnit]:
         if e.units is not None and len(e.units) == len(graph.nodes):
             e.singles = e.units
         else:
-            with gc_paused():
-                e.singles = [NodeUnit(n) for n in graph.nodes]
+            e.singles = [NodeUnit(n) for n in graph.nodes]
     return list(e.singles)
 
 
@@ -341,7 +339,7 @@ class _SelectorCheck:
     def passes(self, family: str) -> bool:
         if self.clip is not None and family in _NO_CLIP_FAMILIES:
             return False
-        return bool(getattr(self, f"_{family}")())
+        return _FAMILY_CHECKS[family](self)
 
     # -- shared checks
 
@@ -485,6 +483,27 @@ class _SelectorCheck:
         if len(self.dq) != 1 or not self._can_create() or len(self.q) != 1:
             return False
         return self._same_io_type() and _qdq_pair_same_params(self.graph, self.q[0], self.dq[0])
+
+
+_FAMILY_CHECKS: Mapping[str, Callable[[_SelectorCheck], bool]] = {
+    "drop_qdq": _SelectorCheck._drop_qdq,
+    "drop_dq": _SelectorCheck._drop_dq,
+    "unary": _SelectorCheck._unary,
+    "clip": _SelectorCheck._clip,
+    "binary": _SelectorCheck._binary,
+    "variadic": _SelectorCheck._variadic,
+    "split": _SelectorCheck._split,
+    "conv": _SelectorCheck._conv,
+    "matmul": _SelectorCheck._matmul,
+    "gemm": _SelectorCheck._gemm,
+    "norm": _SelectorCheck._norm,
+    "batchnorm": _SelectorCheck._batchnorm,
+    "logical": _SelectorCheck._logical,
+    "where": _SelectorCheck._where,
+    "pad": _SelectorCheck._pad,
+    "topk": _SelectorCheck._topk,
+}
+"""Each selector family of :data:`SELECTORS` and its check (``qdq_selectors.cc``)."""
 
 
 def _is_const_scalar(graph: Graph, name: str) -> bool:

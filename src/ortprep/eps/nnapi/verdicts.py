@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ortprep.core.gcpause import gc_paused
 from ortprep.core.graph import Graph, Node
 from ortprep.eps.base import EpOptions, NodeContext
 from ortprep.eps.nnapi.constants import INTERNAL_QUANT_OPS, MIN_API, UINT8
@@ -138,11 +137,7 @@ def _graph_verdicts(
     verdicts = state.verdicts[options] = {}  # registered first: the uint8 rule reads it
     state.last = (options, verdicts)
     # Graph order is topological: producers are judged before the uint8 rule asks about them.
-    # The cyclic GC is paused because judging allocates per unit and each collection walks the
-    # whole (large) graph view.
-    units = node_units(graph)
-    with gc_paused():
-        _judge_units(units, state, options, verdicts)
+    _judge_units(node_units(graph), state, options, verdicts)
     return verdicts
 
 

@@ -15,8 +15,8 @@ FP16_SUPPORTED = True
 
 fp16 is a build property (``XNNPACK_FP16_SUPPORTED`` in ``xnnpack_init.h``), not a runtime option:
 it is defined for ARM/ARM64 builds on any OS and for x86 outside Android/iOS, never for
-WebAssembly. True matches the usual XNNPACK target (Android arm64). An ``EpOptions`` field named
-``xnnpack_fp16`` overrides it when present (:func:`fp16_supported`). The rules read it here, in
+WebAssembly. True matches the usual XNNPACK target (Android arm64); ``EpOptions.xnnpack_fp16``
+set to False turns it off for one check (:func:`fp16_supported`). The rules read it here, in
 ``ortprep.eps.xnnpack.constants`` (the package only re-exports the value).
 """
 
@@ -29,4 +29,4 @@ SOFTMAX_Q_SCALE = 1.0 / 256.0
 
 def fp16_supported(options: EpOptions) -> bool:
     """Whether fp16 nodes can run: the build default, unless ``options.xnnpack_fp16`` is off."""
-    return FP16_SUPPORTED and bool(getattr(options, "xnnpack_fp16", True))
+    return FP16_SUPPORTED and bool(options.xnnpack_fp16)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from ortprep.core.gcpause import gc_paused
 from ortprep.core.progress import ProgressFn, no_progress
 from ortprep.eps.registry import EP_IDS, ep_spec, parse_eps
 from ortprep.stages.check.engine import Engine, evaluate
@@ -34,10 +33,8 @@ from ortprep.stages.check.verdict import ORT_RULE, SHARE_RULE, ort_suitability, 
 
 def run(path: Path, options: CheckOptions, progress: ProgressFn = no_progress) -> CheckResult:
     """Check one model for every requested EP."""
-    # The views and the analysis allocate a few objects per node per EP and free nothing until
-    # the end: collections walking the whole graph would cost more than the analysis (paused
-    # only in the CLI, see ortprep.core.gcpause).
-    with gc_paused(), tempfile.TemporaryDirectory(prefix="ortprep-check-") as tmp:
+    # The CLI pauses the cyclic garbage collector around this (cli.main, ortprep.core.gcpause).
+    with tempfile.TemporaryDirectory(prefix="ortprep-check-") as tmp:
         views = graph_views(path, options, Path(tmp), progress)
         engine = Engine(views.model, views.what_if, options.ep_options)
         subgraphs = len(engine.graphs) > 1
