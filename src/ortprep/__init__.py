@@ -29,8 +29,10 @@ from ortprep.api import (
     verify,
 )
 from ortprep.core.errors import OrtprepError
+from ortprep.core.version import ORTPREP_VERSION
 
-__version__ = "0.1.0"
+__version__ = ORTPREP_VERSION
+
 __all__ = [
     "OrtprepError",
     "__version__",

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ortprep.core.errors import BadModelError, UsageError
-from ortprep.core.option_values import (
+from ortprep.core.progress import ProgressFn, no_progress
+from ortprep.option_values import (
     PathLikeStr,
     as_path,
     one_of,
@@ -35,7 +36,6 @@ from ortprep.core.option_values import (
     parse_fix_dims,
     parse_fix_inputs,
 )
-from ortprep.core.progress import ProgressFn, no_progress
 
 if TYPE_CHECKING:
     from ortprep.core.inputs import ModelInput

@@ -88,10 +88,10 @@ def versions() -> dict[str, str]:
     import onnx
     import onnxruntime
 
-    from ortprep import __version__
+    from ortprep.core.version import ORTPREP_VERSION
 
     return {
-        "ortprep": __version__,
+        "ortprep": ORTPREP_VERSION,
         "onnxruntime": str(onnxruntime.__version__),
         "onnx": str(onnx.__version__),
         "python": platform.python_version(),
@@ -514,8 +514,8 @@ def _combined(
     models: Sequence[ModelReport], out_dir: Path, options: PrepareOptions
 ) -> CombinedBuild | None:
     """For a folder: one config (the union of each shipped file's config) and one build."""
-    from ortprep import __version__
     from ortprep.core.files import sha256, write_text
+    from ortprep.core.version import ORTPREP_VERSION
     from ortprep.stages import opconfig
 
     chosen: list[tuple[ModelReport, FileRecord]] = []
@@ -530,7 +530,7 @@ def _combined(
     name = opconfig.config_file_name(options.type_reduction, "runtime" if runtime else "fixed")
     target = out_dir / name
     comments = [
-        f" Merged by ortprep {__version__} prepare from the config of each shipped file:",
+        f" Merged by ortprep {ORTPREP_VERSION} prepare from the config of each shipped file:",
         *(f" - {f.path}" for _, f in chosen),
     ]
     cfg = opconfig.merge([opconfig.read_config(out_dir / f.path) for _, f in chosen], comments)

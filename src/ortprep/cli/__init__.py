@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from ortprep import __version__
+from ortprep.core.version import ORTPREP_VERSION
 
 app = typer.Typer(
     name="ortprep",
@@ -22,7 +22,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"ortprep {__version__}")
+        typer.echo(f"ortprep {ORTPREP_VERSION}")
         raise typer.Exit()
 
 

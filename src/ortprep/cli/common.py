@@ -17,8 +17,8 @@ import typer
 
 from ortprep.cli import render
 from ortprep.core.errors import OrtprepError, environment_error
-from ortprep.core.option_values import parse_fix_dims as parse_fix_dims  # shared with the API
 from ortprep.core.progress import ProgressFn
+from ortprep.option_values import parse_fix_dims as parse_fix_dims  # shared with the API
 
 R = TypeVar("R")
 
