@@ -126,12 +126,14 @@ class Graph:
     of the layers above (which this module does not import) live in :attr:`memo` through
     :meth:`derived`, one entry per documented key:
 
-    - ``"partition.edges"``: ORT's node edges, topological order and node units
-      (:mod:`ortprep.eps.graph_edges`, :mod:`ortprep.eps.qdq_selection`);
+    - ``"partition.edges"``: ORT's node edges and topological order
+      (:data:`ortprep.eps.graph_edges.EDGES_KEY`), with the node units
+      :mod:`ortprep.eps.qdq_selection` adds to them;
     - ``"nnapi.graph"``: NNAPI's merged lookups and per-options unit verdicts
-      (:mod:`ortprep.eps.nnapi.view`);
-    - ``"coreml.facts"``: CoreML's constant/external sets and decoded constants
-      (:mod:`ortprep.eps.coreml`).
+      (:data:`ortprep.eps.nnapi.view.NNAPI_GRAPH_KEY`, verdicts filled by
+      :mod:`ortprep.eps.nnapi.verdicts`);
+    - ``"coreml.facts"``: CoreML's constant/external sets, initializer types and decoded
+      constants (:data:`ortprep.eps.coreml.facts.COREML_FACTS_KEY`).
 
     An entry lives exactly as long as the graph object; there is no module-global cache.
     """
