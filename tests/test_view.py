@@ -28,6 +28,13 @@ def test_without_the_viz_extra_view_prints_the_install_command_and_exits_2(
     assert not list(tmp_path.glob("*.json"))
 
 
+def test_view_help_names_the_extra_it_needs(cli):
+    r = cli("view", "--help")
+    assert r.code == 0
+    # rich markup would take [viz] for a style tag and drop it
+    assert r.stdout.count("ortprep[viz]") == 2
+
+
 def test_view_json_writes_the_overlays_without_a_server(cli, tmp_path):
     path = save(conv_bn_relu(), tmp_path / "m.onnx")
     r = cli("view", path, "--ep", "nnapi", "-o", tmp_path / "me", "--json")

@@ -10,6 +10,7 @@ import typer
 from ortprep.cli import render
 from ortprep.cli.common import (
     DebugOpt,
+    EpOpt,
     ExampleOpt,
     FixDimOpt,
     JsonOpt,
@@ -45,12 +46,7 @@ def register(app: typer.Typer) -> None:
 def check(
     path: PathArg = None,
     example: ExampleOpt = False,
-    ep: Annotated[
-        str,
-        typer.Option(
-            help="all, or a comma list of nnapi, coreml-mlprogram, coreml-neuralnetwork, xnnpack."
-        ),
-    ] = "all",
+    ep: EpOpt = "all",
     fix_dim: FixDimOpt = None,
     fix_input: FixInputOpt = None,
     android_api: Annotated[

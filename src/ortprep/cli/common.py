@@ -31,6 +31,13 @@ DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks of inte
 ExampleOpt = Annotated[
     bool, typer.Option("--example", help="Use the bundled example model instead of PATH.")
 ]
+EpOpt = Annotated[
+    str,
+    typer.Option(
+        help="all, or a comma list of nnapi, coreml-mlprogram, coreml-neuralnetwork, xnnpack."
+    ),
+]
+"""``--ep`` of the commands that check EPs (check, view); its ids are ``eps.registry.EP_IDS``."""
 PathArg = Annotated[
     Path | None,
     typer.Argument(

@@ -9,25 +9,20 @@ from typing import Annotated, Any
 import typer
 
 from ortprep.cli import render
-from ortprep.cli.common import DebugOpt, ExampleOpt, JsonOpt, PathArg, execute
+from ortprep.cli.common import DebugOpt, EpOpt, ExampleOpt, JsonOpt, PathArg, execute
 
 
 def register(app: typer.Typer) -> None:
     app.command(
         "view",
-        epilog="Example: ortprep view model.onnx --ep nnapi,xnnpack  (needs ortprep[viz])",
+        epilog="Example: ortprep view model.onnx --ep nnapi,xnnpack  (needs ortprep\\[viz])",
     )(view)
 
 
 def view(
     path: PathArg = None,
     example: ExampleOpt = False,
-    ep: Annotated[
-        str,
-        typer.Option(
-            help="all, or a comma list of nnapi, coreml-mlprogram, coreml-neuralnetwork, xnnpack."
-        ),
-    ] = "all",
+    ep: EpOpt = "all",
     out: Annotated[
         Path | None,
         typer.Option(
@@ -44,7 +39,7 @@ def view(
     """Open the model in Model Explorer with one overlay per EP: the partition each node runs in,
     refused nodes in red (the graph ORT hands the EPs, as check analyses it).
 
-    Needs the viz extra: pip install 'ortprep[viz]'. With --json, writes the overlays and
+    Needs the viz extra: pip install 'ortprep\\[viz]'. With --json, writes the overlays and
     prints them instead of starting the server. Stop the server with Ctrl-C.
     """
     with tempfile.TemporaryDirectory(prefix="ortprep-view-") as tmp:
