@@ -35,6 +35,30 @@ def ort_verdict(partitions: int, taken: int, total: int) -> str:
     return info.suitability().name.lower()
 
 
+# 80, 5 and 5 Softmax nodes (taken by NNAPI and XNNPACK) after which a Hardmax (taken by none)
+# ends the run: three partitions, the largest over 75 % of the nodes
+SPLIT_80_5_5 = (["Softmax"] * 80 + ["Hardmax"]) + (["Softmax"] * 5 + ["Hardmax"]) * 2
+
+
+def op_chain(ops: list[str], batch: int | str = 1) -> onnx.ModelProto:
+    """One node per op of ``ops``, each reading the one before, from x to y ([batch, 8])."""
+    nodes = []
+    prev = "x"
+    for i, op in enumerate(ops):
+        out = "y" if i == len(ops) - 1 else f"v{i}"
+        nodes.append(helper.make_node(op, [prev], [out], name=f"{op.lower()}_{i}"))
+        prev = out
+    graph = helper.make_graph(
+        nodes,
+        "chain",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, 8])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
 def split_chain(partitions: int, taken: int, total: int) -> onnx.ModelProto:
     """``taken`` Relu nodes in ``partitions`` runs, separated (and followed) by Hardmax nodes
     up to ``total`` nodes."""
@@ -48,21 +72,7 @@ def split_chain(partitions: int, taken: int, total: int) -> onnx.ModelProto:
     for i, size in enumerate(sizes):
         ops += ["Relu"] * size
         ops += ["Hardmax"] * (between[i] if i < len(between) else tail)
-    nodes = []
-    prev = "x"
-    for i, op in enumerate(ops):
-        out = "y" if i == len(ops) - 1 else f"v{i}"
-        nodes.append(helper.make_node(op, [prev], [out], name=f"{op.lower()}_{i}"))
-        prev = out
-    graph = helper.make_graph(
-        nodes,
-        "split_chain",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8])],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    return onnx.shape_inference.infer_shapes(model)
+    return onnx.shape_inference.infer_shapes(op_chain(ops))
 
 
 @pytest.mark.parametrize("ep", COMPILING)
@@ -94,22 +104,8 @@ def test_rule_matches_ort_on_every_count(partitions: int, total: int) -> None:
 def test_largest_partition_alone_no_longer_decides(tmp_path: Path) -> None:
     """3 partitions, the largest over 75 % of the nodes: ORT says no (the old rule said yes)."""
     # Softmax: taken by NNAPI and by XNNPACK (which has no standalone Relu kernel)
-    ops = ["Softmax"] * 80 + ["Hardmax"] + ["Softmax"] * 5 + ["Hardmax"] + ["Softmax"] * 5
-    ops += ["Hardmax"]
-    nodes, prev = [], "x"
-    for i, op in enumerate(ops):
-        out = "y" if i == len(ops) - 1 else f"v{i}"
-        nodes.append(helper.make_node(op, [prev], [out], name=f"n{i}"))
-        prev = out
-    graph = helper.make_graph(
-        nodes,
-        "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8])],
-    )
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    proto.ir_version = 8
-    model = open_model(save(onnx.shape_inference.infer_shapes(proto), tmp_path / "m.onnx"))
+    proto = onnx.shape_inference.infer_shapes(op_chain(SPLIT_80_5_5))
+    model = open_model(save(proto, tmp_path / "m.onnx"))
     outcome, _, _, _ = check.evaluate(model, "nnapi", EpOptions())
     assert len(outcome.partitions) == 3 and outcome.verdict == "no"
     assert outcome.largest_partition_share == pytest.approx(80 / 93)
@@ -122,20 +118,7 @@ def test_what_if_and_json_follow_ort(tmp_path: Path) -> None:
     """The what-if (shapes fixed) is judged by the same rule; the JSON carries the largest
     partition's share and which rule made each verdict."""
     ops = ["Softmax"] * 40 + ["Hardmax"] + ["Softmax"] * 40 + ["Hardmax"] + ["Softmax"] * 10
-    nodes, prev = [], "x"
-    for i, op in enumerate(ops):
-        out = "y" if i == len(ops) - 1 else f"v{i}"
-        nodes.append(helper.make_node(op, [prev], [out], name=f"n{i}"))
-        prev = out
-    graph = helper.make_graph(
-        nodes,
-        "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 8])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8])],
-    )
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    proto.ir_version = 8
-    path = save(proto, tmp_path / "dyn.onnx")
+    path = save(op_chain(ops, batch="N"), tmp_path / "dyn.onnx")
     result = check.run(path, check.CheckOptions(eps=("nnapi", "xnnpack"))).to_dict()
     nnapi, xnn = result["eps"]
     assert nnapi["verdict"] == "no" and nnapi["nodes_taken"] == 0  # dynamic shapes
@@ -156,22 +139,7 @@ def test_prepare_does_not_recommend_an_ep_that_splits_the_model(tmp_path: Path) 
     from ortprep.core.inputs import resolve_inputs
     from ortprep.pipeline import PrepareOptions, prepare
 
-    ops = ["Softmax"] * 80 + ["Hardmax"] + ["Softmax"] * 5 + ["Hardmax"] + ["Softmax"] * 5
-    ops += ["Hardmax"]
-    nodes, prev = [], "x"
-    for i, op in enumerate(ops):
-        out = "y" if i == len(ops) - 1 else f"v{i}"
-        nodes.append(helper.make_node(op, [prev], [out], name=f"n{i}"))
-        prev = out
-    graph = helper.make_graph(
-        nodes,
-        "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8])],
-    )
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    proto.ir_version = 8
-    src = save(proto, tmp_path / "split.onnx")
+    src = save(op_chain(SPLIT_80_5_5), tmp_path / "split.onnx")
     options = PrepareOptions(target="android", eps=("nnapi",), bench_runs=1, bench_warmup=0)
     result = prepare(resolve_inputs(src), tmp_path / "out", options).to_dict()
     model = result["models"][0]
