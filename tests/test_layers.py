@@ -17,7 +17,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"eps"}),
     frozenset({"stages"}),
     frozenset({"gate", "overlays", "manifest", "recommend", "report"}),
-    frozenset({"pipeline"}),
+    frozenset({"pipeline", "prepare_bench"}),
     frozenset({"option_values", "api", ""}),  # "": the package itself (re-exports the API)
     frozenset({"cli", "__main__"}),
 )
