@@ -34,3 +34,17 @@ def unknown_element_type() -> onnx.ModelProto:
     model = relu()
     model.graph.input[0].type.tensor_type.elem_type = 9999
     return model
+
+
+def never_runs() -> onnx.ModelProto:
+    """Reshape x [n, 3] to Shape(x) + 1 = [n + 1, 4]: 4n + 4 elements never equal 3n, so ORT
+    loads and converts it (n is symbolic: nothing to fold) but no input of any size runs."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    one = helper.make_tensor("one", TensorProto.INT64, [1], [1])
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"], name="shape"),
+        helper.make_node("Add", ["s", "one"], ["s1"], name="plus_one"),
+        helper.make_node("Reshape", ["x", "s1"], ["y"], name="reshape"),
+    ]
+    return _model(helper.make_graph(nodes, "never_runs", [x], [y], [one]))

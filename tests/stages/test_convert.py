@@ -298,43 +298,50 @@ def test_a_model_ort_refuses_in_a_background_lane_fails_alone(cli, tmp_path):
 
 
 def test_models_that_raise_fail_alone_and_the_config_comes_from_the_others(cli, tmp_path):
-    """#13: a model ORT cannot run on its synthesized inputs and one with element type 9999
-    are reported with a one-line reason; the others are converted and verified, exit 1."""
-    from failing_models import relu, reshape_to_input, unknown_element_type
+    """#13, #11: a model ORT cannot run on any synthesized inputs is converted but "not
+    verified"; one with element type 9999 fails with a one-line reason; the others are converted
+    and verified, exit 1."""
+    from failing_models import never_runs, relu, unknown_element_type
 
     src = tmp_path / "in"
     save(relu(), src / "a.onnx")
-    save(reshape_to_input(), src / "b_reshape.onnx")
+    save(never_runs(), src / "b_never.onnx")
     save(unknown_element_type(), src / "c_elem.onnx")
     save(conv_bn_relu(), src / "d.onnx")
     out = tmp_path / "out"
     r = cli("convert", src, "-o", out, "--json")
     assert r.code == 1, r.stderr
     by_name = {Path(m["input"]).name: m for m in r.json()["models"]}
-    reshape, elem = by_name["b_reshape.onnx"], by_name["c_elem.onnx"]
-    assert "could not run the model on the verification inputs" in reshape["error"]
-    assert "--inputs" in reshape["hint"]
+    never, elem = by_name["b_never.onnx"], by_name["c_elem.onnx"]
+    assert never["ok"] is False and "error" not in never
+    for a in never["artifacts"]:
+        assert a["verified"] is False and Path(a["path"]).is_file()
+        for v in a["verification"]:
+            assert v["not_verified"].startswith(
+                "not verified: the original model fails on synthesized inputs"
+            )
+            assert "--inputs or --fix-dim" in v["not_verified"]
+            assert len(v["input_attempts"]) >= 3
     assert "9999" in elem["error"]
-    for failed in (reshape, elem):
-        assert failed["ok"] is False and "\n" not in failed["error"]
-        assert not failed["error"].startswith("internal error")
+    assert elem["ok"] is False and "\n" not in elem["error"]
+    assert not elem["error"].startswith("internal error")
     for good in ("a.onnx", "d.onnx"):
         assert by_name[good]["ok"] and all(a["verified"] for a in by_name[good]["artifacts"])
     written = sorted(p.name for p in out.iterdir())
-    assert not [n for n in written if n.startswith(("b_", "c_", "."))]  # nothing of the failed
+    assert not [n for n in written if n.startswith(("c_", "."))]  # nothing of the failed
     config = (out / "required_operators.config").read_text()
-    assert "Relu" in config and "Conv" in config and "Reshape" not in config
+    assert "Relu" in config and "Conv" in config and "Reshape" in config
     assert (out / "required_operators.with_runtime_opt.config").is_file()
 
 
-def test_a_model_ort_cannot_run_alone_is_exit_2_with_one_line(cli, tmp_path):
-    from failing_models import reshape_to_input
+def test_a_model_ort_cannot_run_alone_is_exit_1_not_verified(cli, tmp_path):
+    from failing_models import never_runs
 
-    src = save(reshape_to_input(), tmp_path / "reshape.onnx")
+    src = save(never_runs(), tmp_path / "never.onnx")
     r = cli("convert", src, "-o", tmp_path / "out")
-    assert r.code == 2
-    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "verification inputs" in errors[0]
+    assert r.code == 1, r.stderr
+    assert "not verified: the original model fails on synthesized inputs" in r.stdout
+    assert (tmp_path / "out" / "never.ort").is_file()
 
 
 def test_a_bug_on_one_model_is_exit_3_and_the_others_are_converted(cli, tmp_path, monkeypatch):

@@ -308,17 +308,20 @@ def test_every_expands_to_the_four_levels_in_order():
 
 def test_models_that_raise_fail_alone_and_the_others_are_written(cli, tmp_path):
     """#13: ORT failing to run a model, and element type 9999, stop only that model."""
-    from failing_models import relu, reshape_to_input, unknown_element_type
+    from failing_models import never_runs, relu, unknown_element_type
 
     folder = tmp_path / "models"
-    save(reshape_to_input(), folder / "a_reshape.onnx")
+    save(never_runs(), folder / "a_never.onnx")
     save(unknown_element_type(), folder / "b_elem.onnx")
     save(relu(), folder / "c.onnx")
     out = tmp_path / "out"
     r = cli("optimize", folder, "-o", out, "--level", "basic", "--json")
     assert r.code == 1, r.stderr
     by_name = {Path(m["model"]).name: m for m in r.json()["models"]}
-    assert "verification inputs" in by_name["a_reshape.onnx"]["error"]
+    never = by_name["a_never.onnx"]
+    assert never["ok"] is False and never["levels"][0]["verified"] is False
+    assert "fails on synthesized inputs" in never["levels"][0]["verification"]["not_verified"]
     assert "9999" in by_name["b_elem.onnx"]["error"]
     assert by_name["c.onnx"]["ok"] and by_name["c.onnx"]["levels"][0]["verified"] is True
-    assert sorted(p.name for p in out.iterdir()) == ["c.basic.optimized.onnx"]
+    written = sorted(p.name for p in out.iterdir())
+    assert written == ["a_never.basic.optimized.onnx", "c.basic.optimized.onnx"]

@@ -88,6 +88,8 @@ def _size(n: int) -> str:
 def _render(result: Any) -> None:
     from rich.table import Table
 
+    from ortprep.cli.verification_text import print_verification
+
     t = render.text
     table = Table(
         title=f"converted with onnxruntime {result.onnxruntime_version}", title_justify="left"
@@ -108,23 +110,24 @@ def _render(result: Any) -> None:
                 "none" if a.kind == "ort" and a.style == "runtime" else "-"
             )
             verified = {True: "[green]yes[/]", False: "[red]NO[/]", None: "skipped"}[a.verified]
+            if any(v.not_verified for v in a.verification):
+                verified = "[red]not verified[/]"
             nodes = "-" if a.nodes is None else str(a.nodes)
             table.add_row(t(_short(a.path)), a.style, _size(a.size_bytes), nodes, records, verified)
     render.out.print(table)
     for m in result.models:
+        checked = [(Path(a.path).name, v) for a in m.artifacts for v in a.verification]
+        if checked:
+            render.out.print(f"[bold]{t(Path(m.input).name)}[/]")
+            print_verification(checked, "  ")
         for a in m.artifacts:
             for note in a.notes:
                 render.out.print(f"[dim]{t(Path(a.path).name)}:[/] {t(note)}")
             for w in a.warnings:
                 render.warning(f"{Path(a.path).name}: {w}")
             for v in a.verification:
-                if not v.passed:
-                    why = v.load_error or ", ".join(
-                        f"{o.name}: {o.mismatches} mismatches (max abs {o.max_abs:.3g})"
-                        for o in v.outputs
-                        if not o.passed
-                    )
-                    render.warning(f"{Path(a.path).name} ({v.session}): {why}")
+                if not v.passed and not v.not_verified:
+                    render.warning(f"{Path(a.path).name} ({v.session}): {v.why_failed}")
         if m.error and m.hint:
             render.out.print(f"[dim]{t(Path(m.input).name)}: hint: {t(m.hint)}[/]")
     for c in result.configs:

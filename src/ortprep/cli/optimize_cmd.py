@@ -72,6 +72,8 @@ def optimize(
 def _render(result: Any) -> None:
     from rich.table import Table
 
+    from ortprep.cli.verification_text import print_verification
+
     escape = render.text
 
     for m in result.models:
@@ -91,6 +93,8 @@ def _render(result: Any) -> None:
             table.add_column(col, overflow="fold")
         for lv in m.levels:
             verified = {True: "[green]yes[/]", False: "[red]NO[/]", None: "skipped"}[lv.verified]
+            if lv.verification is not None and lv.verification.not_verified:
+                verified = "[red]not verified[/]"
             table.add_row(
                 lv.level,
                 escape(Path(lv.file).name),
@@ -100,6 +104,9 @@ def _render(result: Any) -> None:
                 verified,
             )
         render.out.print(table)
+        print_verification(
+            [(Path(lv.file).name, lv.verification) for lv in m.levels if lv.verification]
+        )
         previous: tuple[str, ...] = ()
         for lv in m.levels:
             new = [line for line in lv.summary if line not in previous]
@@ -111,13 +118,8 @@ def _render(result: Any) -> None:
                 render.out.print(f"  - {escape(line)}")
             previous = lv.summary
             v = lv.verification
-            if v is not None and not v.passed:
-                why = v.load_error or ", ".join(
-                    f"{o.name}: {o.mismatches} mismatches (max abs {o.max_abs:.3g})"
-                    for o in v.outputs
-                    if not o.passed
-                )
-                render.warning(f"{Path(lv.file).name}: outputs differ from the original: {why}")
+            if v is not None and not v.passed and not v.not_verified:
+                render.warning(f"{Path(lv.file).name}: {v.why_failed}")
         t = m.load_time
         if t is not None:
             verdict = (

@@ -36,8 +36,13 @@ def verify(
 ) -> None:
     """Run both models on the same inputs and compare every output.
 
-    Floats: |a-b| <= atol + rtol*|a|; integers and quantized values may differ by 1; NaN/Inf must
-    match. Exit 1 when any output differs.
+    Like with like: the reference runs in the configuration the candidate stands for (an .onnx
+    or Fixed .ort at level all; a Runtime .ort at its level-1 graph, or extended with replay), so a
+    quantized model is compared with its own int8 kernels; the float reference (optimizations
+    disabled) is a separate figure, binding for float models only. When the synthesized inputs do
+    not run, other value ranges and dim sizes are tried. Floats: |a-b| <= atol + rtol*|a|;
+    integers and quantized values may differ by 1; NaN/Inf must match. Exit 1 when any output
+    differs or the original runs on no inputs tried.
     """
 
     def work(progress: Any) -> Any:
@@ -59,8 +64,13 @@ def verify(
 def _render(result: Any) -> None:
     from rich.table import Table
 
+    from ortprep.cli.verification_text import print_verification
+
     if result.load_error:
         render.error(f"{result.candidate}: could not be loaded: {result.load_error}")
+        return
+    if result.not_verified:
+        print_verification([(result.candidate, result)])
         return
     t = render.text
     table = Table(title=f"{t(result.candidate)} vs {t(result.reference)}", title_justify="left")
@@ -75,4 +85,5 @@ def _render(result: Any) -> None:
             "[green]yes[/]" if o.passed else f"[red]NO[/] {t(o.note)}",
         )
     render.out.print(table)
+    print_verification([(result.candidate, result)])
     render.out.print("[green]outputs match[/]" if result.passed else "[red]outputs differ[/]")

@@ -252,11 +252,17 @@ def _verify_artifact(
     reference: Reference,
     options: ConvertOptions,
 ) -> tuple[VerifyResult, ...]:
-    """Load ``path`` the way a user will and compare its outputs with the original's.
+    """Load ``path`` the way a user will and compare its outputs with the original's in the
+    configuration the file stands for (stages/verify.py: like with like).
 
-    A Runtime-style ``.ort`` is loaded twice, at level extended: without replay (ORT's default)
-    and with ``session.enable_saved_runtime_optimizations=1``.
+    A Runtime-style ``.ort`` is loaded twice, at level extended: without replay (ORT's default;
+    an ``.ort`` is not optimized again at load, so it runs its level-1 graph) and with
+    ``session.enable_saved_runtime_optimizations=1`` (the recorded fusions, up to extended).
     """
+    from ortprep.stages.verify import RefConfig
+
+    tp = options.target_platform
+    replayed = "extended" if options.level in ("extended", "layout", "all") else "basic"
 
     def recipe(level: str, replay: bool = False) -> SessionRecipe:
         return SessionRecipe(
@@ -268,15 +274,18 @@ def _verify_artifact(
 
     if style == "runtime" and path.suffix == ".ort":
         sessions = [
-            ("without replay", recipe("extended")),
+            ("without replay", recipe("extended"), RefConfig("basic", tp)),
             (
                 "with replay (session.enable_saved_runtime_optimizations=1)",
                 recipe("extended", replay=True),
+                RefConfig(replayed, tp),
             ),
         ]
     else:
-        sessions = [("default session", recipe("all"))]
-    return tuple(reference.check(path, session, label) for label, session in sessions)
+        sessions = [("default session", recipe("all"), RefConfig(options.level, tp))]
+    return tuple(
+        reference.check(path, session, label, config=config) for label, session, config in sessions
+    )
 
 
 @dataclass(frozen=True)
@@ -426,8 +435,15 @@ def _finish_model(
     if options.verify:
         from ortprep.stages.verify import make_reference
 
-        hint = "pass inputs that fit the model with --inputs, or skip verification with --no-verify"
-        reference = make_reference(item.path, source, options.inputs, options.fix_dims, hint)
+        hint = "give --inputs or --fix-dim, or skip verification with --no-verify"
+        reference = make_reference(
+            item.path,
+            source,
+            options.inputs,
+            options.fix_dims,
+            hint,
+            options.custom_op_library,
+        )
     artifacts: list[Artifact] = []
     configs: dict[str, list[OpConfig]] = {s: [] for s in options.styles}
     for job in planned.saves:

@@ -437,11 +437,15 @@ def _opset_note(declared: set[str], used: set[str]) -> str | None:
 # --------------------------------------------------------------------------- the stage
 
 
-def _verify(target: Path, ref: Reference) -> VerifyResult:
+def _verify(target: Path, ref: Reference, level: str, target_platform: str) -> VerifyResult:
     """Load the saved file as is (optimizations disabled: the graph in the file is what runs)
-    and compare its outputs with the original's."""
+    and compare its outputs with the original's optimized at the same level for the same
+    target (stages/verify.py: like with like)."""
+    from ortprep.stages.verify import RefConfig
+
     label = "saved graph as is (optimizations disabled)"
-    return ref.check(target, SessionRecipe(level="disable"), label)
+    config = RefConfig(level, target_platform)
+    return ref.check(target, SessionRecipe(level="disable"), label, config=config)
 
 
 def _median(values: list[float]) -> float:
@@ -555,7 +559,7 @@ def _optimize_model(
     if options.verify:
         from ortprep.stages.verify import make_reference
 
-        hint = "skip verification with --no-verify"
+        hint = "check the saved files with `ortprep verify` and --inputs or --fix-dim"
         reference = make_reference(item.path, source, None, {}, hint)
     ops_before = op_histogram(before)
     nodes_before = sum(ops_before.values())
@@ -580,7 +584,9 @@ def _optimize_model(
         summary, hardware, ort_only, used = explain_level(
             level, diff, after, options.target_platform, levels[-1] if levels else None
         )
-        verification = _verify(target, reference) if reference else None
+        verification = (
+            _verify(target, reference, level, options.target_platform) if reference else None
+        )
         levels.append(
             LevelResult(
                 level=level,

@@ -1,5 +1,14 @@
 """``verify``: do two models (ONNX or ORT format) give the same answers on the same inputs?
 
+Like with like: the reference for an artifact is the original model run by ORT in the
+configuration the artifact stands for (:class:`RefConfig`): a Fixed ``.ort`` or an optimized
+``.onnx`` against the original at the same level for the same target platform, a Runtime ``.ort``
+against the original at the level its loading session runs (level 1 without replay: an ``.ort`` is
+not optimized again at load; extended with replay). So a quantized model is compared with its own
+integer kernels. The float comparison (the original with optimizations disabled) is a separate
+figure (:class:`FloatFigure`): informative for a quantized model, binding for a float model. Each
+reference is computed once per model and configuration (:class:`Reference`).
+
 Tolerances (the contract): float outputs ``|a - b| <= atol + rtol * |a|`` with ``rtol 1e-3,
 atol 1e-4``; integer and quantized outputs may differ by at most 1; NaN and Inf must match.
 """
@@ -7,11 +16,12 @@ atol 1e-4``; integer and quantized outputs may differ by at most 1; NaN and Inf 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ortprep.core.errors import BadModelError, UsageError, ort_failure_hint
+from ortprep.core.input_search import Found, InputUsed
 from ortprep.core.runtime import (
     SessionRecipe,
     create_session,
@@ -77,7 +87,98 @@ def check_tolerances(rtol: float, atol: float) -> None:
 
 
 @dataclass(frozen=True)
+class RefConfig:
+    """The session the original runs in to give the reference for one artifact: ORT's level and
+    the target platform (which decides NCHWc and ``session.qdqisint8allowed`` as
+    :class:`~ortprep.core.runtime.SessionRecipe` sets them). ``disable`` is the float reference.
+    """
+
+    level: str = "disable"
+    target_platform: str = "arm"
+
+    @property
+    def label(self) -> str:
+        if self.level == "disable":
+            return "original, optimizations disabled (float reference)"
+        text = f"original at level {self.level} for {self.target_platform}"
+        if self.level in ("layout", "all"):
+            if self.target_platform == "arm":
+                text += " (NCHWc excluded, as in the artifact)"
+            elif not _host_is_x86():
+                text += " (NCHWc does not exist on this host: run without it)"
+        return text
+
+    def recipe(
+        self, fix_dims: Mapping[str, int], custom_op_library: Path | None = None
+    ) -> SessionRecipe:
+        return SessionRecipe(
+            level=self.level,
+            target_platform=self.target_platform,
+            free_dims=fix_dims,
+            custom_op_library=custom_op_library,
+        )
+
+
+FLOAT_REFERENCE = RefConfig("disable")
+
+
+def _host_is_x86() -> bool:
+    import platform
+
+    return platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86")
+
+
+@dataclass(frozen=True)
+class FloatFigure:
+    """The artifact's outputs against the original run with optimizations disabled.
+
+    For a quantized model this figure is informative (``informative``): optimized, ORT runs its
+    integer kernels where the unoptimized graph computes DequantizeLinear -> float op ->
+    QuantizeLinear, and the two round differently. For a float model it must pass too.
+    """
+
+    max_abs: float
+    max_rel: float
+    mismatches: int
+    ok: bool
+    informative: bool
+
+    @property
+    def text(self) -> str:
+        head = (
+            "int8 kernels vs float reference"
+            if self.informative
+            else "vs float reference (optimizations disabled)"
+        )
+        figures = f"max abs {self.max_abs:.3g}, max rel {self.max_rel:.3g}"
+        if self.informative:
+            return f"{head}: {figures} (informative: a quantized model is judged by its kernels)"
+        if self.ok:
+            return f"{head}: {figures}, within tolerance"
+        return f"{head}: {figures}, {self.mismatches} value(s) out of tolerance"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "max_abs": self.max_abs,
+            "max_rel": self.max_rel,
+            "mismatches": self.mismatches,
+            "ok": self.ok,
+            "informative": self.informative,
+            "text": self.text,
+        }
+
+
+@dataclass(frozen=True)
 class VerifyResult:
+    """One artifact loaded in one session and compared with the original.
+
+    ``reference_config`` says which session of the original gave the reference (like with like:
+    see :class:`RefConfig`); ``float_reference`` the separate float figure; ``inputs`` what both
+    ran on (name, shape, dtype, values) under ``rtol``/``atol``; ``input_attempts`` the inputs the
+    original failed on first, one line each. ``not_verified`` says why nothing was compared (the
+    original fails on every input tried); such a result has ``passed`` false.
+    """
+
     reference: str
     candidate: str
     passed: bool
@@ -85,10 +186,41 @@ class VerifyResult:
     input_shapes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     load_error: str | None = None
     session: str = ""
+    inputs: tuple[InputUsed, ...] = ()
+    rtol: float = RTOL
+    atol: float = ATOL
+    reference_config: str = ""
+    float_reference: FloatFigure | None = None
+    input_attempts: tuple[str, ...] = ()
+    not_verified: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.passed
+
+    @property
+    def why_failed(self) -> str:
+        """One line: why this result did not pass ("" when it passed)."""
+        if self.passed:
+            return ""
+        if self.not_verified:
+            return self.not_verified
+        if self.load_error:
+            return f"could not be loaded: {self.load_error}"
+        bad = [o for o in self.outputs if not o.passed]
+        if bad:
+            return "outputs differ from the reference: " + ", ".join(
+                f"{o.name} ({o.mismatches} mismatches, max abs {o.max_abs:.3g})" for o in bad
+            )
+        if self.float_reference is not None and not self.float_reference.ok:
+            return self.float_reference.text
+        return "outputs differ"
+
+    @property
+    def inputs_text(self) -> str:
+        """The inputs and tolerances, one line, for people."""
+        used = "; ".join(i.text for i in self.inputs) or "none"
+        return f"inputs: {used}; rtol {self.rtol:g}, atol {self.atol:g}"
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -97,12 +229,54 @@ class VerifyResult:
             "passed": self.passed,
             "outputs": [o.to_dict() for o in self.outputs],
             "input_shapes": {k: list(v) for k, v in self.input_shapes.items()},
+            "inputs": [i.to_dict() for i in self.inputs],
+            "rtol": self.rtol,
+            "atol": self.atol,
+            "reference_config": self.reference_config,
+            "float_reference": self.float_reference.to_dict() if self.float_reference else None,
+            "input_attempts": list(self.input_attempts),
         }
         if self.session:
             d["session"] = self.session
         if self.load_error:
             d["load_error"] = self.load_error
+        if self.not_verified:
+            d["not_verified"] = self.not_verified
         return d
+
+
+_QUANTIZED_OPS = frozenset(
+    {
+        "QuantizeLinear",
+        "DequantizeLinear",
+        "DynamicQuantizeLinear",
+        "QLinearConv",
+        "QLinearMatMul",
+        "MatMulInteger",
+        "ConvInteger",
+        "QLinearAdd",
+        "QLinearMul",
+        "QGemm",
+        "DynamicQuantizeMatMul",
+        "MatMulIntegerToFloat",
+        "QAttention",
+        "DynamicQuantizeLSTM",
+        "QLinearSigmoid",
+        "QLinearLeakyRelu",
+        "QLinearGlobalAveragePool",
+        "QLinearConcat",
+        "QLinearAveragePool",
+        "QLinearSoftmax",
+        "QLinearWhere",
+        "MatMulNBits",
+    }
+)
+
+
+def is_quantized(model: Any) -> bool:
+    """Whether the model computes with quantized values (QDQ pairs, QLinear*, integer MatMul):
+    then ORT's optimized kernels and the unoptimized float graph differ by rounding."""
+    return any(node.op_type in _QUANTIZED_OPS for _, node in model.all_nodes())
 
 
 def quantization_steps(model: Any) -> dict[str, float]:
@@ -196,16 +370,58 @@ def run_session(session: ort.InferenceSession, feeds: Mapping[str, Any]) -> dict
     return dict(zip(names, values, strict=True))
 
 
-@dataclass(frozen=True)
+NOT_RUN_HINT = "give --inputs or --fix-dim"
+
+
+def load_and_run(path: Path, recipe: SessionRecipe, feeds: Mapping[str, Any]) -> dict[str, Any]:
+    """Outputs of ``path`` loaded with ``recipe`` on ``feeds``; the session ends here."""
+    return run_session(create_session(path, recipe), feeds)
+
+
+@dataclass
 class Reference:
-    """The original's outputs on the verification inputs, computed once per model and compared
-    with every file made from it."""
+    """The original's side of verification for one model: the inputs it runs on (found once,
+    :mod:`ortprep.core.input_search`) and its outputs in each configuration an artifact stands
+    for, each computed once, on first use, in a session dropped right after (sessions hold the
+    model's weights)."""
 
     path: Path
-    expected: dict[str, Any]
-    feeds: dict[str, Any]
-    shapes: dict[str, tuple[int, ...]]
+    found: Found
     steps: dict[str, float]
+    quantized: bool
+    fix_dims: Mapping[str, int] = field(default_factory=dict)
+    custom_op_library: Path | None = None
+    not_run: str = ""
+    _outputs: dict[RefConfig, dict[str, Any] | str] = field(default_factory=dict, repr=False)
+
+    @property
+    def feeds(self) -> dict[str, Any]:
+        return self.found.feeds
+
+    @property
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        return self.found.shapes
+
+    @property
+    def expected(self) -> dict[str, Any]:
+        """The float reference's outputs (empty when the original ran on nothing)."""
+        return self.found.outputs or {}
+
+    def outputs(self, config: RefConfig) -> dict[str, Any] | str:
+        """The original's outputs in ``config``, or ORT's words when it failed there."""
+        if config == FLOAT_REFERENCE:
+            return self.expected
+        if config not in self._outputs:
+            from ortprep.core.batch import is_ort_error
+
+            recipe = config.recipe(self.fix_dims, self.custom_op_library)
+            try:  # the session (and its weights) is gone when this returns
+                self._outputs[config] = load_and_run(self.path, recipe, self.feeds)
+            except Exception as exc:
+                if not is_ort_error(exc):
+                    raise
+                self._outputs[config] = describe_ort_error(exc)
+        return self._outputs[config]
 
     def check(
         self,
@@ -214,20 +430,50 @@ class Reference:
         label: str = "",
         rtol: float = RTOL,
         atol: float = ATOL,
+        config: RefConfig = FLOAT_REFERENCE,
     ) -> VerifyResult:
-        """Load ``candidate`` with ``recipe`` and compare its outputs with the original's."""
-        return check_candidate(
+        """Load ``candidate`` with ``recipe`` and compare its outputs with the original's in
+        ``config`` (like with like), and with the float reference as a separate figure."""
+        base = VerifyResult(
             str(self.path),
-            candidate,
-            self.expected,
-            self.feeds,
-            recipe,
+            str(candidate),
+            False,
+            (),
             self.shapes,
-            label,
-            rtol,
-            atol,
-            self.steps,
+            session=label,
+            inputs=self.found.inputs,
+            rtol=rtol,
+            atol=atol,
+            reference_config=config.label,
+            input_attempts=tuple(a.line for a in self.found.failed),
         )
+        if not self.found.ran:
+            return replace(base, not_verified=self.not_run)
+        try:
+            got = load_and_run(candidate, recipe, self.feeds)
+        except Exception as exc:  # noqa: BLE001 -- any load/run failure is the verdict
+            return replace(base, load_error=describe_ort_error(exc))
+        expected = self.outputs(config)
+        if isinstance(expected, str):
+            return replace(
+                base,
+                not_verified=f"not verified: the {config.label} fails on these inputs ({expected})",
+            )
+        outputs = compare_outputs(expected, got, rtol, atol, self.steps)
+        figure = None
+        if config != FLOAT_REFERENCE:
+            floats = compare_outputs(self.expected, got, rtol, atol, self.steps)
+            figure = FloatFigure(
+                max((o.max_abs for o in floats), default=0.0),
+                max((o.max_rel for o in floats), default=0.0),
+                sum(o.mismatches for o in floats),
+                all(o.passed for o in floats),
+                self.quantized,
+            )
+        passed = all(o.passed for o in outputs) and (
+            figure is None or figure.ok or figure.informative
+        )
+        return replace(base, passed=passed, outputs=outputs, float_reference=figure)
 
 
 def make_reference(
@@ -235,42 +481,41 @@ def make_reference(
     source: Model,
     inputs: Path | None,
     fix_dims: Mapping[str, int],
-    hint: str = "pass inputs that fit the model with --inputs",
+    hint: str = NOT_RUN_HINT,
+    custom_op_library: Path | None = None,
 ) -> Reference:
-    """Run the original ``path`` (opened as ``source``) once, unoptimized, on ``--inputs`` or
-    seeded random feeds. ORT failing on it is a :class:`BadModelError` with ``hint``."""
-    session = reference_session(path, fix_dims)
-    feeds, shapes = make_feeds(session, inputs, fix_dims, path)
-    expected = reference_outputs(session, feeds, path, hint)
-    return Reference(path, expected, feeds, shapes, quantization_steps(source))
+    """Find inputs the original ``path`` (opened as ``source``) runs on, unoptimized, and keep
+    its outputs on them (the float reference). When it runs on none, the reference says so and
+    every check against it is "not verified" (with ``hint``); ORT refusing to load the model is
+    a :class:`BadModelError`."""
+    from ortprep.core.input_search import search
+
+    session = float_session(path, fix_dims, custom_op_library)
+    found = search(session, source, fix_dims, inputs, path)
+    del session
+    if inputs is not None:
+        not_run = f"not verified: the original model fails on the inputs of {inputs.name}"
+    else:
+        not_run = "not verified: the original model fails on synthesized inputs"
+    if found.failed:
+        not_run += f" ({found.failed[-1].error})"
+    return Reference(
+        path,
+        found,
+        quantization_steps(source),
+        is_quantized(source),
+        fix_dims,
+        custom_op_library,
+        f"{not_run}; {hint}",
+    )
 
 
-def reference_outputs(
-    session: ort.InferenceSession,
-    feeds: Mapping[str, Any],
-    path: Path,
-    hint: str = "pass inputs that fit the model with --inputs",
-) -> dict[str, Any]:
-    """The original's outputs on ``feeds``: ORT refusing to run it is the model's (or the
-    inputs') problem, a :class:`BadModelError`, never an internal error."""
-    from ortprep.core.batch import is_ort_error
-
+def float_session(
+    path: Path, fix_dims: Mapping[str, int], custom_op_library: Path | None = None
+) -> ort.InferenceSession:
+    """The original model with graph optimizations disabled: the float reference."""
     try:
-        return run_session(session, feeds)
-    except Exception as exc:
-        if not is_ort_error(exc):
-            raise
-        raise BadModelError(
-            f"{path}: ONNX Runtime could not run the model on the verification inputs "
-            f"({describe_ort_error(exc)})",
-            hint,
-        ) from None
-
-
-def reference_session(path: Path, fix_dims: Mapping[str, int]) -> ort.InferenceSession:
-    """The original model as ground truth: ORT with graph optimizations disabled."""
-    try:
-        return create_session(path, SessionRecipe(level="disable", free_dims=fix_dims))
+        return create_session(path, FLOAT_REFERENCE.recipe(fix_dims, custom_op_library))
     except BadModelError:
         raise
     except Exception as exc:  # noqa: BLE001 -- ORT raises plain exceptions for bad models
@@ -301,46 +546,6 @@ def compare_outputs(
     return tuple(results)
 
 
-def check_candidate(
-    reference: str,
-    candidate: Path,
-    expected: Mapping[str, Any],
-    feeds: Mapping[str, Any],
-    recipe: SessionRecipe,
-    input_shapes: Mapping[str, tuple[int, ...]],
-    label: str = "",
-    rtol: float = RTOL,
-    atol: float = ATOL,
-    steps: Mapping[str, float] | None = None,
-) -> VerifyResult:
-    """Load ``candidate`` with ``recipe``, run it on ``feeds`` and compare with ``expected``.
-
-    A candidate ORT cannot load is a failed verification (never an exception).
-    """
-    try:
-        session = create_session(candidate, recipe)
-        got = run_session(session, feeds)
-    except Exception as exc:  # noqa: BLE001 -- any load/run failure is the verdict
-        return VerifyResult(
-            reference,
-            str(candidate),
-            False,
-            (),
-            input_shapes,
-            load_error=describe_ort_error(exc),
-            session=label,
-        )
-    outputs = compare_outputs(expected, got, rtol, atol, steps)
-    return VerifyResult(
-        reference,
-        str(candidate),
-        all(o.passed for o in outputs),
-        outputs,
-        input_shapes,
-        session=label,
-    )
-
-
 def make_feeds(
     session: ort.InferenceSession,
     inputs: Path | None,
@@ -354,16 +559,34 @@ def make_feeds(
     return feeds.make_feeds(session, inputs, fix_dims, model)
 
 
+def candidate_config(candidate: Any, replay: bool) -> RefConfig:
+    """The configuration a candidate loaded by ``verify`` stands for (like with like).
+
+    An ``.ort`` file is not optimized again at load (ort-internals §2.6): one with saved runtime
+    optimization records (Runtime style) runs its level-1 graph, or the replayed fusions with
+    ``--replay-runtime-optimizations`` (level extended); another ``.ort`` is taken as a Fixed file
+    of ORT's default converter level, all. An ``.onnx`` is optimized at load at level all (extended
+    with replay). NCHWc ops in the candidate mean it was made for amd64.
+    """
+    nchwc = any(n.domain == "com.microsoft.nchwc" for _, n in candidate.all_nodes())
+    platform = "amd64" if nchwc else "arm"
+    ort_info = candidate.ort
+    if ort_info is not None and any(ort_info.runtime_optimizations.values()):
+        return RefConfig("extended" if replay else "basic", platform)
+    return RefConfig("extended" if replay and ort_info is None else "all", platform)
+
+
 def run(reference: Path, candidate: Path, options: VerifyOptions) -> VerifyResult:
-    """Compare ``candidate`` against ``reference`` on the same inputs."""
+    """Compare ``candidate`` against ``reference`` on the same inputs, like with like."""
     from ortprep.core.inputs import open_model
 
     ref_model = open_model(reference)  # clean exit-2 errors for bad files before ORT sees them
-    open_model(candidate)
+    cand_model = open_model(candidate)
     ref = make_reference(reference, ref_model, options.inputs, options.fix_dims)
+    config = candidate_config(cand_model, options.replay_runtime_optimizations)
     recipe = SessionRecipe(
         level="extended" if options.replay_runtime_optimizations else "all",
         replay_saved=options.replay_runtime_optimizations,
         free_dims=options.fix_dims,
     )
-    return ref.check(candidate, recipe, rtol=options.rtol, atol=options.atol)
+    return ref.check(candidate, recipe, rtol=options.rtol, atol=options.atol, config=config)
