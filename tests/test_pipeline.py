@@ -381,19 +381,24 @@ def test_a_worker_crash_loses_only_its_own_model(tmp_path):
 
 
 def test_models_that_raise_are_isolated_with_exit_1_not_3(cli, tmp_path):
-    """#13: ORT failing to run a model, and element type 9999, fail that model only (exit 1)."""
-    from failing_models import relu, reshape_to_input, unknown_element_type
+    """#13: ORT failing to run a model (#11: converted, "not verified"), and element type 9999
+    (failed), concern that model only (exit 1)."""
+    from failing_models import never_runs, relu, unknown_element_type
 
     src = tmp_path / "in"
-    save(reshape_to_input(), src / "a_reshape.onnx")
+    save(never_runs(), src / "a_never.onnx")
     save(unknown_element_type(), src / "b_elem.onnx")
     save(relu(), src / "c.onnx")
     out = tmp_path / "out"
     r = cli("prepare", src, "-o", out, "--target", "linux-x86")
     assert r.code == 1, r.stderr
     models = _models(json.loads((out / "manifest.json").read_text()))
-    assert "verification inputs" in models["a_reshape.onnx"]["error"]
+    never = models["a_never.onnx"]
+    assert never["ok"] is False and not never.get("error")
+    for a in [a for a in never["artifacts"] if a["kind"] == "ort"]:
+        assert a["verified"] is False
+        assert all("fails on synthesized inputs" in v["not_verified"] for v in a["verification"])
     assert "9999" in models["b_elem.onnx"]["error"]
-    for name in ("a_reshape.onnx", "b_elem.onnx"):
-        assert models[name]["internal_error"] is False and "\n" not in models[name]["error"]
+    elem = models["b_elem.onnx"]
+    assert elem["internal_error"] is False and "\n" not in elem["error"]
     assert models["c.onnx"]["ok"], models["c.onnx"].get("problems")

@@ -347,6 +347,8 @@ def _bench_sentence(m: Evidence) -> str:
 
 
 def _why_failed(v: VerifyResult) -> str:
+    if v.not_verified:
+        return v.not_verified
     if v.load_error:
         return f"did not load: {v.load_error}"
     bad = [o for o in v.outputs if not o.passed]
