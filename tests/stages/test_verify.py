@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from models import conv_bn_relu, dynamic_cnn, save
+from models import conv_bn_relu, dynamic_cnn, qdq_cnn, save
 from ortprep.core.runtime import SessionRecipe, create_session
 from ortprep.stages.verify import compare_arrays
 
@@ -87,3 +89,97 @@ def test_verify_missing_file_is_exit_2(cli, tmp_path, missing):
     absent = tmp_path / "absent.onnx"
     args = (src, absent) if missing == "b" else (absent, src)
     assert cli("verify", *args).code == 2
+
+
+def _perturbed_float_reference(ref, delta: float):
+    """The same reference with its float outputs moved by ``delta``: what the float graph would
+    give if it computed differently from the optimized one."""
+    import dataclasses
+
+    moved = {k: v + np.float32(delta) for k, v in ref.found.outputs.items()}
+    return dataclasses.replace(ref, found=dataclasses.replace(ref.found, outputs=moved))
+
+
+def test_a_float_model_fails_when_the_float_reference_is_off(tmp_path):
+    from ortprep.core.inputs import open_model
+    from ortprep.stages.verify import RefConfig, make_reference
+
+    src = save(conv_bn_relu(), tmp_path / "cnn.onnx")
+    ref = make_reference(src, open_model(src), None, {})
+    assert not ref.quantized
+    config = RefConfig("all", "arm")
+    good = ref.check(src, SessionRecipe(level="all"), config=config)
+    assert good.passed and good.float_reference is not None and good.float_reference.ok
+    off = _perturbed_float_reference(ref, 0.5).check(src, SessionRecipe(level="all"), config=config)
+    assert all(o.passed for o in off.outputs)  # like with like still matches
+    assert off.float_reference is not None and not off.float_reference.ok
+    assert not off.float_reference.informative and not off.passed
+    assert off.why_failed.startswith("vs float reference (optimizations disabled): max abs 0.5")
+
+
+def test_a_quantized_model_keeps_the_float_figure_as_information(tmp_path):
+    from ortprep.core.inputs import open_model
+    from ortprep.stages.verify import RefConfig, make_reference
+
+    src = save(qdq_cnn(), tmp_path / "qdq.onnx")
+    ref = make_reference(src, open_model(src), None, {})
+    assert ref.quantized
+    off = _perturbed_float_reference(ref, 0.5).check(
+        src, SessionRecipe(level="all"), config=RefConfig("all", "arm")
+    )
+    assert off.passed and off.float_reference is not None
+    assert off.float_reference.informative and not off.float_reference.ok
+    assert off.float_reference.text.startswith("int8 kernels vs float reference: max abs 0.5")
+    assert off.to_dict()["float_reference"]["informative"] is True
+
+
+def test_verify_a_quantized_model_against_itself_compares_int8_kernels(cli, tmp_path):
+    src = save(qdq_cnn(), tmp_path / "qdq.onnx")
+    r = cli("verify", src, src, "--json")
+    assert r.code == 0, r.stdout
+    doc = r.json()
+    assert all(o["max_abs"] == 0 for o in doc["outputs"])
+    assert doc["float_reference"]["max_abs"] > 0  # the float graph rounds differently
+    assert "int8 kernels vs float reference: max abs" in cli("verify", src, src).stdout
+
+
+def test_each_reference_runs_once_per_configuration(tmp_path, monkeypatch):
+    """convert, both styles: the original runs in three sessions besides the float one
+    (Fixed: all; Runtime: basic without replay, extended with replay), each once."""
+    from ortprep.core.inputs import ModelInput
+    from ortprep.stages import convert, verify
+
+    src = save(qdq_cnn(), tmp_path / "qdq.onnx")
+    made: list[str] = []
+    real = verify.create_session
+
+    def counting(path, recipe):
+        if path == src:
+            made.append(recipe.level)
+        return real(path, recipe)
+
+    monkeypatch.setattr(verify, "create_session", counting)
+    result = convert.run(
+        [ModelInput(src, Path("qdq.onnx"))], tmp_path / "out", convert.ConvertOptions()
+    )
+    assert result.ok
+    assert sorted(made) == ["all", "basic", "disable", "extended"]
+
+
+def test_a_model_that_runs_on_nothing_is_not_verified_exit_1(cli, tmp_path):
+    from failing_models import never_runs
+
+    src = save(never_runs(), tmp_path / "never.onnx")
+    r = cli("verify", src, src, "--json")
+    assert r.code == 1
+    doc = r.json()
+    assert doc["passed"] is False and doc["outputs"] == []
+    assert doc["not_verified"].startswith("not verified: the original model fails on synthesized")
+    assert len(doc["input_attempts"]) >= 3
+    npz = tmp_path / "in.npz"
+    np.savez(npz, x=np.ones((2, 3), np.float32))
+    r = cli("verify", src, src, "--inputs", npz, "--json")
+    assert r.code == 1
+    assert r.json()["not_verified"].startswith(
+        "not verified: the original model fails on the inputs of in.npz"
+    )

@@ -33,7 +33,8 @@ def print_verification(results: Sequence[tuple[str, Any]], indent: str = "") -> 
         if v.not_verified or v.load_error:
             continue
         where = f"{name} ({v.session})" if v.session else name
-        line = f"{where}: reference {v.reference_config}"
+        max_abs = max((o.max_abs for o in v.outputs), default=0.0)
+        line = f"{where}: max abs {max_abs:.3g} vs the {v.reference_config}"
         if v.float_reference is not None:
             line += f"; {v.float_reference.text}"
         style = (

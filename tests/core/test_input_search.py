@@ -1,0 +1,134 @@
+"""#11: the input search: integer inputs fitted to what the graph does with them, symbolic dims
+retried with other sizes within a memory bound, one line per failed attempt."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from failing_models import never_runs
+from models import _model, save
+from ortprep.core import input_search
+from ortprep.core.graph import Model
+from ortprep.core.inputs import open_model
+from ortprep.core.runtime import SessionRecipe, create_session
+from real_shape_models import embedding, reflect_pad_vad
+
+
+def _session_and_model(proto: onnx.ModelProto, tmp_path) -> tuple[object, Model]:
+    path = save(proto, tmp_path / "m.onnx")
+    return create_session(path, SessionRecipe(level="disable")), open_model(path)
+
+
+def test_an_index_input_gets_values_below_the_gathered_dim(tmp_path):
+    session, model = _session_and_model(embedding(vocab=3), tmp_path)
+    found = input_search.search(session, model, {})
+    assert found.ran and not found.failed
+    ids = found.feeds["ids"]
+    assert ids.dtype == np.int64 and ids.min() >= 0 and ids.max() < 3
+    assert found.inputs[0].values.startswith("integers [0, 3) (indices into Gather 'lookup'")
+
+
+def test_without_the_graph_the_same_ids_fail_and_every_attempt_is_a_line(tmp_path):
+    session, _ = _session_and_model(embedding(vocab=3), tmp_path)
+    found = input_search.search(session, None, {})  # no graph: ids drawn from [0, 4) / [1, 4)
+    assert not found.ran
+    assert found.failed and all("ids [1, " in a.line for a in found.failed)
+    assert all("Gather" in a.error for a in found.failed)
+    assert len(found.failed) <= input_search.MAX_ATTEMPTS
+
+
+def test_a_symbolic_dim_is_retried_with_larger_sizes(tmp_path):
+    session, model = _session_and_model(reflect_pad_vad(), tmp_path)
+    found = input_search.search(session, model, {})
+    assert found.ran
+    assert found.shapes["input"] == (1, 256) and found.shapes["state"] == (2, 1, 128)
+    tried = [a.inputs[0].shape for a in found.failed]
+    assert tried[:3] == [(1, 32)] * 3 and (1, 64) in tried
+    assert found.outputs is not None and set(found.outputs) == {"output", "stateN", "m"}
+
+
+def test_a_fixed_dim_is_never_changed(tmp_path):
+    session, model = _session_and_model(never_runs(), tmp_path)
+    found = input_search.search(session, model, {"n": 5})
+    assert not found.ran
+    assert {a.inputs[0].shape for a in found.failed} == {(5, 3)}
+
+
+def test_sizes_are_bounded_by_the_memory_of_all_inputs(tmp_path):
+    """x [n, c, h, w]: c, h and w take each size; 512 would need 512 MiB of float32."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", "c", "h", "w"])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    one = helper.make_tensor("one", TensorProto.INT64, [1], [1])
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Add", ["s", "one"], ["s1"]),
+        helper.make_node("Reshape", ["x", "s1"], ["y"]),
+    ]
+    proto = helper.make_model(
+        helper.make_graph(nodes, "big", [x], [y], [one]),
+        opset_imports=[helper.make_opsetid("", 17)],
+    )
+    proto.ir_version = 8
+    session, model = _session_and_model(proto, tmp_path)
+    found = input_search.search(session, model, {})
+    assert not found.ran
+    sizes = [math.prod(a.inputs[0].shape) * 4 for a in found.failed]
+    assert max(sizes) <= input_search.MAX_TOTAL_BYTES
+    assert (1, 256, 256, 256) in [a.inputs[0].shape for a in found.failed]
+
+
+def test_names_and_uses_give_integer_inputs_their_meaning(tmp_path):
+    """sr -> 16000; lengths -> the sequence's dim; a Range limit -> small and positive."""
+    inputs = [
+        helper.make_tensor_value_info("audio", TensorProto.FLOAT, ["batch", "time"]),
+        helper.make_tensor_value_info("sr", TensorProto.INT64, []),
+        helper.make_tensor_value_info("lengths", TensorProto.INT64, ["batch"]),
+        helper.make_tensor_value_info("limit", TensorProto.INT64, []),
+    ]
+    nodes = [
+        helper.make_node("Cast", ["sr"], ["srf"], to=TensorProto.FLOAT),
+        helper.make_node("Cast", ["lengths"], ["lf"], to=TensorProto.FLOAT),
+        helper.make_node("Range", ["zero", "limit", "step"], ["r"]),
+        helper.make_node("Cast", ["r"], ["rf"], to=TensorProto.FLOAT),
+        helper.make_node("ReduceSum", ["rf"], ["rs"], keepdims=0),
+        helper.make_node("Mul", ["audio", "srf"], ["a1"]),
+        helper.make_node("Add", ["a1", "rs"], ["y"]),
+    ]
+    outputs = [
+        helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "time"]),
+        helper.make_tensor_value_info("lf", TensorProto.FLOAT, ["batch"]),
+    ]
+    inits = [
+        helper.make_tensor("zero", TensorProto.INT64, [], [0]),
+        helper.make_tensor("step", TensorProto.INT64, [], [1]),
+    ]
+    proto = _model(helper.make_graph(nodes, "named", inputs, outputs, inits))
+    session, model = _session_and_model(proto, tmp_path)
+    found = input_search.search(session, model, {"time": 400})
+    assert found.ran
+    assert int(found.feeds["sr"]) == 16000
+    assert found.feeds["lengths"].tolist() == [400]
+    assert 1 <= int(found.feeds["limit"]) < 4
+    values = {i.name: i.values for i in found.inputs}
+    assert "Range" in values["limit"] and values["audio"] == "normal(0, 1)"
+
+
+def test_root_cause_keeps_the_innermost_node_and_drops_the_source_location():
+    said = (
+        "2 : INVALID_ARGUMENT : Non-zero status code returned while running If node. "
+        "Name:'If_0' Status Message: Non-zero status code returned while running Pad node. "
+        "Name:'stft/Pad' Status Message: Pad reflect: post-pad (32) exceeds maximum allowed (31)"
+    )
+    assert input_search.root_cause(said) == (
+        "Pad node 'stft/Pad': Pad reflect: post-pad (32) exceeds maximum allowed (31)"
+    )
+    said = (
+        "Non-zero status code returned while running Reshape node. Name:'' Status Message: "
+        "/src/reshape_helper.h:91 onnxruntime::ReshapeHelper::ReshapeHelper(x) a == b was false."
+        " The input tensor cannot be reshaped"
+    )
+    assert input_search.root_cause(said) == "Reshape node: The input tensor cannot be reshaped"
