@@ -82,8 +82,12 @@ def _output_folder(out: PathLikeStr, path: PathLikeStr | None) -> None:
 
 def _single_failure(folder: bool, results: Sequence[object]) -> None:
     """The contract: a single bad input is an error (exit 2); in a folder it is one failed model
-    among the others (exit 1, the result says which)."""
+    among the others (exit 1, the result says which). A failed verdict (the ORT format cannot
+    hold the model) is exit 1 either way."""
     if not folder and len(results) == 1 and not getattr(results[0], "internal_error", False):
+        failure = getattr(results[0], "failure", None)
+        if failure is not None and failure.verdict:  # the answer is no: exit 1, with its result
+            return
         error = getattr(results[0], "error", None)
         if error:
             raise BadModelError(error, getattr(results[0], "hint", None))

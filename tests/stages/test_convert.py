@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 import sys
@@ -256,28 +257,24 @@ def _saved_graph(path: Path):
 
 
 @pytest.mark.parametrize("mode", [None, "save", "apply"])
-def test_one_intra_op_thread_saves_the_same_graph(tmp_path, mode):
-    """convert's sessions only save, with one intra-op thread: the graph must not change."""
+def test_sessions_that_only_save_save_the_same_graph(tmp_path, mode):
+    """convert's sessions only save, with one intra-op thread and no pre-packing: the graph must
+    be the one a default session saves."""
     from ortprep.core.runtime import SessionRecipe, create_session
+    from ortprep.stages.ort_artifacts import saving_only
 
     models = [save(conv_bn_relu(), tmp_path / "cnn.onnx"), save(qdq_cnn(), tmp_path / "qdq.onnx")]
     models.append(save(attention_block(), tmp_path / "att.onnx"))
     for src in models:
-        saved = []
-        for threads in (None, 1):
-            target = tmp_path / f"{src.stem}.{threads}.ort"
-            create_session(
-                src,
-                SessionRecipe(
-                    save_to=target,
-                    save_format="ORT",
-                    minimal_build_optimizations=mode,
-                    threads=threads,
-                ),
-            )
-            saved.append(_saved_graph(target))
-        assert saved[0] == saved[1], src.name
-        assert saved[0][0], "no nodes read"
+        recipe = SessionRecipe(save_format="ORT", minimal_build_optimizations=mode)
+        default, only = tmp_path / f"{src.stem}.default.ort", tmp_path / f"{src.stem}.only.ort"
+        create_session(src, dataclasses.replace(recipe, save_to=default))
+        only_recipe = saving_only(recipe, only)
+        assert only_recipe.threads == 1
+        assert only_recipe.config_entries()["session.disable_prepacking"] == "1"
+        create_session(src, only_recipe)
+        assert _saved_graph(default) == _saved_graph(only), src.name
+        assert _saved_graph(default)[0], "no nodes read"
 
 
 def test_a_model_ort_refuses_in_a_background_lane_fails_alone(cli, tmp_path):

@@ -102,8 +102,8 @@ def _render(result: Any) -> None:
     table.add_column("verified")
     for m in result.models:
         table.add_section()
-        if m.error:
-            table.add_row(f"{t(Path(m.input).name)}: [red]failed[/]", "", "", "", "", t(m.error))
+        if m.error:  # the reason follows the table, on a line of its own
+            table.add_row(f"{t(Path(m.input).name)}: [red]failed[/]", "", "", "", "", "-")
             continue
         for a in m.artifacts:
             records = ", ".join(f"{t(k)} {v}" for k, v in sorted(a.records.items())) or (
@@ -128,8 +128,10 @@ def _render(result: Any) -> None:
             for v in a.verification:
                 if not v.passed and not v.not_verified:
                     render.warning(f"{Path(a.path).name} ({v.session}): {v.why_failed}")
-        if m.error and m.hint:
-            render.out.print(f"[dim]{t(Path(m.input).name)}: hint: {t(m.hint)}[/]")
+        if m.error:
+            render.out.print(f"[red]failed:[/] {t(m.error)}", soft_wrap=True)
+            if m.hint:
+                render.out.print(f"[dim]{t(Path(m.input).name)}: hint: {t(m.hint)}[/]")
     for c in result.configs:
         render.out.print(f"config: {t(c)}")
     failed = sum(not m.ok for m in result.models)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from ortprep.core.errors import OrtprepError, environment_error, ort_failure_hint
+from ortprep.core.errors import OrtprepError, VerdictError, environment_error, ort_failure_hint
 
 __all__ = ["BUG_HINT", "Failure", "attempt", "failure_of", "is_ort_error"]
 
@@ -32,6 +32,7 @@ class Failure:
     hint: str | None = None
     internal: bool = False
     traceback: str | None = None
+    verdict: bool = False  # a :class:`VerdictError`: exit 1, even for a single input
 
     @property
     def line(self) -> str:
@@ -70,7 +71,7 @@ def _first_line(exc: BaseException) -> str:
 def failure_of(exc: Exception) -> Failure:
     """The :class:`Failure` an exception raised by one model's step stands for."""
     if isinstance(exc, OrtprepError):
-        return Failure(exc.message, exc.hint)
+        return Failure(exc.message, exc.hint, verdict=isinstance(exc, VerdictError))
     caused = environment_error(exc)  # a full disk or a path the OS refuses: not a bug
     if caused is not None:
         return Failure(caused.message, caused.hint)

@@ -28,6 +28,13 @@ class UsageError(OrtprepError):
     """Options that do not make sense together, or values out of range."""
 
 
+class VerdictError(OrtprepError):
+    """The model is fine, but the answer for it is no (the ORT format cannot hold a model this
+    big): exit 1, as for any failed verdict, even when it is the only input."""
+
+    exit_code = 1
+
+
 class OutputError(OrtprepError):
     """An output file could not be written: the disk is full, the folder read-only, and so on.
     Nothing is left half-written (outputs are renamed into place only once complete)."""

@@ -9,12 +9,13 @@ from both files; we do the same in a private temporary folder.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import tempfile
 import threading
 from collections import Counter, deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,13 +24,22 @@ from typing import TYPE_CHECKING, Any
 from ortprep.core.batch import Failure, FailureFields, attempt
 from ortprep.core.errors import BadModelError, UsageError
 from ortprep.core.inputs import ModelInput
+from ortprep.core.memory import release
 from ortprep.core.progress import ProgressFn, no_progress
 from ortprep.core.runtime import LEVELS, PLATFORMS, SessionRecipe
-from ortprep.stages.ort_artifacts import ort_recipe, suffix, write_with_ort
+from ortprep.stages.convert_notes import explain_ort, op_counts
+from ortprep.stages.ort_artifacts import (
+    LARGE_MODEL_BYTES,
+    check_fits_ort_format,
+    ort_recipe,
+    save_onnx_with_ort,
+    size_on_disk,
+    suffix,
+    write_with_ort,
+)
 from ortprep.stages.verify import Reference, VerifyResult
 
 if TYPE_CHECKING:
-    from ortprep.core.graph import Model
     from ortprep.stages.opconfig import OpConfig
 
 STYLES = ("fixed", "runtime")
@@ -77,6 +87,7 @@ class Artifact:
     verification: tuple[VerifyResult, ...] = ()
     notes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    external_data_file: str | None = None  # an optimized ONNX file's weights (TARGET.data)
 
     @property
     def ok(self) -> bool:
@@ -96,6 +107,7 @@ class Artifact:
             "verification": [v.to_dict() for v in self.verification],
             "notes": list(self.notes),
             "warnings": list(self.warnings),
+            "external_data_file": self.external_data_file,
         }
 
 
@@ -160,79 +172,6 @@ class ConvertResult:
         }
 
 
-# --------------------------------------------------------------------------- explanations
-
-
-def _op_counts(model: Model) -> Counter[str]:
-    return Counter(n.op_id for _, n in model.all_nodes())
-
-
-def _record_summary(model: Model) -> tuple[dict[str, int], tuple[str, ...]]:
-    records: dict[str, int] = {}
-    produced: set[str] = set()
-    if model.ort is not None:
-        for optimizer, recs in model.ort.runtime_optimizations.items():
-            records[optimizer] = len(recs)
-            for r in recs:
-                produced.update(r.produced_ops)
-    return records, tuple(sorted(produced))
-
-
-def why_records_missing(source: Model, converted: Model, target_platform: str) -> str | None:
-    """Explain what the Runtime style could not record (ort-internals §2.3, §2.9).
-
-    With ``session.qdqisint8allowed=0`` (amd64) ORT must rewrite int8 QDQ groups to uint8 first
-    (QDQS8ToU8Transformer), a step outside the recordable set, so the groups whose x86 kernels
-    need uint8 (Conv, MatMul) get no record. (ORT 1.32 still records int8 groups whose kernels
-    take int8, e.g. QLinearAdd and QGemm; ort-internals §2.9 says "no records" for the whole
-    model, which the 1.32 binary contradicts.)
-    """
-    from ortprep.stages.ort_needs import unrecorded_int8_qdq, unrecorded_int8_qdq_note
-
-    saved = converted.ort.runtime_optimizations if converted.ort is not None else {}
-    records = sum(len(r) for r in saved.values())
-    missing = unrecorded_int8_qdq(converted)
-    if missing and target_platform == "amd64":
-        return unrecorded_int8_qdq_note(missing, "converted for amd64")
-    if records:
-        return None
-    return (
-        "no runtime optimizations were saved: only QDQ node groups, Conv followed by an "
-        "activation, and DequantizeLinear(int4)+MatMul can be recorded, and none of them occurs "
-        "in this model after the basic optimizations"
-    )
-
-
-def _explain_ort(
-    style: str, source: Model, converted: Model, target_platform: str
-) -> tuple[dict[str, int], dict[str, int], tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-    before = _op_counts(source)
-    after = _op_counts(converted)
-    fused = {op: c for op, c in after.items() if op not in before}
-    records, produced = _record_summary(converted)
-    notes: list[str] = []
-    warnings: list[str] = []
-    if style == "runtime":
-        if records:
-            parts = ", ".join(f"{n} {k}" for k, n in sorted(records.items()))
-            notes.append(
-                f"saved runtime optimization records: {parts}; replayed only when the session sets "
-                "session.enable_saved_runtime_optimizations=1 at level extended or higher "
-                "(trusted models only)"
-            )
-        missing = why_records_missing(source, converted, target_platform)
-        if missing:
-            notes.append(missing)
-    elif fused:
-        notes.append("baked in: " + ", ".join(f"{c} {op}" for op, c in sorted(fused.items())))
-    if any(op.startswith("com.microsoft.nchwc:") for op in after):
-        warnings.append(
-            "contains NCHWc ops (com.microsoft.nchwc): tied to the vector width of the CPU that "
-            "converted it (AVX2/AVX-512); use --target-platform arm for a portable file"
-        )
-    return records, fused, produced, tuple(notes), tuple(warnings)
-
-
 # --------------------------------------------------------------------------- the stage
 
 
@@ -288,6 +227,43 @@ def _verify_artifact(
     )
 
 
+class _Lanes:
+    """ORT sessions at once across the models of a run: up to ``n`` while every model in work
+    is small, one alone for a big one (:data:`_ALONE_BYTES`). The sessions of one model always
+    run one after the other (its saves, then each file's verification): each holds a copy of the
+    model's weights, so two at once would hold two."""
+
+    def __init__(self, n: int) -> None:
+        self._n = n
+        self._free = n
+        self._cv = threading.Condition()
+
+    @contextlib.contextmanager
+    def hold(self, alone: bool) -> Iterator[None]:
+        need = self._n if alone else 1
+        with self._cv:
+            self._cv.wait_for(lambda: self._free >= need)
+            self._free -= need
+        try:
+            yield
+        finally:
+            release()  # the session's graph and weights go back to the OS, not to malloc's pool
+            with self._cv:
+                self._free += need
+                self._cv.notify_all()
+
+
+_ALONE_BYTES = 64 << 20
+"""Models over 64 MB (file plus external data) have ORT to themselves. An ORT session peaks at
+2.5-3x the model's weights when it saves an ``.ort`` (BERT-base, 436 MB: 1.2 GB; it builds a
+protobuf copy and the FlatBuffers buffer next to its graph) and a constant-folded int8 model more
+(MiniLM int8, 23 MB: 300 MB, its weights folded to float). Two small models' sessions at once
+cost little and keep both cores busy on a folder; two of BERT's would add 1.2 GB."""
+
+# Models validated and queued for ORT beyond the one being finished, so ORT's lanes never wait.
+_AHEAD = 2
+
+
 @dataclass(frozen=True)
 class _Save:
     """One file ORT writes for a model: an artifact, or the ``apply``-mode file for a config."""
@@ -296,27 +272,33 @@ class _Save:
     kind: str  # "ort" | "apply" | "optimized-onnx"
     target: Path
     recipe: SessionRecipe
+    external_data: bool = False  # optimized-onnx only: weights in TARGET.data
+
+    @property
+    def data_file(self) -> Path:
+        return self.target.with_name(f"{self.target.name}.data")
 
 
 @dataclass
 class _Planned:
-    """A validated model whose files are being written by ORT in the background."""
+    """A validated model whose files ORT writes in the background, one after the other.
+
+    The parent keeps only what it needs of the original once validated (its op histogram and
+    the reference outputs for verification), never its weights: ORT's sessions load the model
+    from its path themselves."""
 
     item: ModelInput
-    source: Model | None = None
-    big: bool = False
+    ops_before: Counter[str] = field(default_factory=Counter)
+    reference: Reference | None = None
+    alone: bool = False
     saves: list[_Save] = field(default_factory=list)
-    futures: list[Future[None]] = field(default_factory=list)
+    future: Future[None] | None = None
     failure: Failure | None = None
 
 
-# Models this big are converted one session at a time (two at once would double the memory).
-_BIG_MODEL_BYTES = 512 << 20
-# Models validated and queued for ORT beyond the one being finished, so ORT's lanes never wait.
-_AHEAD = 2
-
-
-def _saves(item: ModelInput, out_dir: Path, options: ConvertOptions, workdir: Path) -> list[_Save]:
+def _saves(
+    item: ModelInput, out_dir: Path, options: ConvertOptions, workdir: Path, external: bool
+) -> list[_Save]:
     """Every file ORT writes for ``item``, in the order a user reads them."""
     saves = []
     for style in options.styles:
@@ -334,7 +316,7 @@ def _saves(item: ModelInput, out_dir: Path, options: ConvertOptions, workdir: Pa
                 save_format="ONNX",
                 minimal_build_optimizations="apply" if style == "runtime" else None,
             )
-            saves.append(_Save(style, "optimized-onnx", onnx_target, onnx_recipe))
+            saves.append(_Save(style, "optimized-onnx", onnx_target, onnx_recipe, external))
         target = _out_path(out_dir, item, suffix(options.level, style, ".ort"))
         saves.append(_Save(style, "ort", target, recipe))
         if style == "runtime":  # its config also needs the ops of the fusions applied
@@ -363,137 +345,149 @@ def _check_user_inputs(source: Any, path: Path, options: ConvertOptions) -> None
         check_inputs_file(options.inputs, graph_inputs(runtime_inputs), path)
 
 
+def _write(job: _Save, model: Path) -> None:
+    if job.kind == "optimized-onnx":
+        save_onnx_with_ort(model, job.target, job.recipe, job.external_data)
+    else:
+        write_with_ort(model, job.target, job.recipe)
+
+
 def _plan(
     item: ModelInput,
     out_dir: Path,
     options: ConvertOptions,
     workdir: Path,
     pool: ThreadPoolExecutor,
-    one_big_at_a_time: threading.Lock,
+    lanes: _Lanes,
 ) -> _Planned:
-    """Validate ``item`` (here, once) and hand its conversions to ORT in the background."""
+    """Validate ``item`` (here, once), run the original for verification, then hand its
+    conversions to ORT in the background. The original's view is dropped before ORT starts."""
     from ortprep.core.inputs import open_model
 
-    def open_onnx() -> Model:
+    planned = _Planned(item)
+
+    def prepare() -> None:
         source = open_model(item.path)
         if source.format != "onnx":
             raise BadModelError(f"{item.path}: convert takes ONNX models, this is {source.format}")
         _check_user_inputs(source, item.path, options)
-        return source
+        check_fits_ort_format(source)
+        planned.ops_before = op_counts(source)
+        on_disk = size_on_disk(source)
+        planned.alone = on_disk > _ALONE_BYTES
+        # ORT's saved ONNX would point at the input's data files, which are not in OUT
+        external = on_disk > LARGE_MODEL_BYTES or bool(source.external_data_files)
+        planned.saves = _saves(item, out_dir, options, workdir, external)
+        if options.verify:
+            from ortprep.stages.verify import make_reference
 
-    planned = _Planned(item)
-    opened = attempt(open_onnx)
-    if isinstance(opened, Failure):
-        planned.failure = opened
+            hint = "give --inputs or --fix-dim, or skip verification with --no-verify"
+            with lanes.hold(planned.alone):  # the original's sessions end inside
+                planned.reference = make_reference(
+                    item.path,
+                    source,
+                    options.inputs,
+                    options.fix_dims,
+                    hint,
+                    options.custom_op_library,
+                )
+
+    prepared = attempt(prepare)
+    if isinstance(prepared, Failure):
+        planned.failure = prepared
         return planned
-    planned.source = opened
-    planned.saves = _saves(item, out_dir, options, workdir)
-    big = planned.big = planned.source.size_bytes > _BIG_MODEL_BYTES
 
-    def save(job: _Save) -> None:
-        if big:
-            with one_big_at_a_time:
-                write_with_ort(item.path, job.target, job.recipe)
-        else:
-            write_with_ort(item.path, job.target, job.recipe)
+    def save_all() -> None:
+        for job in planned.saves:
+            with lanes.hold(planned.alone):
+                _write(job, item.path)
 
-    planned.futures = [pool.submit(save, job) for job in planned.saves]
+    planned.future = pool.submit(save_all)
     return planned
 
 
 def _finish(
-    planned: _Planned, options: ConvertOptions
+    planned: _Planned, options: ConvertOptions, lanes: _Lanes
 ) -> tuple[ModelResult, dict[str, list[OpConfig]]]:
     """Wait for ``planned``'s files; summarize, verify and take the config of each (each
     ``.ort`` is read once). A failing model becomes a result with its ``failure``; the files it
     wrote wait for every conversion first, so nothing is written once its result is out."""
-    source = planned.source
-    if planned.failure is not None or source is None:
+    if planned.failure is not None or planned.future is None:
         return ModelResult(str(planned.item.path), failure=planned.failure), {}
-    for f in planned.futures:
-        f.exception()  # waits for all: no stray writes after a failure
-    finished = attempt(lambda: _finish_model(planned, source, options))
+    planned.future.exception()  # waits: no stray writes after a failure
+    finished = attempt(lambda: _finish_model(planned, options, lanes))
     if isinstance(finished, Failure):
         for job in planned.saves:  # a failed model leaves nothing in OUT (its config has none)
             job.target.unlink(missing_ok=True)
+            job.data_file.unlink(missing_ok=True)
         return ModelResult(str(planned.item.path), failure=finished), {}
     return finished
 
 
 def _finish_model(
-    planned: _Planned, source: Model, options: ConvertOptions
+    planned: _Planned, options: ConvertOptions, lanes: _Lanes
 ) -> tuple[ModelResult, dict[str, list[OpConfig]]]:
     from ortprep.core.ort import read_ort
     from ortprep.stages.opconfig import config_of_model
 
     item = planned.item
-    for f in planned.futures:
-        exc = f.exception()
-        if exc is not None:
-            raise exc
-    reference = None
-    if options.verify:
-        from ortprep.stages.verify import make_reference
+    assert planned.future is not None
+    exc = planned.future.exception()
+    if exc is not None:
+        raise exc
+    reference = planned.reference
 
-        hint = "give --inputs or --fix-dim, or skip verification with --no-verify"
-        reference = make_reference(
-            item.path,
-            source,
-            options.inputs,
-            options.fix_dims,
-            hint,
-            options.custom_op_library,
-        )
+    def verify(target: Path, style: str) -> tuple[VerifyResult, ...]:
+        if reference is None:
+            return ()
+        with lanes.hold(planned.alone):  # one session at a time, each ended before the next
+            return _verify_artifact(item, target, style, reference, options)
+
     artifacts: list[Artifact] = []
     configs: dict[str, list[OpConfig]] = {s: [] for s in options.styles}
     for job in planned.saves:
         target = job.target
         if job.kind == "apply":
+            # read_ort maps the file: the graph's pages are read, the weights' never are
             configs[job.style].append(
                 config_of_model(read_ort(target, verify=False), options.type_reduction)
             )
+            target.unlink()  # a private file: its space back before the next one
             continue
         if job.kind == "optimized-onnx":
-            verification = (
-                _verify_artifact(item, target, "fixed", reference, options)
-                if reference is not None
-                else ()
-            )
+            verification = verify(target, "fixed")
+            data = job.data_file if job.data_file.exists() else None
             artifacts.append(
                 Artifact(
                     "optimized-onnx",
                     job.style,
                     str(target),
-                    target.stat().st_size,
+                    target.stat().st_size + (data.stat().st_size if data else 0),
                     verified=all(v.passed for v in verification) if verification else None,
                     verification=verification,
+                    external_data_file=str(data) if data else None,
                 )
             )
             continue
         converted = read_ort(target, verify=False)  # ORT wrote it just now
         configs[job.style].append(config_of_model(converted, options.type_reduction))
-        records, fused, produced, notes, warnings = _explain_ort(
-            job.style, source, converted, options.target_platform
-        )
-        verification = (
-            _verify_artifact(item, target, job.style, reference, options)
-            if reference is not None
-            else ()
-        )
+        notes = explain_ort(job.style, planned.ops_before, converted, options.target_platform)
+        del converted  # its mapping closes before ORT loads the file again
+        verification = verify(target, job.style)
         artifacts.append(
             Artifact(
                 "ort",
                 job.style,
                 str(target),
                 target.stat().st_size,
-                nodes=sum(1 for _ in converted.all_nodes()),
-                records=records,
-                produced_ops=produced,
-                fused_ops=fused,
+                nodes=notes.nodes,
+                records=notes.records,
+                produced_ops=notes.produced,
+                fused_ops=notes.fused,
                 verified=all(v.passed for v in verification) if verification else None,
                 verification=verification,
-                notes=notes,
-                warnings=warnings,
+                notes=notes.notes,
+                warnings=notes.warnings,
             )
         )
     return ModelResult(str(item.path), tuple(artifacts)), configs
@@ -508,10 +502,11 @@ def run(
 ) -> ConvertResult:
     """Convert every model; write configs; one failing model never loses the others.
 
-    ORT's sessions release the GIL, so they run on background threads (two at a time on a
-    multi-core machine) while this thread validates the next model and reads, summarizes and
-    verifies the files already written. A few models ahead are validated, no more (one ahead
-    while a big one is queued): a folder of big models is never held in memory at once.
+    ORT's sessions release the GIL, so a model's files are written on a background thread (two
+    small models' at a time on a multi-core machine) while this thread validates the next model
+    and reads, summarizes and verifies the files already written. A few small models ahead are
+    validated, none beyond a big one: the weights of a folder of big models are held by one
+    session at a time (:class:`_Lanes`).
     """
     from ortprep.core.runtime import ort_version, quiet_ort
     from ortprep.stages.opconfig import config_file_name
@@ -521,29 +516,29 @@ def run(
     results: list[ModelResult] = []
     sources: dict[str, list[OpConfig]] = {s: [] for s in options.styles}
     configs: list[str] = []
-    lanes = max(1, min(2, os.cpu_count() or 1))
+    n_lanes = max(1, min(2, os.cpu_count() or 1))
     with (
         tempfile.TemporaryDirectory(prefix="ortprep-convert-") as tmp,
-        ThreadPoolExecutor(lanes, thread_name_prefix="ortprep-ort") as pool,
+        ThreadPoolExecutor(n_lanes, thread_name_prefix="ortprep-ort") as pool,
     ):
         workdir = Path(tmp)
-        big_lock = threading.Lock()
+        lanes = _Lanes(n_lanes)
         window: deque[_Planned] = deque()
         following = iter(inputs)
 
         def plan_ahead() -> None:
-            """Keep up to _AHEAD models validated and queued beyond the one being finished
-            (one, when a big model is queued: their views and sessions are large)."""
-            while len(window) <= (1 if any(p.big for p in window) else _AHEAD):
+            """Keep up to _AHEAD models validated and queued beyond the one being finished;
+            none beyond a big one (opening the next would hold its weights beside ORT's)."""
+            while len(window) <= (0 if any(p.alone for p in window) else _AHEAD):
                 item = next(following, None)
                 if item is None:
                     return
-                window.append(_plan(item, out_dir, options, workdir, pool, big_lock))
+                window.append(_plan(item, out_dir, options, workdir, pool, lanes))
 
         for i in range(len(inputs)):
             progress("converting", i, len(inputs))
             plan_ahead()
-            result, files = _finish(window.popleft(), options)
+            result, files = _finish(window.popleft(), options, lanes)
             results.append(result)
             for style, files_of_style in files.items():
                 sources[style].extend(files_of_style)

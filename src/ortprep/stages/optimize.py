@@ -16,7 +16,6 @@ disabled does not. Both are timed (median of a few session creations) so the sav
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import tempfile
 from collections import Counter
@@ -25,12 +24,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ortprep.core.batch import Failure, FailureFields, attempt
-from ortprep.core.errors import BadModelError, OrtprepError, UsageError, ort_failure_hint
-from ortprep.core.files import TEMP_SUFFIX, remove_stale_temps, temp_prefix
+from ortprep.core.errors import BadModelError, UsageError
 from ortprep.core.inputs import ModelInput
 from ortprep.core.progress import ProgressFn, no_progress
-from ortprep.core.runtime import PLATFORMS, SessionRecipe, create_session, describe_ort_error
+from ortprep.core.runtime import PLATFORMS, SessionRecipe, create_session
 from ortprep.stages.diff import Fusion
+from ortprep.stages.ort_artifacts import LARGE_MODEL_BYTES, save_onnx_with_ort, size_on_disk
 from ortprep.stages.verify import Reference, VerifyResult
 
 if TYPE_CHECKING:
@@ -41,13 +40,6 @@ OPTIMIZE_LEVELS = ("basic", "extended", "layout", "all")
 """The levels ``optimize`` saves; ``--level every`` asks for all four, in this order."""
 
 PRE_STEPS = ("onnxslim",)
-
-LARGE_MODEL_BYTES = 1 << 30
-"""Over this size (model file plus external data) the optimized model keeps its weights in an
-external file (``session.optimized_model_external_initializers_file_name``): protobuf cannot hold
-more than 2 GiB in one file, and ORT may add weights (e.g. fp32 copies of fp16 ones). A model that
-already uses external data gets one too: without it ORT's saved file would point at the input's
-data files, which are not in OUT."""
 
 LOAD_RUNS = 5
 """Session creations timed per mode (online, offline); the median is reported."""
@@ -268,62 +260,13 @@ class OptimizeResult:
 # --------------------------------------------------------------------------- saving
 
 
-def _size_on_disk(model: Model) -> int:
-    path: Path = model.path
-    total = path.stat().st_size
-    for name in model.external_data_files:
-        with contextlib.suppress(OSError):
-            total += (path.parent / name).stat().st_size
-    return total
-
-
 def save_optimized_onnx(
     model: Path, target: Path, level: str, target_platform: str, external_data: bool
 ) -> Path | None:
-    """Let ORT optimize ``model`` at ``level`` and save it as ONNX at ``target``, atomically.
-
-    ORT writes into a private temporary folder beside ``target`` (the external data file, if
-    any, under its final name, since the model refers to it by name); both are then renamed
-    into place, data first. Returns the external data file, if one was written.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    data_name = f"{target.name}.data" if external_data else None
-    extra = (
-        {"session.optimized_model_external_initializers_file_name": data_name}
-        if data_name
-        else None
-    )
-    with tempfile.TemporaryDirectory(
-        prefix=temp_prefix(target), suffix=TEMP_SUFFIX, dir=target.parent
-    ) as tmp:
-        tmp_model = Path(tmp) / target.name
-        recipe = SessionRecipe(
-            level=level,
-            target_platform=target_platform,
-            save_to=tmp_model,
-            save_format="ONNX",  # explicit: ORT would otherwise pick the format from the name
-            extra=extra,
-            threads=1,  # saves only
-        )
-        try:
-            create_session(model, recipe)
-        except OrtprepError:
-            raise
-        except Exception as exc:  # noqa: BLE001 -- ORT reports failures as plain exceptions
-            said = describe_ort_error(exc)
-            raise BadModelError(
-                f"{model}: ONNX Runtime could not optimize the model at level {level} ({said})",
-                ort_failure_hint(said),
-            ) from None
-        data_target = None
-        if data_name:
-            written = Path(tmp) / data_name
-            if written.exists():  # no initializer over the minimum size: nothing external
-                data_target = target.parent / data_name
-                os.replace(written, data_target)
-        os.replace(tmp_model, target)
-    remove_stale_temps(target)
-    return data_target
+    """Let ORT optimize ``model`` at ``level`` and save it as ONNX at ``target``, atomically, with
+    its weights in ``TARGET.data`` when ``external_data``; returns that file, if written."""
+    recipe = SessionRecipe(level=level, target_platform=target_platform)
+    return save_onnx_with_ort(model, target, recipe, external_data)
 
 
 def _out_path(out_dir: Path, item: ModelInput, level: str) -> Path:
@@ -546,7 +489,7 @@ def _optimize_model(
             f"{item.path}: optimize takes ONNX models, this is {source.format} format",
             "an .ort file is already optimized; `ortprep inspect` shows what it holds",
         )
-    large = _size_on_disk(source) > LARGE_MODEL_BYTES
+    large = size_on_disk(source) > LARGE_MODEL_BYTES
     # ORT would otherwise keep references to the input's data files, which are not in OUT
     external = large or bool(source.external_data_files)
     ort_input, before, pre = item.path, source, None
@@ -591,7 +534,7 @@ def _optimize_model(
             LevelResult(
                 level=level,
                 file=str(target),
-                size_bytes=_size_on_disk(after),
+                size_bytes=size_on_disk(after),
                 nodes_before=nodes_before,
                 nodes_after=diff.nodes_b,
                 ops_before=ops_before,

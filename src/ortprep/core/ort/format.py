@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ortprep.core.errors import BadModelError
+
+if TYPE_CHECKING:
+    import mmap
 
 FILE_IDENTIFIER = b"ORTM"
 """The schema's ``file_identifier``, stored at bytes 4..8 after the root offset."""
@@ -53,7 +57,7 @@ def is_ort_bytes(head: bytes) -> bool:
     return len(head) >= 8 and head[4:8] == FILE_IDENTIFIER
 
 
-def decode(buf: bytes, pos: int) -> str:
+def decode(buf: bytes | mmap.mmap, pos: int) -> str:
     """The string object at ``pos`` (a uint32 length, then the bytes)."""
     start = pos + 4
     return buf[start : start + U32.unpack_from(buf, pos)[0]].decode("utf-8", "replace")

@@ -15,6 +15,7 @@ read-only view into the file's bytes when asked.
 
 from __future__ import annotations
 
+import mmap
 import re
 import struct
 from collections.abc import Iterator, Mapping
@@ -72,13 +73,13 @@ def read_ort(path: Path, verify: bool = True) -> Model:
     """Open an ``.ort`` file into the graph view (verified; tensor data not copied).
 
     ``verify=False`` is only for files ORT wrote moments ago in this process (convert's own
-    artifacts): the bounds checks guard against untrusted files and cost over half the read.
+    artifacts): the bounds checks guard against untrusted files and cost over half the read;
+    such a file is mapped, not read (:func:`_map`).
     Raises :class:`BadModelError` when the file cannot be read or is not a valid ORT-format file.
     """
-    data = _read_bytes(path)
     if not verify:
-        return _Reader(data, path).model()
-    return parse_ort_bytes(data, path)
+        return _Reader(_map(path), path).model()
+    return parse_ort_bytes(_read_bytes(path), path)
 
 
 def verify_ort(path: Path) -> None:
@@ -87,6 +88,20 @@ def verify_ort(path: Path) -> None:
     For callers that hand the file to ORT's own (unverifying) flatbuffer readers next.
     """
     verify_buffer(_read_bytes(path), path)
+
+
+def _map(path: Path) -> bytes | mmap.mmap:
+    """The file mapped read-only (its bytes when it cannot be): reading the graph touches the
+    graph's pages only, so the weights are never read into memory (BERT-base's 436 MB ``.ort``:
+    416 MB of RSS read whole, a few MB mapped). Only for files nobody changes while they are
+    mapped: a file truncated under a mapping faults its reader."""
+    import mmap
+
+    try:
+        with path.open("rb") as f:
+            return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):  # an empty file, a file system without mappings
+        return _read_bytes(path)
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -142,7 +157,7 @@ class _Texts(dict[int, str]):
     decoding it once also shares one str among them. A miss costs a Python call, a hit none.
     """
 
-    def __init__(self, buf: bytes) -> None:
+    def __init__(self, buf: bytes | mmap.mmap) -> None:
         super().__init__()
         self._buf = buf
 
@@ -163,8 +178,8 @@ class _Reader:
     ``ort.fbs`` (field ids in declaration order).
     """
 
-    def __init__(self, buf: bytes, path: Path) -> None:
-        if not isinstance(buf, bytes | bytearray):
+    def __init__(self, buf: bytes | mmap.mmap, path: Path) -> None:
+        if not isinstance(buf, bytes | bytearray | mmap.mmap):
             buf = bytes(buf)  # slices of it must decode
         self._buf = buf
         self._path = path

@@ -9,6 +9,8 @@ from ortprep.core.errors import BadModelError
 from ortprep.core.ort.format import DTYPES, STRING_TYPE, bad_file, decode
 
 if TYPE_CHECKING:
+    import mmap
+
     import numpy as np
 
 __all__ = ["TensorLoader", "element_count", "item_size"]
@@ -57,7 +59,7 @@ class TensorLoader:
 
     def __init__(
         self,
-        buf: bytes,
+        buf: bytes | mmap.mmap,
         path: Path,
         name: str,
         type_id: int,
