@@ -23,7 +23,7 @@ from models import (
 )
 from ortprep.core.graph import Graph
 from ortprep.core.inputs import open_model
-from ortprep.core.onnx_file import model_view
+from ortprep.core.onnx_view import model_view
 from ortprep.eps import nnapi
 from ortprep.eps.base import EpOptions
 from ortprep.eps.nnapi import verdicts as nnapi_verdicts

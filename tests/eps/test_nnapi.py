@@ -12,7 +12,7 @@ from onnx import TensorProto, helper, numpy_helper
 from models import conv_bn_relu, dynamic_cnn, if_subgraph
 from ortprep.core.graph import Graph
 from ortprep.core.inputs import open_model
-from ortprep.core.onnx_file import model_view
+from ortprep.core.onnx_view import model_view
 from ortprep.eps import nnapi
 from ortprep.eps.base import EpOptions, NodeContext
 from ortprep.eps.partition import node_units

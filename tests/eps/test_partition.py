@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 from ortprep.core.graph import Graph, Node, ValueType
-from ortprep.core.onnx_file import model_view
+from ortprep.core.onnx_view import model_view
 from ortprep.eps import nnapi, xnnpack
 from ortprep.eps.partition import (
     IODef,

@@ -1,7 +1,8 @@
-"""Opening ``.onnx`` files: validation of the file and its external data, then the graph view.
+"""Opening ``.onnx`` files: validation of the file and its external data.
 
 Tensor data stays where it is: external data is checked (exists, inside the model's folder, long
-enough) but not read; initializer values are read only when a rule asks for them.
+enough) but not read. :func:`load_lean` does not even read the bytes of inline tensors (a scan of
+the wire format, :mod:`.lean_onnx`); the graph view over the parsed proto is :mod:`.onnx_view`.
 """
 
 from __future__ import annotations
@@ -10,25 +11,16 @@ import errno
 import functools
 import os
 import stat
-from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ortprep.core.errors import BadModelError
-from ortprep.core.graph import (
-    DEFAULT_DOMAIN,
-    Dim,
-    Graph,
-    Initializer,
-    Model,
-    Node,
-    ValueType,
-    by_attribute_name,
-    normalize_domain,
-)
 
 if TYPE_CHECKING:
     import onnx
+
+    from ortprep.core.graph import Model
+    from ortprep.core.lean_onnx import LeanModel
 
 PROTOBUF_LIMIT = 2**31 - 1
 """Protobuf cannot parse a message of 2 GiB or more; such models must keep weights outside."""
@@ -47,8 +39,32 @@ def load_proto(path: Path) -> onnx.ModelProto:
 
 def load_checked(path: Path) -> tuple[onnx.ModelProto, tuple[str, ...]]:
     """:func:`load_proto`, plus the external data files the model uses (one walk finds both)."""
+    proto, external, _ = _load(path, lean=False, scanned=None)
+    return proto, external
+
+
+def load_lean(
+    path: Path, scanned: LeanModel | None = None
+) -> tuple[onnx.ModelProto, tuple[str, ...], LeanModel | None]:
+    """:func:`load_checked` without reading the bytes of inline tensors over
+    :data:`~ortprep.core.lean_onnx.INLINE_BYTES`: in the proto they are external references
+    into ``path`` itself (location ``path.name``), left out of the external data files listed.
+
+    The third value is the scan (its bytes are the proto's), or None when the scan could not
+    read the file and the proto was parsed the ordinary way (weights inline). Only for reading:
+    a proto written elsewhere would point into a file that is not beside it. ``scanned``: the
+    scan of ``path`` when the caller already has it.
+    """
+    return _load(path, lean=True, scanned=scanned)
+
+
+def _load(
+    path: Path, lean: bool, scanned: LeanModel | None
+) -> tuple[onnx.ModelProto, tuple[str, ...], LeanModel | None]:
     import onnx
     from google.protobuf.message import DecodeError
+
+    from ortprep.core.inputs import read_head
 
     size = path.stat().st_size
     if size == 0:
@@ -59,15 +75,19 @@ def load_checked(path: Path) -> tuple[onnx.ModelProto, tuple[str, ...]]:
             "save the model with its weights as external data "
             "(onnx.save(model, path, save_as_external_data=True))",
         )
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise BadModelError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
-    if data[4:8] == b"ORTM":
+    if read_head(path, 8)[4:8] == b"ORTM":
         raise BadModelError(
             f"{path}: this is an ORT-format model named like an ONNX file",
             "rename it to .ort",
         )
+    scanned = (scanned or scan_lean(path)) if lean else None
+    if scanned is not None:
+        data = scanned.data
+    else:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise BadModelError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
     try:
         proto = onnx.ModelProto.FromString(data)
     except (DecodeError, RuntimeError, ValueError) as exc:
@@ -87,7 +107,21 @@ def load_checked(path: Path) -> tuple[onnx.ModelProto, tuple[str, ...]]:
     _check_opsets(proto, path)
     external = _external_entries(proto, path)  # also checks every node has an op type
     _check_external_data(external, path)
-    return proto, tuple(dict.fromkeys(info.get("location", "") for _, info in external))
+    files = dict.fromkeys(info.get("location", "") for _, info in external)
+    if scanned is not None and scanned.tensors:
+        files.pop(path.name, None)  # the scan's references into the file itself
+    return proto, tuple(files), scanned
+
+
+def scan_lean(path: Path) -> LeanModel | None:
+    """The lean scan of ``path``, or None when it cannot read the file (the ordinary parse then
+    reads it, and says what is wrong with it)."""
+    from ortprep.core.lean_onnx import LeanScanError, read_lean
+
+    try:
+        return read_lean(path)
+    except (LeanScanError, OSError, ValueError):
+        return None
 
 
 def _check_is_model(proto: onnx.ModelProto, path: Path) -> None:
@@ -302,6 +336,17 @@ def _data_file_size(
     return st.st_size
 
 
+def external_tensor_files(proto: onnx.ModelProto, own: str | None = None) -> dict[str, str]:
+    """The data file of each tensor ``proto`` keeps as external data, by tensor name; ``own``:
+    the model's own file name, whose references (a lean read's) are not external data."""
+    found: dict[str, str] = {}
+    for tensor, info in _external_entries(proto):
+        location = info.get("location", "")
+        if location != own:
+            found[tensor.name] = location
+    return found
+
+
 def external_data_files(proto: onnx.ModelProto) -> tuple[str, ...]:
     """Relative names of the external data files a model uses, in first-use order."""
     names: dict[str, None] = {}
@@ -310,277 +355,14 @@ def external_data_files(proto: onnx.ModelProto) -> tuple[str, ...]:
     return tuple(names)
 
 
-# --------------------------------------------------------------------------- graph view
-
-
-@functools.lru_cache(maxsize=64)
-def dtype_name(elem_type: int) -> str | None:
-    """numpy-style name of an ONNX tensor element type (``float32``, ``int8``, ...)."""
-    import onnx
-
-    if elem_type == 0:
-        return None
-    try:
-        return str(onnx.helper.tensor_dtype_to_np_dtype(elem_type))
-    except (KeyError, ValueError, TypeError):
-        pass
-    if elem_type not in _known_types():  # inputs, outputs and tensors were checked at load
-        return f"undefined type {elem_type}"
-    return onnx.TensorProto.DataType.Name(elem_type).lower()
-
-
-def _value_type(vi: onnx.ValueInfoProto) -> ValueType:
-    t = vi.type
-    which = t.WhichOneof("value")
-    if which == "tensor_type" or which == "sparse_tensor_type":
-        tt = t.tensor_type if which == "tensor_type" else t.sparse_tensor_type
-        shape: tuple[Dim, ...] | None = None
-        if tt.HasField("shape"):
-            dims: list[Dim] = []
-            for d in tt.shape.dim:
-                kind = d.WhichOneof("value")
-                dims.append(
-                    d.dim_value
-                    if kind == "dim_value"
-                    else d.dim_param
-                    if kind == "dim_param"
-                    else None
-                )
-            shape = tuple(dims)
-        kind = "tensor" if which == "tensor_type" else "sparse_tensor"
-        return ValueType(vi.name, dtype_name(tt.elem_type), shape, kind)
-    if which == "sequence_type":
-        elem = t.sequence_type.elem_type
-        dt = dtype_name(elem.tensor_type.elem_type) if elem.HasField("tensor_type") else None
-        return ValueType(vi.name, dt, None, "sequence")
-    if which == "optional_type":
-        return ValueType(vi.name, None, None, "optional")
-    if which == "map_type":
-        return ValueType(vi.name, None, None, "map")
-    return ValueType(vi.name, None, None, "unknown")
-
-
-def _value_types(infos: Iterable[onnx.ValueInfoProto], into: dict[str, ValueType]) -> None:
-    """The types of many values, into ``into`` by name. A big graph has few distinct types
-    (100,000 values, one type, on a long chain): values whose type is serialized alike share
-    its parsing and its shape tuple."""
-    seen: dict[bytes, ValueType] = {}
-    for vi in infos:
-        key = vi.type.SerializeToString()
-        known = seen.get(key)
-        if known is None:
-            into[vi.name] = seen[key] = _value_type(vi)
-        else:
-            into[vi.name] = ValueType(vi.name, known.dtype, known.shape, known.kind)
-
-
-def _tensor_nbytes(t: onnx.TensorProto) -> int:
-    import onnx
-
-    if t.data_location == onnx.TensorProto.EXTERNAL:
-        info = {e.key: e.value for e in t.external_data}
-        if "length" in info:
-            return int(info["length"])
-    if t.HasField("raw_data"):
-        return len(t.raw_data)
-    if t.data_type == onnx.TensorProto.STRING:
-        return sum(len(s) for s in t.string_data)
-    count = 1
-    for d in t.dims:
-        count *= d
-    try:
-        itemsize = onnx.helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
-    except (KeyError, ValueError, TypeError):
-        itemsize = 1
-    return count * itemsize
-
-
-def _initializer(t: onnx.TensorProto, base: Path) -> Initializer:
-    import onnx
-
-    external = None
-    if t.data_location == onnx.TensorProto.EXTERNAL:
-        external = {e.key: e.value for e in t.external_data}.get("location")
-
-    def load() -> Any:
-        from onnx import numpy_helper
-
-        if external is not None:
-            from onnx.external_data_helper import load_external_data_for_tensor
-
-            copy = onnx.TensorProto()
-            copy.CopyFrom(t)
-            load_external_data_for_tensor(copy, str(base))
-            return numpy_helper.to_array(copy)
-        return numpy_helper.to_array(t)
-
-    return Initializer(
-        t.name, dtype_name(t.data_type), tuple(t.dims), _tensor_nbytes(t), external, load
-    )
-
-
-def _attribute_value(attr: onnx.AttributeProto, base: Path) -> Any:
-    import onnx
-
-    a = onnx.AttributeProto
-    kind = attr.type
-    if kind == a.INT:
-        return attr.i
-    if kind == a.FLOAT:
-        return attr.f
-    if kind == a.STRING:
-        return attr.s.decode("utf-8", errors="replace")
-    if kind == a.INTS:
-        return tuple(attr.ints)
-    if kind == a.FLOATS:
-        return tuple(attr.floats)
-    if kind == a.STRINGS:
-        return tuple(s.decode("utf-8", errors="replace") for s in attr.strings)
-    if kind == a.TENSOR:
-        return _initializer(attr.t, base)
-    return None  # graphs are in Node.subgraphs; other kinds are not needed by any rule
-
-
-class _SinceVersions:
-    """Memoized ``since_version`` lookups in onnx's schema registry (None for unknown ops)."""
-
-    def __init__(self, opsets: dict[str, int]) -> None:
-        self.opsets = opsets
-        self.cache: dict[tuple[str, str], int | None] = {}
-
-    def __call__(self, op_type: str, domain: str) -> int | None:
-        key = (op_type, domain)
-        if key not in self.cache:
-            import onnx.defs
-
-            opset = self.opsets.get(domain)
-            version = None
-            if opset is not None:
-                try:
-                    schema = onnx.defs.get_schema(
-                        op_type, opset, "" if domain == "ai.onnx" else domain
-                    )
-                    version = int(schema.since_version)
-                except Exception:  # noqa: BLE001 -- contrib/custom ops have no onnx schema
-                    version = None
-            self.cache[key] = version
-        return self.cache[key]
-
-
-def graph_view(
-    graph: onnx.GraphProto,
-    path: str,
-    base: Path,
-    opsets: dict[str, int] | None = None,
-    value_info: bool = True,
-    _since: _SinceVersions | None = None,
-) -> Graph:
-    """The read-only view of one ONNX graph (recursively for subgraphs).
-
-    With ``opsets`` (the model's imports), each node's ``since_version`` is looked up in onnx's
-    schemas, so ``.onnx`` and ``.ort`` views answer the same question the same way.
-    """
-    since = _since or _SinceVersions(opsets or {})
-    values: dict[str, ValueType] = {}
-    if value_info:
-        _value_types((*graph.input, *graph.value_info, *graph.output), values)
-    inits = {t.name: _initializer(t, base) for t in graph.initializer}
-    nodes = []
-    for i, n in enumerate(graph.node):
-        op_type = n.op_type
-        own_name = n.name
-        name = own_name or f"{op_type}_{i}"
-        subgraphs = {}
-        attrs = {}
-        for attr in n.attribute:
-            if attr.HasField("g"):
-                subgraphs[attr.name] = graph_view(
-                    attr.g, f"{path}/{name}:{attr.name}", base, _since=since
-                )
-            elif len(attr.graphs):
-                for j, g in enumerate(attr.graphs):
-                    subgraphs[f"{attr.name}[{j}]"] = graph_view(
-                        g, f"{path}/{name}:{attr.name}[{j}]", base, _since=since
-                    )
-            else:
-                value = _attribute_value(attr, base)
-                if value is not None:  # no value the rules could read: as if absent
-                    attrs[attr.name] = value
-        domain = n.domain or DEFAULT_DOMAIN
-        nodes.append(
-            Node(
-                index=i,
-                name=name,
-                op_type=op_type,
-                domain=domain,
-                since_version=since(op_type, domain),
-                # a slice copies a repeated field in one call (iterating it costs a call per item)
-                inputs=tuple(n.input[:]),
-                outputs=tuple(n.output[:]),
-                attributes=attrs,
-                subgraphs=by_attribute_name(subgraphs),
-                synthetic_name=not own_name,
-            )
-        )
-    inputs, outputs = _io_types(graph, values)
-    return Graph(path, tuple(nodes), inputs, outputs, inits, values)
-
-
-def _io_types(
-    graph: onnx.GraphProto, values: dict[str, ValueType]
-) -> tuple[tuple[ValueType, ...], tuple[ValueType, ...]]:
-    inputs = tuple(values.get(vi.name) or _value_type(vi) for vi in graph.input)
-    outputs = tuple(values.get(vi.name) or _value_type(vi) for vi in graph.output)
-    return inputs, outputs
-
-
-def with_value_types(graph: Graph, typed: onnx.GraphProto) -> Graph:
-    """``graph`` (a main graph without subgraphs) with its value types read from ``typed``, the
-    same graph with shapes inferred: the nodes are kept, the types replaced."""
-    import dataclasses
-
-    values: dict[str, ValueType] = {}
-    _value_types((*typed.input, *typed.value_info, *typed.output), values)
-    inputs, outputs = _io_types(typed, values)
-    return dataclasses.replace(graph, inputs=inputs, outputs=outputs, values=values)
-
-
-def runtime_input_types(proto: onnx.ModelProto) -> tuple[ValueType, ...]:
-    """The inputs a caller feeds (declared inputs without an initializer), without a full view."""
-    inits = {t.name for t in proto.graph.initializer}
-    return tuple(_value_type(vi) for vi in proto.graph.input if vi.name not in inits)
-
-
-def model_view(
-    proto: onnx.ModelProto,
-    path: Path,
-    external: tuple[str, ...] | None = None,
-    value_info: bool = True,
-) -> Model:
-    """The read-only view of a parsed, validated ONNX model (``external``: its external data
-    files, when the caller already knows them; ``value_info=False``: the main graph's value
-    types are left out, for :func:`with_value_types` to add)."""
-    opsets: dict[str, int] = {}
-    for imp in proto.opset_import:
-        opsets[normalize_domain(imp.domain)] = imp.version
-    return Model(
-        path=path,
-        format="onnx",
-        ir_version=proto.ir_version,
-        producer_name=proto.producer_name,
-        producer_version=proto.producer_version,
-        opsets=opsets,
-        graph=graph_view(proto.graph, "main", path.parent, opsets, value_info),
-        size_bytes=path.stat().st_size if path.exists() else proto.ByteSize(),
-        external_data_files=external_data_files(proto) if external is None else external,
-        metadata={p.key: p.value for p in proto.metadata_props},
-    )
-
-
 def read_onnx(path: Path) -> Model:
-    """Open an ``.onnx`` file into the graph view (validated; tensor data not loaded)."""
-    proto, external = load_checked(path)
-    return model_view(proto, path, external)
+    """Open an ``.onnx`` file into the graph view (validated; no tensor data read: inline
+    tensors are read from the file when a rule asks for their values)."""
+    from ortprep.core.onnx_view import DataPlaces, model_view
+
+    proto, external, scanned = load_lean(path)
+    inline = {path.name: path.parent} if scanned is not None and scanned.tensors else {}
+    return model_view(proto, path, external, places=DataPlaces(path.parent, inline))
 
 
 def data_size_on_disk(path: Path, proto: onnx.ModelProto) -> int:

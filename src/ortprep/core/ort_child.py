@@ -42,6 +42,10 @@ if TYPE_CHECKING:
     import subprocess
 
 SAVED = "saved"
+EXTERNAL_FOLDER = "session.model_external_initializers_file_folder_path"
+"""The session config entry naming the folder of a model's external data (ORT's
+kOrtSessionOptionsModelExternalInitializersFileFolderPath): with it, the child hands ORT the
+model's bytes."""
 INFER = "infer"
 SKIP = "skip"
 
@@ -257,16 +261,21 @@ def main() -> int:
 
     job = Job.from_json(text)
     recipe = job.recipe
+    # A model whose external data lives in another folder (a lean copy, ortprep.core.lean_onnx)
+    # is handed over as bytes: ORT takes that folder only for a model loaded from memory.
+    model: Path | bytes = job.model
+    if EXTERNAL_FOLDER in (recipe.extra or {}):
+        model = job.model.read_bytes()
     saved = False
     if recipe.compile_only and can_compile_graph():
         try:
-            compile_graph(job.model, recipe)
+            compile_graph(model, recipe)
             saved = True
         except Exception:  # noqa: BLE001 -- the compile API is young: a session decides
             pass
     if not saved:
         try:
-            create_session(job.model, recipe)
+            create_session(model, recipe)
         except Exception as exc:  # noqa: BLE001 -- ORT reports refusals as plain exceptions
             print(describe_ort_error(exc), file=sys.stderr)
             return 1

@@ -133,7 +133,8 @@ def run(path: Path, out: Path, options: FixShapesOptions) -> FixShapesResult:
     """Write ``out``: ``path`` with the requested dims fixed; verified by loading it in ORT."""
     from ortprep.core.files import atomic_path
     from ortprep.core.inputs import open_model
-    from ortprep.core.onnx_file import load_proto, model_view
+    from ortprep.core.onnx_file import load_proto
+    from ortprep.core.onnx_view import model_view
     from ortprep.core.runtime import SessionRecipe, create_session, describe_ort_error
 
     if not options.dims and not options.inputs:

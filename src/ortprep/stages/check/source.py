@@ -6,9 +6,16 @@ before it assigns nodes to EPs, obtained from ORT itself in its child process
 graph with every dynamic dim fixed (the what-if). For an ``.ort`` file it is the graph stored in
 the file (ORT does not re-run level 1 on ORT-format models, ort-internals §2.6).
 
+No weight is read in this process, nor copied by ORT: ORT reads a lean copy of the user's file
+(its big inline tensors are references into the file, :mod:`ortprep.core.lean_onnx`) and its
+compile API saves a graph that points where the source does. Dims are fixed by ORT's
+free-dimension overrides (the what-if's, and ``--fix-dim``), or, for dims without a name and
+``--fix-input``, in a copy of the lean proto (``fix-shapes``'s edit, weights still in the file).
+
 All the scheduling is here. ORT starts on the user's file at once and the model is validated
 while it works (validation errors, exit 2, win: ORT's job is then cancelled). The what-if runs
-beside the first job when the model is small and the user fixed nothing, otherwise after it.
+beside the first job when the model's proto (weights left out) is small and the user fixed
+nothing, otherwise after it.
 ORT's child infers the saved graph's shapes (while this process reads the nodes) when the model
 has many nodes (:attr:`OrtGraphOptions.child_infers_from`), otherwise this process infers them
 after ORT is done: a rule on the model alone, so the same model always takes the same path.
@@ -84,56 +91,112 @@ def graph_views(
     return views
 
 
+class _Source(NamedTuple):
+    """The user's ``.onnx`` as ORT's jobs read it."""
+
+    path: Path
+    """The user's file."""
+    model: Path
+    """What ORT reads: the file, or a copy in the work folder (a lean copy whose big inline
+    tensors point into the file, or a copy with shapes fixed)."""
+    folder: Path | None
+    """For a copy: the folder its external references are relative to (the user's)."""
+    nbytes: int
+    """Bytes of the proto ORT parses (weights left in the file not counted)."""
+
+
 class _Facts(NamedTuple):
     """What validating the user's file tells the scheduling."""
 
     inputs: tuple[ValueType, ...]
-    external: bool  # the model keeps initializers in external files
     nodes: int  # nodes of the main graph
+    proto: Any  # the validated onnx.ModelProto, lean (for a copy with shapes fixed)
+    external_names: dict[str, str]  # the user's external data file of each tensor, by name
 
 
-def _validate(path: Path) -> _Facts:
-    from ortprep.core.onnx_file import load_checked, runtime_input_types
+def _lean_source(path: Path, workdir: Path) -> tuple[_Source, Any] | None:
+    """The source ORT reads, from a lean scan of ``path`` (:mod:`ortprep.core.lean_onnx`), and
+    the scan; None when the scan cannot read the file (validation then says why)."""
+    from ortprep.core.onnx_file import scan_lean
 
-    proto, external_files = load_checked(path)
-    return _Facts(tuple(runtime_input_types(proto)), bool(external_files), len(proto.graph.node))
+    scanned = scan_lean(path)
+    if scanned is None:
+        return None
+    if not scanned.tensors:
+        return _Source(path, path, None, len(scanned.data)), scanned
+    copy = workdir / f"{path.stem}.lean.onnx"
+    copy.write_bytes(scanned.data)
+    return _Source(path, copy, path.parent, len(scanned.data)), scanned
+
+
+def _validate(path: Path, scanned: Any) -> _Facts:
+    from ortprep.core.onnx_file import external_tensor_files, load_lean
+    from ortprep.core.onnx_view import runtime_input_types
+
+    proto, _, scanned = load_lean(path, scanned)
+    own = path.name if scanned is not None and scanned.tensors else None
+    return _Facts(
+        tuple(runtime_input_types(proto)),
+        len(proto.graph.node),
+        proto,
+        external_tensor_files(proto, own),
+    )
 
 
 def _onnx_views(path: Path, options: CheckOptions, workdir: Path) -> GraphViews:
     user_fixes: Fixes = (dict(options.fix_dims), dict(options.fix_inputs))
     user_fixed = bool(options.fix_dims or options.fix_inputs)
     what_if: Fixes | None = None
-    with _jobs(path, workdir, options.ort) as start:
-        # Without fixes to apply, ORT starts on the file at once and the model is validated
-        # meanwhile (ORT itself refuses external data outside the model's folder); with fixes,
-        # it is validated before it is read to be fixed.
-        main = None if user_fixed else start(({}, {}), False)
-        facts = _validate(path)
+    lean = _lean_source(path, workdir)
+    source = lean[0] if lean is not None else None
+    with _jobs(workdir, options.ort) as start:
+        # ORT starts on the (lean) file at once, named dims fixed by its free-dimension
+        # overrides, and the model is validated meanwhile (ORT itself refuses external data
+        # outside the model's folder). A whole input shape to fix (--fix-input) or a file the
+        # scan cannot read waits for validation.
+        main = None
+        if source is not None and not options.fix_inputs:
+            main = start(source, user_fixes[0])
+        facts = _validate(path, lean[1] if lean is not None else None)
+        if source is None:
+            source = _Source(path, path, None, path.stat().st_size)
+        if options.fix_dims:  # ORT ignores a free dimension no input has: say so here
+            from ortprep.stages.fix_shapes import check_fix_dims
+
+            check_fix_dims(options.fix_dims, facts.inputs)
+
+        def start_fixed(fixes: Fixes) -> _Level1:
+            """ORT's level-1 graph with these fixes: named dims through ORT's free-dimension
+            overrides; dims without a name or whole input shapes through a copy of the lean
+            proto with the shapes fixed (no weight read)."""
+            dims, inputs = fixes
+            if not inputs:
+                return start(source, dims)
+            return start(_fixed_copy(source, facts.proto, fixes, workdir), {})
+
+        if main is None:
+            main = start_fixed(user_fixes)
         child_infers = facts.nodes >= options.ort.child_infers_from
-        if main is None or (facts.external and not main.big):
-            if main is not None:  # the EPs must see the external data the user ships
-                main.cancel()
-            main = start(user_fixes, facts.external)
         main.decide(child_infers)
         # Without the user's fixes the inputs ORT keeps are the source's, so the what-if runs
-        # beside the first job, on another core; both at once only for models small enough to
-        # hold two of ORT's graphs.
-        small = path.stat().st_size < _PARALLEL_WHAT_IF_BYTES
+        # beside the first job, on another core; both at once only for models whose proto
+        # (weights left in the file) is small enough to hold two of ORT's graphs.
+        small = source.nbytes < _PARALLEL_WHAT_IF_BYTES
         beside = options.what_if and small and not user_fixed
         second = None
         if beside and any(v.dynamic for v in facts.inputs):
             what_if = what_if_fix(facts.inputs)
-            second = start(what_if, facts.external)
+            second = start_fixed(what_if)
             second.decide(child_infers)
         for ep in options.eps:  # load the rules while ORT works in its process
             ep_spec(ep)
-        model = main.model()
+        model = main.model(facts.external_names)
         dynamic = any(v.dynamic for v in model.graph.runtime_inputs)
         if options.what_if and not beside and dynamic:
             what_if = what_if_fix(model.graph.runtime_inputs)
-            second = start(_with_user_fixes(options, what_if), facts.external)
+            second = start_fixed(_with_user_fixes(options, what_if))
             second.decide(child_infers)
-        fixed_model = second.model() if second is not None else None
+        fixed_model = second.model(facts.external_names) if second is not None else None
     assumed: dict[str, int] = {}
     fix_command = None
     if what_if is not None:
@@ -144,16 +207,41 @@ def _onnx_views(path: Path, options: CheckOptions, workdir: Path) -> GraphViews:
     )
 
 
+def _fixed_copy(source: _Source, proto: Any, fixes: Fixes, workdir: Path) -> _Source:
+    """A copy of the validated (lean) proto with the shapes fixed as ``fix-shapes`` fixes them,
+    in the work folder; its weights stay in the user's files."""
+    from ortprep.stages.fix_shapes import FixShapesOptions, fixed_proto
+
+    data = fixed_proto(proto, FixShapesOptions(*fixes)).SerializeToString()
+    copy = workdir / f"{source.path.stem}.fixed{len(list(workdir.glob('*.fixed*')))}.onnx"
+    copy.write_bytes(data)
+    return _Source(source.path, copy, source.path.parent, len(data))
+
+
 # --------------------------------------------------------------------------- ORT's jobs
 
 
-class _Level1:
-    """ORT saving the level-1 graph of ``path`` in its child; :meth:`model` reads the result."""
+def _read_saved(file: Path) -> Any:
+    """A file ORT saved, as a proto, without the bytes of its big inline tensors (they stay
+    references into the file: a session's save of a model keeps some weights inline)."""
+    import onnx
 
-    def __init__(self, path: Path, target: Path, big: bool, job: Job) -> None:
-        self.path = path
+    from ortprep.core.onnx_file import scan_lean
+
+    scanned = scan_lean(file)
+    if scanned is None:
+        return onnx.load(str(file), load_external_data=False)
+    return onnx.ModelProto.FromString(scanned.data)
+
+
+class _Level1:
+    """ORT saving the level-1 graph of a source in its child; :meth:`model` reads the result."""
+
+    def __init__(self, source: _Source, target: Path, data_name: str, job: Job) -> None:
+        self.source = source
+        self.path = source.path
         self.target = target
-        self.big = big
+        self.data_name = data_name  # the data file ORT writes beside target (a session's save)
         self.child = OrtChild.start(job)
         self.child_infers = False
 
@@ -170,14 +258,15 @@ class _Level1:
     def cancel(self) -> None:
         self.child.cancel()
 
-    def model(self) -> Model:
-        """Wait for ORT, then read its graph with shapes inferred into the view the EPs judge.
+    def model(self, external_names: Mapping[str, str]) -> Model:
+        """Wait for ORT, then read its graph with shapes inferred into the view the EPs judge
+        (``external_names``: the user's external data file of each tensor, by name).
 
         Shapes are inferred file to file, inside onnx's C++ (no second copy of a big graph in
         Python): by the child while this process reads the nodes, or here after ORT is done.
         """
         path = self.path
-        view = self._view()
+        view = self._view(external_names)
         return Model(
             path=path,
             format="onnx",
@@ -187,21 +276,30 @@ class _Level1:
             opsets=view.opsets,
             graph=view.graph,
             size_bytes=path.stat().st_size,
+            external_data_files=view.external_data_files,
         )
 
-    def _view(self) -> Model:
+    def _view(self, external_names: Mapping[str, str]) -> Model:
         import dataclasses
 
         import onnx
 
-        from ortprep.core.onnx_file import model_view, with_value_types
+        from ortprep.core.onnx_view import DataPlaces, model_view, with_value_types
 
         target = self.target
         inferred = target.with_name(f"{self.path.stem}.basic.inferred.onnx")
-        external = None if self.big else ()
+        # ORT's save keeps the source's references (the compile API, kept_weight_files), or
+        # writes its own data file (a session); a lean read leaves inline bytes in the file read.
+        work = target.parent
+        places = DataPlaces(
+            self.path.parent,
+            inline={self.path.name: self.path.parent, target.name: work, inferred.name: work},
+            rewritten={self.data_name: work},
+            external_names=external_names,
+        )
 
-        def load(file: Path) -> Any:
-            return onnx.load(str(file), load_external_data=False)
+        def view(file: Path, value_info: bool = True) -> Model:
+            return model_view(_read_saved(file), target, None, value_info, places)
 
         if not self.child_infers:
             self.child.wait()  # BadModelError with ORT's reason when it refused the model
@@ -211,30 +309,31 @@ class _Level1:
                 )
             except Exception:  # noqa: BLE001 -- keep ORT's value_info when onnx cannot infer
                 inferred = target
-            return model_view(load(inferred), target, external)
+            return view(inferred)
         self.child.saved()  # raises as wait() when ORT refused the model
-        untyped = model_view(load(target), target, external, value_info=False)
+        untyped = view(target, value_info=False)
         self.child.wait()
         if not inferred.exists():  # onnx could not infer: ORT's own value info
-            return model_view(load(target), target, external)
+            return view(target)
         if any(n.subgraphs for n in untyped.graph.nodes):  # subgraphs carry their own types
-            return model_view(load(inferred), target, external)
-        typed = with_value_types(untyped.graph, load(inferred).graph)
+            return view(inferred)
+        typed = with_value_types(untyped.graph, _read_saved(inferred).graph)
         return dataclasses.replace(untyped, graph=typed)
 
 
 @contextmanager
 def _jobs(
-    path: Path, workdir: Path, ort: OrtGraphOptions
-) -> Iterator[Callable[[Fixes, bool], _Level1]]:
-    """A function starting ORT's level-1 save of ``path`` with fixes applied; every job started
-    is cancelled on the way out (a no-op for finished ones; ends ORT when something failed)."""
+    workdir: Path, ort: OrtGraphOptions
+) -> Iterator[Callable[[_Source, Mapping[str, int]], _Level1]]:
+    """A function starting ORT's level-1 save of a source with named dims fixed; every job
+    started is cancelled on the way out (a no-op for finished ones; ends ORT when something
+    failed)."""
     started: list[_Level1] = []
 
-    def start(fixes: Fixes, external: bool) -> _Level1:
+    def start(source: _Source, free_dims: Mapping[str, int]) -> _Level1:
         folder = workdir / f"job{len(started)}"
         folder.mkdir()
-        job = _start(path, folder, fixes, external, ort)
+        job = _start(source, folder, {**ort.free_dims, **free_dims}, ort)
         started.append(job)
         return job
 
@@ -246,48 +345,37 @@ def _jobs(
 
 
 def _start(
-    path: Path, workdir: Path, fixes: Fixes, external: bool, ort: OrtGraphOptions
+    source: _Source, workdir: Path, free_dims: Mapping[str, int], ort: OrtGraphOptions
 ) -> _Level1:
-    """Start ORT on the graph it hands to EPs: ``path`` (shapes fixed first when asked) with
-    the level-1 optimizations, saved to ``workdir``."""
-    dims, inputs = fixes
-    source = path
-    if dims or inputs:
-        import onnx
+    """Start ORT on the graph it hands to EPs: ``source`` with ORT's free-dimension overrides
+    and the level-1 optimizations, saved to ``workdir``."""
+    from ortprep.core.ort_child import EXTERNAL_FOLDER
 
-        from ortprep.core.onnx_file import load_proto
-        from ortprep.stages.fix_shapes import FixShapesOptions, fixed_proto
-
-        proto = load_proto(path)
-        onnx.load_external_data_for_model(proto, str(path.parent))
-        source = workdir / "fixed.onnx"
-        onnx.save(
-            fixed_proto(proto, FixShapesOptions(dims, inputs)),
-            str(source),
-            save_as_external_data=proto.ByteSize() > 1 << 30,
-        )
-        del proto
-    target = workdir / f"{path.stem}.basic.onnx"
-    # Only a model near protobuf's 2 GiB limit is saved with external initializers: external
-    # data is itself a refusal reason for some EPs (CoreML), and the user's model has none.
-    big = source.stat().st_size > 1 << 30 or external
+    stem = source.path.stem
+    target = workdir / f"{stem}.basic.onnx"
+    data_name = f"{stem}.ortprep-basic.data"
     extra = dict(ort.config)
-    if big:
-        extra["session.optimized_model_external_initializers_file_name"] = f"{path.stem}.basic.data"
+    # Through the compile API no weight is written: the saved graph points where the source
+    # does. A session writes the weights to its own data file (the view maps them back to the
+    # user's files, or to inline, by name: DataPlaces), so the saved graph stays small.
+    extra["session.optimized_model_external_initializers_file_name"] = data_name
+    if source.folder is not None:
+        extra[EXTERNAL_FOLDER] = str(source.folder)
     recipe = SessionRecipe(
         level="basic",
         save_to=target,
         save_format="ONNX",
-        free_dims=dict(ort.free_dims) or None,
+        free_dims=dict(free_dims) or None,
         extra=extra,
         threads=1,
         compile_only=ort.compile_only,
+        keep_weight_files=True,
     )
     # The child may infer the shapes of what it saved while this process reads the nodes; only
     # where it can hand ORT's freed graph back to the OS first (glibc), or the two would hold
     # ORT's memory and onnx's at once.
-    inferred = target.with_name(f"{path.stem}.basic.inferred.onnx") if can_release() else None
-    return _Level1(path, target, big, Job(source, recipe, inferred))
+    inferred = target.with_name(f"{stem}.basic.inferred.onnx") if can_release() else None
+    return _Level1(source, target, data_name, Job(source.model, recipe, inferred))
 
 
 # --------------------------------------------------------------------------- the what-if

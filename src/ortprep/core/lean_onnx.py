@@ -1,0 +1,240 @@
+"""An ``.onnx`` file's graph without its weight bytes: a scan of the protobuf wire format.
+
+``onnx.load(path, load_external_data=False)`` still parses every inline tensor's ``raw_data``
+into a Python ``bytes`` (and reads the whole file first: two copies of the weights at once). The
+scan here reads the file through ``mmap`` and copies everything *except* the payload of each
+tensor over :data:`INLINE_BYTES`: that payload becomes an external-data reference into the file
+itself (``location`` the file's own name, ``offset`` and ``length`` where the bytes sit), which
+is exactly how ONNX describes a tensor kept in another file. The result parses as an ordinary
+``ModelProto`` of a few hundred kB for a 440 MB transformer; its tensors read their values from
+the user's file when a rule asks (``onnx.external_data_helper`` resolves the location against the
+model's folder), and ORT reads them the same way when it gets the lean bytes with the folder set
+(``session.model_external_initializers_file_folder_path``).
+
+Only messages that can hold a tensor are entered (ModelProto.graph, GraphProto.node/initializer/
+sparse_initializer, NodeProto.attribute, AttributeProto.t/g/tensors/graphs/sparse_tensor(s),
+SparseTensorProto.values/indices, onnx.proto3 field numbers), and only when they are longer than
+:data:`INLINE_BYTES`: a smaller message cannot hold a bigger payload, so the nodes of a graph are
+copied in runs without being parsed. Any byte sequence the scan does not understand raises
+:class:`LeanScanError`; callers then read the file the ordinary way, whose errors are the ones
+users see.
+"""
+
+from __future__ import annotations
+
+import mmap
+from dataclasses import dataclass
+from pathlib import Path
+
+INLINE_BYTES = 1024
+"""Tensor payloads up to this size stay in the lean proto (shapes, axes, scales, zero points):
+the size ORT uses by default to keep an initializer inline when it writes external data."""
+
+# Wire types (protobuf encoding): varint, 64-bit, length-delimited, 32-bit.
+_VARINT, _I64, _LEN, _I32 = 0, 1, 2, 5
+
+# Field numbers of onnx.proto3 that lead to tensors (message kind entered for each).
+_MODEL_GRAPH = 7
+_GRAPH_NODE, _GRAPH_INITIALIZER, _GRAPH_SPARSE = 1, 5, 15
+_NODE_ATTRIBUTE = 5
+_ATTR_T, _ATTR_G, _ATTR_TENSORS, _ATTR_GRAPHS, _ATTR_SPARSE, _ATTR_SPARSES = 5, 6, 10, 11, 22, 23
+_SPARSE_VALUES, _SPARSE_INDICES = 1, 2
+_TENSOR_DATA_TYPE, _TENSOR_FLOAT_DATA, _TENSOR_RAW_DATA, _TENSOR_DOUBLE_DATA = 2, 4, 9, 10
+_TENSOR_EXTERNAL_DATA, _TENSOR_DATA_LOCATION = 13, 14
+_FLOAT, _DOUBLE, _COMPLEX64, _COMPLEX128 = 1, 11, 14, 15  # TensorProto.DataType
+
+
+class LeanScanError(ValueError):
+    """The file is not protobuf the scan understands (the ordinary loader says why)."""
+
+
+@dataclass(frozen=True)
+class LeanModel:
+    """A model's bytes with its big tensor payloads left in ``source``."""
+
+    data: bytes
+    """A serialized ``ModelProto``: every tensor payload over :data:`INLINE_BYTES` replaced by
+    an external-data reference (``location`` = ``source.name``)."""
+    source: Path
+    tensors: int
+    """Payloads referenced instead of copied."""
+    payload_bytes: int
+    """Their bytes (left in the file)."""
+
+
+def read_lean(path: Path, inline_bytes: int = INLINE_BYTES) -> LeanModel:
+    """Scan ``path`` (a non-empty ``.onnx`` file) into a :class:`LeanModel`."""
+    with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        scan = _Scan(buf, path.name, inline_bytes)
+        try:
+            data = scan.message(0, len(buf), _model_fields)
+        except IndexError:  # a length or varint running past the end of the file
+            raise LeanScanError("truncated protobuf") from None
+    return LeanModel(data, path, scan.tensors, scan.payload_bytes)
+
+
+# ------------------------------------------------------------------------- the scan
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _field(number: int, body: bytes) -> bytes:
+    return _varint(number << 3 | _LEN) + _varint(len(body)) + body
+
+
+class _Scan:
+    def __init__(self, buf: mmap.mmap, location: str, inline_bytes: int) -> None:
+        self.buf = buf
+        self.location = location.encode("utf-8")
+        self.inline = inline_bytes
+        self.tensors = 0
+        self.payload_bytes = 0
+
+    def _read_varint(self, pos: int) -> tuple[int, int]:
+        buf = self.buf
+        result = shift = 0
+        while True:
+            byte = buf[pos]
+            pos += 1
+            result |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                return result, pos
+            shift += 7
+            if shift > 63:
+                raise LeanScanError("varint longer than 10 bytes")
+
+    def message(self, start: int, end: int, kinds: dict[int, _Entry]) -> bytes:
+        """The message in ``buf[start:end]`` rewritten: fields in ``kinds`` (and longer than
+        the inline size) are entered, everything else is copied in runs."""
+        buf, read = self.buf, self._read_varint
+        parts: list[bytes] = []
+        run = pos = start  # run: start of the bytes copied as they are
+        while pos < end:
+            field_start = pos
+            key, pos = read(pos)
+            wire = key & 7
+            if wire == _VARINT:
+                _, pos = read(pos)
+            elif wire == _I64:
+                pos += 8
+            elif wire == _I32:
+                pos += 4
+            elif wire == _LEN:
+                length, pos = read(pos)
+                body, pos = pos, pos + length
+                if pos > end:
+                    raise LeanScanError("a field runs past its message")
+                kind = kinds.get(key >> 3)
+                if kind is not None and length > self.inline:
+                    parts.append(buf[run:field_start])
+                    parts.append(kind(self, key >> 3, body, pos))
+                    run = pos
+            else:
+                raise LeanScanError(f"wire type {wire} (groups) is not used by ONNX")
+            if pos > end:
+                raise LeanScanError("a field runs past its message")
+        if pos != end:
+            raise LeanScanError("a message ends inside a field")
+        if run == start:  # nothing rewritten: the bytes as they are
+            return buf[start:end]
+        parts.append(buf[run:end])
+        return b"".join(parts)
+
+    def tensor(self, number: int, start: int, end: int) -> bytes:
+        """A TensorProto field: its payload over the inline size becomes a reference."""
+        buf, read = self.buf, self._read_varint
+        data_type = 0
+        payload: tuple[int, int, int, int] | None = None  # field, its start, offset, length
+        pos = start
+        while pos < end:  # first pass: find the payload and the data type
+            field_start = pos
+            key, pos = read(pos)
+            wire, field_no = key & 7, key >> 3
+            if wire == _VARINT:
+                value, pos = read(pos)
+                if field_no == _TENSOR_DATA_TYPE:
+                    data_type = value
+                elif field_no == _TENSOR_DATA_LOCATION and value != 0:
+                    return _field(number, buf[start:end])  # already external
+            elif wire == _I64:
+                pos += 8
+            elif wire == _I32:
+                pos += 4
+            elif wire == _LEN:
+                length, pos = read(pos)
+                if field_no in (_TENSOR_RAW_DATA, _TENSOR_FLOAT_DATA, _TENSOR_DOUBLE_DATA):
+                    if payload is not None:
+                        return _field(number, buf[start:end])  # two payloads: left as it is
+                    payload = (field_no, field_start, pos, length)
+                pos += length
+            else:
+                raise LeanScanError(f"wire type {wire} (groups) is not used by ONNX")
+        if pos != end:
+            raise LeanScanError("a tensor ends inside a field")
+        if payload is None or not _same_layout(payload[0], data_type):
+            return _field(number, buf[start:end])
+        _, field_start, offset, length = payload
+        if length <= self.inline:
+            return _field(number, buf[start:end])
+        self.tensors += 1
+        self.payload_bytes += length
+        reference = b"".join(
+            _field(_TENSOR_EXTERNAL_DATA, _field(1, key) + _field(2, value))
+            for key, value in (
+                (b"location", self.location),
+                (b"offset", str(offset).encode()),
+                (b"length", str(length).encode()),
+            )
+        )
+        location = _varint(_TENSOR_DATA_LOCATION << 3 | _VARINT) + _varint(1)
+        body = buf[start:field_start] + buf[offset + length : end] + reference + location
+        return _field(number, body)
+
+
+def _same_layout(field_no: int, data_type: int) -> bool:
+    """Whether the payload's bytes are the tensor's raw little-endian layout: always for
+    ``raw_data``; packed ``float_data``/``double_data`` only for the types stored as 4- or 8-byte
+    floats (other types keep varints there)."""
+    if field_no == _TENSOR_RAW_DATA:
+        return True
+    if field_no == _TENSOR_FLOAT_DATA:
+        return data_type in (_FLOAT, _COMPLEX64)
+    return data_type in (_DOUBLE, _COMPLEX128)
+
+
+class _Entry:
+    """How a field's message is rewritten: ``fields`` entered inside it, or a tensor."""
+
+    def __init__(self, fields: dict[int, _Entry] | None) -> None:
+        self.fields = fields
+
+    def __call__(self, scan: _Scan, number: int, start: int, end: int) -> bytes:
+        if self.fields is None:
+            return scan.tensor(number, start, end)
+        return _field(number, scan.message(start, end, self.fields))
+
+
+_TENSOR = _Entry(None)
+_graph_fields: dict[int, _Entry] = {}
+_GRAPH = _Entry(_graph_fields)
+_SPARSE = _Entry({_SPARSE_VALUES: _TENSOR, _SPARSE_INDICES: _TENSOR})
+_ATTRIBUTE = _Entry(
+    {
+        _ATTR_T: _TENSOR,
+        _ATTR_G: _GRAPH,
+        _ATTR_TENSORS: _TENSOR,
+        _ATTR_GRAPHS: _GRAPH,
+        _ATTR_SPARSE: _SPARSE,
+        _ATTR_SPARSES: _SPARSE,
+    }
+)
+_NODE = _Entry({_NODE_ATTRIBUTE: _ATTRIBUTE})
+_graph_fields.update({_GRAPH_NODE: _NODE, _GRAPH_INITIALIZER: _TENSOR, _GRAPH_SPARSE: _SPARSE})
+_model_fields: dict[int, _Entry] = {_MODEL_GRAPH: _GRAPH}
