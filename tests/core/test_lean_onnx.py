@@ -29,6 +29,12 @@ from ortprep.core.lean_onnx import INLINE_BYTES, LeanScanError, read_lean
 from ortprep.core.onnx_view import model_view
 
 
+@pytest.fixture(autouse=True)
+def _lean_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every file is read lean here, however small (models of a few MB are read whole)."""
+    monkeypatch.setattr("ortprep.core.onnx_file.LEAN_FROM_BYTES", 0)
+
+
 def _odd_tensors() -> onnx.ModelProto:
     """Big tensors in every place the scan enters: an initializer kept as float_data, a
     Constant node's tensor attribute, a sparse initializer, a subgraph's initializer, and one
@@ -189,6 +195,18 @@ def test_a_lean_view_answers_as_the_full_view(tmp_path, name):
                 assert np.array_equal(value.numpy(), nb.attributes[key].numpy())
             else:
                 assert value == nb.attributes[key]
+
+
+@pytest.mark.parametrize("name", ["cnn", "dynamic", "qdq", "if", "attention"])
+def test_check_answers_the_same_whether_it_reads_the_model_lean_or_whole(
+    tmp_path, monkeypatch, name
+):
+    from ortprep.stages import check
+
+    path = save(_fixtures()[name], tmp_path / f"{name}.onnx")
+    lean = check.run(path, check.CheckOptions()).to_dict()
+    monkeypatch.setattr("ortprep.core.onnx_file.LEAN_FROM_BYTES", 1 << 40)
+    assert check.run(path, check.CheckOptions()).to_dict() == lean
 
 
 # ------------------------------------------------------------ nothing reads the weights

@@ -116,9 +116,12 @@ class _Facts(NamedTuple):
 
 def _lean_source(path: Path, workdir: Path) -> tuple[_Source, Any] | None:
     """The source ORT reads, from a lean scan of ``path`` (:mod:`ortprep.core.lean_onnx`), and
-    the scan; None when the scan cannot read the file (validation then says why)."""
-    from ortprep.core.onnx_file import scan_lean
+    the scan (None for a small file, read whole); None when the scan cannot read the file
+    (validation then says why)."""
+    from ortprep.core.onnx_file import scan_lean, worth_scanning
 
+    if not worth_scanning(path):
+        return _Source(path, path, None, path.stat().st_size), None
     scanned = scan_lean(path)
     if scanned is None:
         return None
