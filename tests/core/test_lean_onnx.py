@@ -165,7 +165,7 @@ def test_a_lean_view_answers_as_the_full_view(tmp_path, name):
     """The view opened without weights equals the view of the whole proto: same nodes,
     attributes, value types, initializer sizes; values read on demand are the same, and
     nothing is external data to the EPs."""
-    from ortprep.core.onnx_file import read_onnx
+    from ortprep.core.onnx_view import read_onnx
 
     model = _fixtures()[name]
     path = save(model, tmp_path / f"{name}.onnx")

@@ -18,10 +18,44 @@ out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 
+_CHUNK = 1 << 20
+
+
 def emit_json(document: Any) -> None:
-    """Write exactly one JSON document to stdout."""
-    sys.stdout.write(json.dumps(document, indent=2, default=_json_default) + "\n")
+    """Write exactly one JSON document to stdout: compact and ASCII, in one pass of the stdlib's
+    C encoder (indentation takes its pure-Python path: 12 s instead of 1 s for a check's 400,000
+    node records), :class:`~ortprep.core.json_records.JsonText` values spliced in as they are,
+    written to the byte stream in 1 MB pieces (no second copy of the text)."""
+    import secrets
+
+    from ortprep.core.json_records import JsonText
+
+    spliced: list[str] = []
+    token = secrets.token_hex(8)  # a model's strings cannot forge the placeholders
+
+    def default(obj: Any) -> Any:
+        if isinstance(obj, JsonText):
+            spliced.append(obj.text)
+            return f"{token}:{len(spliced) - 1}"
+        return _json_default(obj)
+
+    text = json.dumps(document, separators=(",", ":"), default=default)
+    pieces = [text]
+    if spliced:
+        pieces = re.split(f'"{token}:([0-9]+)"', text)
+        for i in range(1, len(pieces), 2):
+            pieces[i] = spliced[int(pieces[i])]
+    pieces.append("\n")
     sys.stdout.flush()
+    stream = getattr(sys.stdout, "buffer", None)
+    for piece in pieces:
+        for start in range(0, len(piece), _CHUNK):
+            chunk = piece[start : start + _CHUNK]
+            if stream is None:
+                sys.stdout.write(chunk)
+            else:
+                stream.write(chunk.encode("ascii"))
+    (stream or sys.stdout).flush()
 
 
 def _json_default(obj: Any) -> Any:

@@ -110,6 +110,6 @@ def open_model(path: Path) -> Model:
         return read_ort(path)
     if kind == "config":
         raise BadModelError(f"{path}: is an operator config, not a model")
-    from ortprep.core.onnx_file import read_onnx
+    from ortprep.core.onnx_view import read_onnx
 
     return read_onnx(path)

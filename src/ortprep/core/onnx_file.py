@@ -19,7 +19,6 @@ from ortprep.core.errors import BadModelError
 if TYPE_CHECKING:
     import onnx
 
-    from ortprep.core.graph import Model
     from ortprep.core.lean_onnx import LeanModel
 
 PROTOBUF_LIMIT = 2**31 - 1
@@ -64,8 +63,6 @@ def _load(
     import onnx
     from google.protobuf.message import DecodeError
 
-    from ortprep.core.inputs import read_head
-
     size = path.stat().st_size
     if size == 0:
         raise BadModelError(f"{path}: the file is empty", _HINT_CORRUPT)
@@ -75,7 +72,7 @@ def _load(
             "save the model with its weights as external data "
             "(onnx.save(model, path, save_as_external_data=True))",
         )
-    if read_head(path, 8)[4:8] == b"ORTM":
+    if _head(path)[4:8] == b"ORTM":
         raise BadModelError(
             f"{path}: this is an ORT-format model named like an ONNX file",
             "rename it to .ort",
@@ -121,6 +118,14 @@ and scanning 100,000 small nodes in Python costs more than parsing them: 0.1 s).
 def worth_scanning(path: Path) -> bool:
     """Whether :func:`scan_lean` reads ``path`` (a rule on its size alone)."""
     return path.stat().st_size >= LEAN_FROM_BYTES
+
+
+def _head(path: Path) -> bytes:
+    try:
+        with path.open("rb") as f:
+            return f.read(8)
+    except OSError as exc:
+        raise BadModelError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
 
 
 def scan_lean(path: Path) -> LeanModel | None:
@@ -365,16 +370,6 @@ def external_data_files(proto: onnx.ModelProto) -> tuple[str, ...]:
     for _, info in _external_entries(proto):
         names[info.get("location", "")] = None
     return tuple(names)
-
-
-def read_onnx(path: Path) -> Model:
-    """Open an ``.onnx`` file into the graph view (validated; no tensor data read: inline
-    tensors are read from the file when a rule asks for their values)."""
-    from ortprep.core.onnx_view import DataPlaces, model_view
-
-    proto, external, scanned = load_lean(path)
-    inline = {path.name: path.parent} if scanned is not None and scanned.tensors else {}
-    return model_view(proto, path, external, places=DataPlaces(path.parent, inline))
 
 
 def data_size_on_disk(path: Path, proto: onnx.ModelProto) -> int:

@@ -342,3 +342,13 @@ def model_view(
         external_data_files=places.external_files(proto) if external is None else external,
         metadata={p.key: p.value for p in proto.metadata_props},
     )
+
+
+def read_onnx(path: Path) -> Model:
+    """Open an ``.onnx`` file into the graph view (validated; no tensor data read: inline
+    tensors are read from the file when a rule asks for their values)."""
+    from ortprep.core.onnx_file import load_lean
+
+    proto, external, scanned = load_lean(path)
+    inline = {path.name: path.parent} if scanned is not None and scanned.tensors else {}
+    return model_view(proto, path, external, places=DataPlaces(path.parent, inline))
