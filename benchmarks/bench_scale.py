@@ -7,18 +7,11 @@ Builds the encoder of ``benchmarks/transformer.py`` (12 layers, hidden 768: 436 
 weights) twice, weights inline and in external data, into a temporary folder or ``--workdir``
 (kept and reused there), then times, per model:
 
-==========  =====================================================  ==========================
-task        ortprep                                                reference
-==========  =====================================================  ==========================
-check       ``ortprep check M --ep all``                           ORT's
-                                                                   ``check_onnx_model_mobile_usability M``
-inspect     ``ortprep inspect M``                                  ``onnx.load(M)`` (what a script
-                                                                   reading the model does)
-convert     ``ortprep convert M -o OUT --style both                ORT's ``convert_onnx_models_to_ort M
-            --type-reduction`` (verification on)                   --output_dir OUT
-                                                                   --optimization_style Fixed Runtime
-                                                                   --enable_type_reduction``
-==========  =====================================================  ==========================
+- check: ``ortprep check M --ep all`` against ORT's ``check_onnx_model_mobile_usability M``;
+- inspect: ``ortprep inspect M`` against ``onnx.load(M)`` (what a script reading it does);
+- convert: ``ortprep convert M -o OUT --style both --type-reduction`` (verification on) against
+  ORT's ``convert_onnx_models_to_ort M --output_dir OUT --optimization_style Fixed Runtime
+  --enable_type_reduction``.
 
 Every command is a child process; wall time and the peak of the RSS summed over its process tree
 (ortprep runs ORT in a child; sampled every 20 ms, :mod:`_measure`). Runs alternate (A B, then
