@@ -132,3 +132,18 @@ def test_root_cause_keeps_the_innermost_node_and_drops_the_source_location():
         " The input tensor cannot be reshaped"
     )
     assert input_search.root_cause(said) == "Reshape node: The input tensor cannot be reshaped"
+
+
+def test_an_input_that_is_not_a_tensor_is_a_usage_error(tmp_path):
+    import pytest
+
+    from ortprep.core.errors import UsageError
+
+    seq = helper.make_tensor_sequence_value_info("items", TensorProto.FLOAT, None)
+    n = helper.make_tensor_value_info("n", TensorProto.INT64, [])
+    graph = helper.make_graph(
+        [helper.make_node("SequenceLength", ["items"], ["n"])], "seq", [seq], [n]
+    )
+    session, model = _session_and_model(_model(graph), tmp_path)
+    with pytest.raises(UsageError, match="cannot generate"):
+        input_search.search(session, model, {})

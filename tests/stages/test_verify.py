@@ -10,6 +10,7 @@ import pytest
 from models import conv_bn_relu, dynamic_cnn, qdq_cnn, save
 from ortprep.core.runtime import SessionRecipe, create_session
 from ortprep.stages.verify import compare_arrays
+from real_shape_models import loop_decoder
 
 
 def test_float_tolerance_is_atol_plus_rtol():
@@ -143,13 +144,21 @@ def test_verify_a_quantized_model_against_itself_compares_int8_kernels(cli, tmp_
     assert "int8 kernels vs float reference: max abs" in cli("verify", src, src).stdout
 
 
-def test_each_reference_runs_once_per_configuration(tmp_path, monkeypatch):
-    """convert, both styles: the original runs in three sessions besides the float one
-    (Fixed: all; Runtime: basic without replay, extended with replay), each once."""
+@pytest.mark.parametrize(
+    ("build", "levels", "replayed"),
+    [
+        (qdq_cnn, ["all", "basic", "disable", "extended"], "extended"),
+        # no runtime optimization records: replay changes nothing, level 1 serves both sessions
+        (loop_decoder, ["all", "basic", "disable"], "basic"),
+    ],
+)
+def test_each_reference_runs_once_per_configuration(tmp_path, monkeypatch, build, levels, replayed):
+    """convert, both styles: the original runs once per configuration besides the float one
+    (Fixed: all; Runtime: basic without replay, extended with replay when it has records)."""
     from ortprep.core.inputs import ModelInput
     from ortprep.stages import convert, verify
 
-    src = save(qdq_cnn(), tmp_path / "qdq.onnx")
+    src = save(build(), tmp_path / "m.onnx")
     made: list[str] = []
     real = verify.create_session
 
@@ -160,10 +169,13 @@ def test_each_reference_runs_once_per_configuration(tmp_path, monkeypatch):
 
     monkeypatch.setattr(verify, "create_session", counting)
     result = convert.run(
-        [ModelInput(src, Path("qdq.onnx"))], tmp_path / "out", convert.ConvertOptions()
+        [ModelInput(src, Path("m.onnx"))], tmp_path / "out", convert.ConvertOptions()
     )
     assert result.ok
-    assert sorted(made) == ["all", "basic", "disable", "extended"]
+    assert sorted(made) == levels
+    runtime = next(a for a in result.models[0].artifacts if a.style == "runtime")
+    configs = [v.reference_config.split(" for ")[0] for v in runtime.verification]
+    assert configs == ["original at level basic", f"original at level {replayed}"]
 
 
 def test_a_model_that_runs_on_nothing_is_not_verified_exit_1(cli, tmp_path):

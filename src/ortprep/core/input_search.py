@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ortprep.core.errors import UsageError
 from ortprep.core.feeds import (
     BATCH_DEFAULT,
     InputSpec,
@@ -115,6 +116,11 @@ class Values:
 
     @property
     def text(self) -> str:
+        return f"{self.base} ({self.why})" if self.why else self.base
+
+    @property
+    def base(self) -> str:
+        """The values without the reason they were chosen (for the list of failed attempts)."""
         if self.kind == "normal":
             base = "normal(0, 1)"
         elif self.kind == "uniform":
@@ -127,7 +133,7 @@ class Values:
             base = "strings 'a'"
         else:
             base = "from --inputs"
-        return f"{base} ({self.why})" if self.why else base
+        return base
 
 
 def _num(v: float) -> str:
@@ -445,6 +451,11 @@ def search(
                 raise
             return Found(failed=(Attempt(used, root_cause(describe_ort_error(exc))),))
     for spec in specs:  # the default shapes are refused as before (exit 2) when too large
+        if spec.dtype is None:
+            raise UsageError(
+                f"input {spec.name!r} has type {spec.type_text}, which ortprep cannot generate",
+                "pass real inputs with --inputs FILE.npz",
+            )
         check_generated_shape(spec, input_shape(spec.shape, fix_dims), where)
     hints = integer_hints(model, [s.name for s in specs if _is_int(s)])
     has_dims = any(_free_dims(s, fix_dims) or _unnamed(s) for s in specs)
@@ -477,7 +488,8 @@ def search(
         except Exception as exc:
             if not is_ort_error(exc):
                 raise
-            failed.append(Attempt(used, root_cause(describe_ort_error(exc))))
+            briefly = tuple(InputUsed(u.name, u.shape, u.dtype, chosen[u.name].base) for u in used)
+            failed.append(Attempt(briefly, root_cause(describe_ort_error(exc))))
     return Found(failed=tuple(failed))
 
 

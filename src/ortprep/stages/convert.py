@@ -190,18 +190,21 @@ def _verify_artifact(
     style: str,
     reference: Reference,
     options: ConvertOptions,
+    records: int = 0,
 ) -> tuple[VerifyResult, ...]:
     """Load ``path`` the way a user will and compare its outputs with the original's in the
     configuration the file stands for (stages/verify.py: like with like).
 
     A Runtime-style ``.ort`` is loaded twice, at level extended: without replay (ORT's default;
     an ``.ort`` is not optimized again at load, so it runs its level-1 graph) and with
-    ``session.enable_saved_runtime_optimizations=1`` (the recorded fusions, up to extended).
+    ``session.enable_saved_runtime_optimizations=1`` (the recorded fusions, up to extended; with
+    no ``records`` replay changes nothing, and the level-1 reference serves both).
     """
     from ortprep.stages.verify import RefConfig
 
     tp = options.target_platform
-    replayed = "extended" if options.level in ("extended", "layout", "all") else "basic"
+    replays = records and options.level in ("extended", "layout", "all")
+    replayed = "extended" if replays else "basic"
 
     def recipe(level: str, replay: bool = False) -> SessionRecipe:
         return SessionRecipe(
@@ -437,11 +440,11 @@ def _finish_model(
         raise exc
     reference = planned.reference
 
-    def verify(target: Path, style: str) -> tuple[VerifyResult, ...]:
+    def verify(target: Path, style: str, records: int = 0) -> tuple[VerifyResult, ...]:
         if reference is None:
             return ()
         with lanes.hold(planned.alone):  # one session at a time, each ended before the next
-            return _verify_artifact(item, target, style, reference, options)
+            return _verify_artifact(item, target, style, reference, options, records)
 
     artifacts: list[Artifact] = []
     configs: dict[str, list[OpConfig]] = {s: [] for s in options.styles}
@@ -473,7 +476,7 @@ def _finish_model(
         configs[job.style].append(config_of_model(converted, options.type_reduction))
         notes = explain_ort(job.style, planned.ops_before, converted, options.target_platform)
         del converted  # its mapping closes before ORT loads the file again
-        verification = verify(target, job.style)
+        verification = verify(target, job.style, sum(notes.records.values()))
         artifacts.append(
             Artifact(
                 "ort",
