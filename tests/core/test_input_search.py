@@ -147,3 +147,17 @@ def test_an_input_that_is_not_a_tensor_is_a_usage_error(tmp_path):
     session, model = _session_and_model(_model(graph), tmp_path)
     with pytest.raises(UsageError, match="cannot generate"):
         input_search.search(session, model, {})
+
+
+def test_the_inputs_used_can_be_made_again_from_their_json(tmp_path):
+    """A benchmark (another process) can run on exactly the inputs verification used."""
+    session, model = _session_and_model(reflect_pad_vad(), tmp_path)
+    found = input_search.search(session, model, {})
+    assert found.ran and found.failed  # found on a retry: its own seed
+    again = input_search.regenerate(
+        [input_search.InputUsed.from_dict(i.to_dict()) for i in found.inputs]
+    )
+    assert set(again) == set(found.feeds)
+    for name, array in found.feeds.items():
+        assert again[name].dtype == array.dtype
+        np.testing.assert_array_equal(again[name], array)

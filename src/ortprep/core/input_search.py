@@ -142,24 +142,57 @@ def _num(v: float) -> str:
 
 @dataclass(frozen=True)
 class InputUsed:
-    """One input the model was run on: its name, shape, dtype and how its values were made."""
+    """One input the model was run on: its name, shape, dtype and how its values were made
+    (``values``, for people). A generated input also keeps its ``generator`` and the attempt's
+    ``seed``, so :func:`regenerate` makes the same arrays again (e.g. to benchmark a model on the
+    inputs it was verified on)."""
 
     name: str
     shape: tuple[int, ...]
     dtype: str
     values: str
+    generator: Values | None = field(default=None, compare=False)
+    seed: int | None = field(default=None, compare=False)
 
     @property
     def text(self) -> str:
         return f"{self.name} {list(self.shape)} {self.dtype} {self.values}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "name": self.name,
             "shape": list(self.shape),
             "dtype": self.dtype,
             "values": self.values,
         }
+        if self.generator is not None:
+            g = self.generator
+            d["generator"] = {"kind": g.kind, "low": g.low, "high": g.high, "seed": self.seed}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> InputUsed:
+        """The inverse of :meth:`to_dict` (what a child process receives as JSON)."""
+        g = d.get("generator")
+        generator = Values(g["kind"], g["low"], g["high"]) if g else None
+        seed = int(g["seed"]) if g else None
+        return cls(d["name"], tuple(d["shape"]), d["dtype"], d["values"], generator, seed)
+
+
+def regenerate(inputs: Sequence[InputUsed]) -> dict[str, np.ndarray]:
+    """The arrays :func:`search` generated for ``inputs`` (one attempt's, in their order), made
+    again: same generators, same seed, same draws. Inputs read from a file cannot be remade."""
+    import numpy as np
+
+    seeds = {i.seed for i in inputs}
+    if any(i.generator is None for i in inputs) or len(seeds) != 1:
+        raise ValueError("only the inputs of one generated attempt can be made again")
+    rng = np.random.default_rng(seeds.pop())
+    return {
+        i.name: _make(InputSpec(i.name, i.dtype, i.shape), i.shape, i.generator, rng)
+        for i in inputs
+        if i.generator is not None
+    }
 
 
 @dataclass(frozen=True)
@@ -472,17 +505,22 @@ def search(
             s.name: _values(s, shapes[s.name], plan.family, hints.get(s.name), shapes)
             for s in specs
         }
+        attempt_seed = seed + len(tried)  # a retry draws other values
         used = tuple(
-            InputUsed(s.name, shapes[s.name], s.dtype or "float32", chosen[s.name].text)
+            InputUsed(
+                s.name,
+                shapes[s.name],
+                s.dtype or "float32",
+                chosen[s.name].text,
+                chosen[s.name],
+                attempt_seed,
+            )
             for s in specs
         )
         if used in tried:
             continue
         tried.add(used)
-        import numpy as np
-
-        rng = np.random.default_rng(seed + len(tried) - 1)  # a retry draws other values
-        feeds = {s.name: _make(s, shapes[s.name], chosen[s.name], rng) for s in specs}
+        feeds = regenerate(used)
         try:
             return Found(feeds, _run(session, feeds), used, tuple(failed))
         except Exception as exc:
