@@ -1,4 +1,4 @@
-"""NNAPI rules (nnapi.py) against nnapi-support.md and ORT's nnapi_builtin sources."""
+"""NNAPI rules (eps/nnapi/) against nnapi-support.md and ORT's nnapi_builtin sources."""
 
 from __future__ import annotations
 

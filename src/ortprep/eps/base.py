@@ -1,9 +1,9 @@
 """What every execution-provider rule module shares: the node context and the rule table shape.
 
-An EP module (``nnapi.py``, ``coreml.py``, ``xnnpack.py``) is data: a table of :class:`OpRule`
-(op type, domain, opset range, a small predicate) plus EP-wide settings. A predicate receives a
-:class:`NodeContext` and returns ``None`` when the EP accepts the node, or a refusal reason written
-for a person ("3D convolution: NNAPI takes 2D convolution only").
+An EP package (``nnapi/``, ``coreml/``, ``xnnpack/``) is data: a table of :class:`OpRule`
+(op type, domain, opset range, a small predicate) plus EP-wide settings (:class:`EpSpec`). A
+predicate receives a :class:`NodeContext` and returns ``None`` when the EP accepts the node, or a
+refusal reason written for a person ("3D convolution: NNAPI takes 2D convolution only").
 """
 
 from __future__ import annotations
