@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ortprep.stages.check import CheckResult, EpReport
     from ortprep.stages.convert import Artifact
     from ortprep.stages.diff import DiffResult
+    from ortprep.stages.fix_values import FixValues
     from ortprep.stages.opconfig import BuildCommand
 
 __all__ = [
@@ -260,6 +261,8 @@ class Evidence:
     files: tuple[FileRecord, ...] = ()
     checks: tuple[Checked, ...] = ()
     bench: tuple[Benched, ...] = ()
+    fix_values: FixValues | None = None
+    """The values a fix-shapes would use for the original's dynamic dims, and whence."""
 
     def file(self, kind: str, style: str) -> FileRecord | None:
         return next((f for f in self.files if f.kind == kind and f.style == style), None)
@@ -312,6 +315,7 @@ class ModelReport:
     bench: tuple[Benched, ...] = ()
     build: BuildCommand | None = None
     recommendation: Recommendation | None = None
+    fix_values: FixValues | None = None
     commands: tuple[Command, ...] = ()
     problems: tuple[str, ...] = ()
     gate: Gate | None = None
@@ -339,7 +343,7 @@ class ModelReport:
     @property
     def evidence(self) -> Evidence:
         """The files, checks and measurements the recommendation was decided from."""
-        return Evidence(self.files, self.checks, self.bench)
+        return Evidence(self.files, self.checks, self.bench, self.fix_values)
 
     def file(self, kind: str, style: str) -> FileRecord | None:
         return self.evidence.file(kind, style)
@@ -373,6 +377,7 @@ class ModelReport:
                 "gate": None if self.gate is None else self.gate.to_dict(),
                 "diffs": [x.to_dict() for x in self.diffs],
                 "bench": [b.to_dict() for b in self.bench],
+                "fix_shapes": None if self.fix_values is None else self.fix_values.to_dict(),
                 "build": None if self.build is None else self.build.to_dict(),
                 "commands": [c.to_dict() for c in self.commands],
                 "problems": list(self.problems),

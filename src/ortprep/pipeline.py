@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from ortprep.core.graph import Model
     from ortprep.gate import Gate
     from ortprep.stages.diff import DiffResult
+    from ortprep.stages.fix_values import FixValues
     from ortprep.stages.opconfig import BuildCommand
 
 __all__ = [
@@ -204,7 +205,8 @@ def _prepare(
         if d is not None:
             diffs.append(Diffed(style, rel(p), d))
     bench = benchmark(item, ort_paths, options, problems, progress, rel) if options.bench else ()
-    rec = recommend(Evidence(written.files, checks, bench), eps)
+    fix = _fix_values(item, source, options)
+    rec = recommend(Evidence(written.files, checks, bench, fix), eps)
     build = _build(rec, written.config_paths, options, problems)
     return ModelReport(
         input=str(item.path),
@@ -217,12 +219,23 @@ def _prepare(
         bench=bench,
         build=build,
         recommendation=rec,
+        fix_values=fix,
         commands=_commands(written.files, build, rec, item, model_out, options, src_arg, ort_paths)
         + _view_commands(checks),
         problems=tuple(problems),
         gate=gate,
         options=options.to_dict(),
     )
+
+
+def _fix_values(item: ModelInput, source: Model, options: PrepareOptions) -> FixValues | None:
+    """The values a fix-shapes would give the original's dynamic dims (the user's --fix-dim
+    first), as check's what-if uses them; None when every input is static."""
+    from ortprep.stages.fix_values import for_file
+
+    if not any(v.dynamic for v in source.graph.runtime_inputs):
+        return None
+    return for_file(item.path, source.graph.runtime_inputs, options.fix_dims)
 
 
 def _gate(options: PrepareOptions, checks: Sequence[Checked]) -> Gate | None:

@@ -282,10 +282,11 @@ def _shape_advice(m: Evidence, eps: Sequence[str], style: str, w: _Why) -> None:
             then = (
                 ", whose Runtime-style file is then the one to ship." if style == "fixed" else "."
             )
+            said = " ".join(m.fix_values.explain()) if m.fix_values is not None else ""
             w.next_steps.append(
                 f"Fix the dynamic input shapes: {name} would then take {f.nodes_taken} of "
                 f"{f.nodes_total} nodes in {len(f.partitions)} partition(s) (verdict "
-                f"{f.verdict}).{run}{then}"
+                f"{f.verdict}).{run}{then}" + (f" {said}" if said else "")
             )
         elif f.verdict not in GOOD:
             short = (

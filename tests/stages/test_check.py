@@ -69,7 +69,8 @@ def test_check_dynamic_shapes_refused_by_nnapi_and_what_if_fixes_them(cli, tmp_p
     assert nnapi["nodes_supported"] == 0 and nnapi["verdict"] == "no"
     assert all("dynamic dimension" in n["reason"] for n in nnapi["nodes"])
     assert nnapi["if_shapes_fixed"]["verdict"] == "yes"
-    assert doc["what_if_dims"] == {"N": 1, "H": 32, "W": 32}
+    # the image sides: a classifier's typical size (stages/fix_values.py; a guess, said so)
+    assert doc["what_if_dims"] == {"N": 1, "H": 224, "W": 224}
     assert "ortprep fix-shapes" in nnapi["next_step"] and "--fix-dim N=1" in nnapi["next_step"]
 
 
@@ -279,9 +280,9 @@ def test_check_what_if_after_a_partial_fix_dim(cli, tmp_path):
     doc = cli("check", src, "--json", "--ep", "nnapi", "--fix-dim", "N=1").json()
     nnapi = _ep(doc, "nnapi")
     assert nnapi["verdict"] == "no"  # H and W are still dynamic
-    assert doc["what_if_dims"] == {"H": 32, "W": 32}
+    assert doc["what_if_dims"] == {"H": 224, "W": 224}
     assert nnapi["if_shapes_fixed"]["verdict"] == "yes"  # N=1 kept, H and W fixed too
-    assert "--fix-dim N=1 --fix-dim H=32 --fix-dim W=32" in doc["fix_command"]
+    assert "--fix-dim N=1 --fix-dim H=224 --fix-dim W=224" in doc["fix_command"]
 
 
 def test_ort_runs_in_a_child_process_and_its_refusal_or_crash_is_a_clear_error(tmp_path):

@@ -174,6 +174,16 @@ def strip(nodes: Sequence[NodeResult], compiles: bool) -> dict[str, Any]:
     return {"marks": marks, "total": total, "merged": True}
 
 
+def _fixed_values(m: ModelReport) -> str:
+    """`` (batch=1, height=320, width=320)``: the values the what-if used, guesses marked."""
+    if m.fix_values is None or not m.fix_values.values:
+        return ""
+    seen: dict[str, str] = {}
+    for v in m.fix_values.values:
+        seen.setdefault(v.label, f"{v.label}={v.value}{' (a guess)' if v.guess else ''}")
+    return f" ({', '.join(seen.values())})"
+
+
 def _ep_views(m: ModelReport) -> list[dict[str, Any]]:
     from ortprep.eps.registry import ep_spec
 
@@ -223,8 +233,8 @@ def _ep_views(m: ModelReport) -> list[dict[str, Any]]:
         ):
             f = fixed_shapes
             shapes = (
-                f"with the dynamic input shapes fixed: {f.nodes_taken} of {f.nodes_total} nodes "
-                f"in {len(f.partitions)} partition(s), verdict {f.verdict}"
+                f"with the dynamic input shapes fixed{_fixed_values(m)}: {f.nodes_taken} of "
+                f"{f.nodes_total} nodes in {len(f.partitions)} partition(s), verdict {f.verdict}"
             )
         legend = []
         if "taken" in categories:

@@ -3,6 +3,7 @@ and where ORT's own checker would say otherwise."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
@@ -47,7 +48,7 @@ def _reason_groups(
     """Refusals grouped by rule (value names taken out), ranked by what supporting them gains:
     more nodes taken first, then fewer partitions."""
     groups: Counter[str] = Counter()
-    example: dict[str, str] = {}
+    members: dict[str, list[tuple[str, int]]] = {}
     ops: dict[str, Counter[str]] = {}
     # Counted per (reason, op) pair first (Counter counts in C), then per rule: there are far
     # fewer distinct reasons than refused nodes (50,000 nodes, one reason, on a long chain).
@@ -58,15 +59,16 @@ def _reason_groups(
         by_op = ops.get(key)
         if by_op is None:  # reasons naming values are distinct per node: built once per rule
             by_op = ops[key] = Counter()
-            example[key] = reason
+            members[key] = []
         by_op[op] += count
+        members[key].append((reason, count))
     ranked = []
     for generic, count in groups.most_common(limit + 2):  # each what-if re-partitions
         if spec.compiles:
             taken, parts = if_supported(evals, spec, generic)
         else:  # static per-node kernels: accepting a node simply adds it, nothing merges
             taken, parts = outcome.nodes_taken + count, len(outcome.partitions)
-        reason = example[generic] if count == 1 else generic
+        reason = named_reason(generic, members[generic])
         op_list = ", ".join(op for op, _ in ops[generic].most_common(3))
         ranked.append(ReasonGroup(reason, op_list, count, parts, taken))
     ranked.sort(
@@ -77,6 +79,35 @@ def _reason_groups(
         )
     )
     return tuple(ranked[:limit])
+
+
+_QUOTED = re.compile(r"'[^']*'")
+
+
+def named_reason(generic: str, members: Sequence[tuple[str, int]], shown: int = 3) -> str:
+    """The group's reason with the real names put back in place of ``'…'``: per quoted slot the
+    values its nodes name, most frequent first (``input 'x', 'c1' or 4 others has dynamic
+    dimension 'N', 'H' or 'W'``), so no sentence a person reads says ``'…'``."""
+    if len(members) == 1:
+        return members[0][0]
+    slots: list[Counter[str]] = []
+    for reason, count in members:
+        for i, value in enumerate(_QUOTED.findall(reason)):
+            if i == len(slots):
+                slots.append(Counter())
+            slots[i][value] += count
+    words = []
+    for slot in slots:
+        values = [v for v, _ in slot.most_common()]
+        if len(values) == 1:
+            words.append(values[0])
+        elif len(values) <= shown:
+            words.append(f"{', '.join(values[:-1])} or {values[-1]}")
+        else:
+            rest = len(values) - shown
+            words.append(f"{', '.join(values[:shown])} or {rest} other{'s' if rest > 1 else ''}")
+    filled = iter(words)
+    return _QUOTED.sub(lambda m: next(filled, m.group(0)), generic)
 
 
 # --------------------------------------------------------------------------- summary

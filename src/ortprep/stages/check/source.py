@@ -188,7 +188,7 @@ def _onnx_views(path: Path, options: CheckOptions, workdir: Path) -> GraphViews:
         beside = options.what_if and small and not user_fixed
         second = None
         if beside and any(v.dynamic for v in facts.inputs):
-            what_if = what_if_fix(facts.inputs)
+            what_if = what_if_fix(facts.inputs, path)
             second = start_fixed(what_if)
             second.decide(child_infers)
         for ep in options.eps:  # load the rules while ORT works in its process
@@ -196,7 +196,7 @@ def _onnx_views(path: Path, options: CheckOptions, workdir: Path) -> GraphViews:
         model = main.model(facts.external_names)
         dynamic = any(v.dynamic for v in model.graph.runtime_inputs)
         if options.what_if and not beside and dynamic:
-            what_if = what_if_fix(model.graph.runtime_inputs)
+            what_if = what_if_fix(model.graph.runtime_inputs, path)
             second = start_fixed(_with_user_fixes(options, what_if))
             second.decide(child_infers)
         fixed_model = second.model(facts.external_names) if second is not None else None
@@ -407,23 +407,10 @@ def _with_user_fixes(
 
 
 def what_if_fix(
-    runtime_inputs: Sequence[ValueType],
+    runtime_inputs: Sequence[ValueType], path: Path
 ) -> tuple[dict[str, int], dict[str, tuple[int, ...]]]:
-    """Values for every dynamic input dim: 1 for batch-like dims, 32 otherwise (documented)."""
-    from ortprep.core.feeds import input_shape
+    """Values for every dynamic input dim, from the model where it says (metadata, sibling
+    dims), else 1 for batch dims and a typical size, flagged as a guess (stages/fix_values.py)."""
+    from ortprep.stages.fix_values import for_file
 
-    dims: dict[str, int] = {}
-    inputs: dict[str, tuple[int, ...]] = {}
-    for v in runtime_inputs:
-        if not v.dynamic or v.shape is None:
-            continue
-        shape = input_shape(v.shape, {})
-        if all(isinstance(d, (int, str)) for d in v.shape) and any(
-            isinstance(d, str) for d in v.shape
-        ):
-            for d, value in zip(v.shape, shape, strict=True):
-                if isinstance(d, str):
-                    dims.setdefault(d, value)
-        if any(d is None or (isinstance(d, int) and d < 0) for d in v.shape):
-            inputs[v.name] = shape
-    return dims, inputs
+    return for_file(path, runtime_inputs).fixes
