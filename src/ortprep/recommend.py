@@ -240,7 +240,8 @@ def _why_fixed(m: Evidence, eps: Sequence[str], useful: Sequence[str], w: _Why) 
         for ep in blocked[:1]:
             top = rt[ep].top_reasons[0]
             w.why.append(
-                f"The main obstacle for {_ep_name(ep)}: {top.reason} ({top.nodes} node(s))."
+                f"The main obstacle for {_ep_name(ep)}: {top.reason} ({top.nodes} node(s))"
+                f"{_dynamic_origin(m, top.reason)}."
             )
     x = fx.get("xnnpack")
     if x is not None and x.outcome.verdict in GOOD:
@@ -298,6 +299,23 @@ def _shape_advice(m: Evidence, eps: Sequence[str], style: str, w: _Why) -> None:
                 f"Fixing the dynamic input shapes would let {name} take {f.nodes_taken} of "
                 f"{f.nodes_total} nodes, {short}: verdict still {f.verdict} (ORT's rule)."
             )
+
+
+def _dynamic_origin(m: Evidence, reason: str) -> str:
+    """For a dynamic-shape refusal: the model inputs whose dynamic dims the shapes inside follow
+    from (``'images' [batch, 3, height, width]``), named as the model names them."""
+    if "dynamic dimension" not in reason and "unknown dimension" not in reason:
+        return ""
+    checked = m.check("original")
+    dynamic = [v for v in checked.result.inputs if v.dynamic] if checked is not None else []
+    if not dynamic:
+        return ""
+    shown = ", ".join(
+        f"'{v.name}' [{', '.join('?' if d is None else str(d) for d in v.shape or ())}]"
+        for v in dynamic[:3]
+    )
+    more = f" and {len(dynamic) - 3} more" if len(dynamic) > 3 else ""
+    return f"; they follow from the model's dynamic input(s) {shown}{more}"
 
 
 def _split(r: EpReport) -> str:

@@ -157,6 +157,13 @@ def test_a_grouped_reason_names_the_real_values():
         "NNAPI needs fixed shapes"
     )
     assert named_reason(generic, members[:1]) == members[0][0]
+    formula = "'floor(floor(floor(height/2 - 1/2)/2)/2) + 1)*(floor(floor(width/2)))'"
+    long = [
+        (f"input 'a' has dynamic dimension {formula}", 1),
+        ("input 'b' has dynamic dimension 'N'", 1),
+    ]
+    cut = named_reason("input '…' has dynamic dimension '…'", long)
+    assert "'floor(floor(floor(height/2 - 1/2)/2)/2) + 1)*…' or 'N'" in cut
 
 
 def test_prepare_headlines_name_the_input_and_dim_and_the_fix_says_its_guesses(cli, tmp_path):
@@ -170,6 +177,7 @@ def test_prepare_headlines_name_the_input_and_dim_and_the_fix_says_its_guesses(c
     assert "'…'" not in everything
     obstacle = next(w for w in rec["why"] if w.startswith("The main obstacle"))
     assert "input 'x'" in obstacle and "dimension 'N'" in obstacle
+    assert "the model's dynamic input(s) 'x' [N, 3, H, W]" in obstacle
     step = next(s for s in rec["next_steps"] if s.startswith("Fix the dynamic input shapes"))
     assert "--fix-dim N=1 --fix-dim H=224 --fix-dim W=224" in step
     assert "Guessed, the model does not say: H=224, W=224" in step

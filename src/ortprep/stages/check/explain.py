@@ -98,7 +98,7 @@ def named_reason(generic: str, members: Sequence[tuple[str, int]], shown: int = 
             slots[i][value] += count
     words = []
     for slot in slots:
-        values = [v for v, _ in slot.most_common()]
+        values = [_short(v) for v, _ in slot.most_common()]
         if len(values) == 1:
             words.append(values[0])
         elif len(values) <= shown:
@@ -108,6 +108,11 @@ def named_reason(generic: str, members: Sequence[tuple[str, int]], shown: int = 
             words.append(f"{', '.join(values[:shown])} or {rest} other{'s' if rest > 1 else ''}")
     filled = iter(words)
     return _QUOTED.sub(lambda m: next(filled, m.group(0)), generic)
+
+
+def _short(quoted: str, limit: int = 48) -> str:
+    """A quoted value cut to ``limit`` characters (ORT's inferred dims can be whole formulas)."""
+    return quoted if len(quoted) <= limit else f"{quoted[: limit - 2]}…'"
 
 
 # --------------------------------------------------------------------------- summary
