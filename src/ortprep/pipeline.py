@@ -204,8 +204,11 @@ def _prepare(
         d = _attempt(problems, f"diff {p.name}", partial(_diff, source, p))
         if d is not None:
             diffs.append(Diffed(style, rel(p), d))
-    bench = benchmark(item, ort_paths, options, problems, progress, rel) if options.bench else ()
     fix = _fix_values(item, source, options)
+    sizes = fix.known_dims if fix is not None else {}
+    bench = (
+        benchmark(item, ort_paths, options, problems, progress, rel, sizes) if options.bench else ()
+    )
     rec = recommend(Evidence(written.files, checks, bench, fix), eps)
     build = _build(rec, written.config_paths, options, problems)
     return ModelReport(

@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 __all__ = ["benchmark"]
 
 
-def _options(options: PrepareOptions, target_cpu: str) -> BenchOptions:
+def _options(
+    options: PrepareOptions, target_cpu: str, sizes: Mapping[str, int] | None = None
+) -> BenchOptions:
     from ortprep.stages.bench import BenchOptions
 
     return BenchOptions(
@@ -35,7 +37,7 @@ def _options(options: PrepareOptions, target_cpu: str) -> BenchOptions:
         warmup=options.bench_warmup,
         replay_runtime_optimizations=True,
         inputs=options.inputs,
-        fix_dims=options.fix_dims,
+        fix_dims={**(sizes or {}), **options.fix_dims},
         target_cpu=target_cpu,
     )
 
@@ -65,15 +67,23 @@ def benchmark(
     problems: list[str],
     progress: ProgressFn,
     rel: Callable[[Path], str],
+    sizes: Mapping[str, int] | None = None,
 ) -> tuple[Benched, ...]:
-    """One row per file measured (a failure is noted in ``problems``, never raised)."""
+    """One row per file measured (a failure is noted in ``problems``, never raised).
+
+    ``sizes``: dim values the model itself gives (its metadata, sibling dims: not guesses), so a
+    320×320 detector is timed at 320×320, not at the generated inputs' default size.
+    """
     roles = [
         ("original", item.path),
         ("fixed", ort_paths["fixed"]),
         ("runtime", ort_paths["runtime"]),
     ]
     report = _run(
-        problems, [p for _, p in roles], _options(options, options.target_platform), progress
+        problems,
+        [p for _, p in roles],
+        _options(options, options.target_platform, sizes),
+        progress,
     )
     if report is None:
         return ()
@@ -87,7 +97,7 @@ def benchmark(
         metrics.pop("path", None)
         file = item.relative.as_posix() if role == "original" else rel(path)
         rows.append(Benched(role, file, metrics))
-    twin = _host_twin(item, ort_paths["fixed"], options, problems, progress)
+    twin = _host_twin(item, ort_paths["fixed"], options, problems, progress, sizes)
     return (*rows, *twin)
 
 
@@ -103,6 +113,7 @@ def _host_twin(
     options: PrepareOptions,
     problems: list[str],
     progress: ProgressFn,
+    sizes: Mapping[str, int] | None,
 ) -> tuple[Benched, ...]:
     """The Fixed-style file built for this host, timed when it differs from the shipped one."""
     from ortprep.core.batch import failure_of
@@ -125,7 +136,7 @@ def _host_twin(
                 raise
             problems.append(f"host-built Fixed .ort for {host}: {failure.line}")
             return ()
-        report = _run(problems, [twin], _options(options, host), progress)
+        report = _run(problems, [twin], _options(options, host, sizes), progress)
         if report is None or not report.results:
             return ()
         metrics = report.results[0].to_dict()

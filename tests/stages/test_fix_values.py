@@ -186,3 +186,22 @@ def test_prepare_headlines_name_the_input_and_dim_and_the_fix_says_its_guesses(c
     html = (out / "report.html").read_text()
     assert "'…'" not in html and "&#39;…&#39;" not in html
     assert "N=1, H=224 (a guess), W=224 (a guess)" in html
+
+
+def test_prepare_times_a_model_at_the_size_its_metadata_gives(tmp_path):
+    """Not at the generated inputs' default: a 64x48 detector is timed at 64x48 (guesses are
+    never used for timing)."""
+    import ortprep
+
+    path = save(_detector({"imgsz": "[64, 48]"}), tmp_path / "src" / "det.onnx")
+    result = ortprep.prepare(path, tmp_path / "out", runs=2)
+    (m,) = result.models
+    assert m.bench, m.problems
+    assert all(b.metrics["input_shapes"] == {"images": [1, 3, 64, 48]} for b in m.bench)
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert 'inputs <span class="mono">images [1×3×64×48]</span>' in html
+    guessed = ortprep.prepare(
+        save(_detector(), tmp_path / "g" / "det.onnx"), tmp_path / "o2", runs=2
+    )
+    (g,) = guessed.models
+    assert all(b.metrics["input_shapes"]["images"][2:] != [640, 640] for b in g.bench)

@@ -327,6 +327,10 @@ def bench_view(rows: Sequence[Benched]) -> dict[str, Any] | None:
         for b in rows
     ]
     threads = rows[0].metrics.get("threads", 1)
+    shapes = rows[0].metrics.get("input_shapes") or {}
+    inputs = ", ".join(
+        f"{name} [{'×'.join(str(d) for d in shape)}]" for name, shape in shapes.items()
+    )
     greyed = [
         {"label": ROLE_NAMES[b.role], "note": b.metrics.get("note") or ""}
         for b in rows
@@ -337,6 +341,7 @@ def bench_view(rows: Sequence[Benched]) -> dict[str, Any] | None:
         "charts": charts,
         "table": table,
         "host_cpu": rows[0].metrics.get("host_cpu") or "?",
+        "inputs": inputs,
         "greyed": greyed,
         "twin": None if twin is None else {"file": twin.file, "note": twin.metrics.get("note")},
         "threads": threads,

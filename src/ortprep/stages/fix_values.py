@@ -100,6 +100,16 @@ class FixValues:
         return dict(self.dims), dict(self.inputs)
 
     @property
+    def known_dims(self) -> dict[str, int]:
+        """The named dims whose value the model (or the user) gives, guesses and batch left out:
+        sizes worth running the model at."""
+        return {
+            v.name: v.value
+            for v in self.values
+            if v.name and v.name in self.dims and not v.guess and v.source != "batch"
+        }
+
+    @property
     def guesses(self) -> tuple[DimValue, ...]:
         return tuple(v for v in self.values if v.guess)
 
