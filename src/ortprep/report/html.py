@@ -331,11 +331,11 @@ def bench_view(rows: Sequence[Benched]) -> dict[str, Any] | None:
     inputs = ", ".join(
         f"{name} [{'×'.join(str(d) for d in shape)}]" for name, shape in shapes.items()
     )
-    greyed = [
-        {"label": ROLE_NAMES[b.role], "note": b.metrics.get("note") or ""}
-        for b in rows
-        if b.metrics.get("representative") is not True
-    ]
+    by_note: dict[str, list[str]] = {}
+    for b in rows:
+        if b.metrics.get("representative") is not True:
+            by_note.setdefault(b.metrics.get("note") or "", []).append(ROLE_NAMES[b.role])
+    greyed = [{"label": " and ".join(labels), "note": note} for note, labels in by_note.items()]
     twin = next((b for b in rows if b.role == "fixed-host"), None)
     return {
         "charts": charts,
