@@ -113,12 +113,6 @@ class FixValues:
     def guesses(self) -> tuple[DimValue, ...]:
         return tuple(v for v in self.values if v.guess)
 
-    def command(self, path: Path) -> str:
-        """The ``ortprep fix-shapes`` command that applies these values."""
-        from ortprep.stages.check.source import fix_shapes_command
-
-        return fix_shapes_command(path, self.dims, self.inputs)
-
     def explain(self) -> tuple[str, ...]:
         """Where the values come from, which are guesses, and what a fixed shape costs."""
         if not self.values:
