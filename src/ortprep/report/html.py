@@ -384,19 +384,30 @@ def _file_rows(m: ModelReport) -> list[dict[str, Any]]:
 
 
 def verification_view(v: VerifyResult) -> dict[str, Any]:
-    """One verification session as the report shows it: the inputs it ran on and the
-    tolerances its outputs were held to (the contract's, stages/verify.py)."""
+    """One verification session as the report shows it: the inputs it ran on (name, shape,
+    dtype, how the values were made), the reference it was compared with, the tolerances its
+    outputs were held to and the separate float figure (stages/verify.py)."""
     from ortprep.stages import verify
 
-    shapes = ", ".join(
-        f"{name} [{'×'.join(str(d) for d in shape)}]" for name, shape in v.input_shapes.items()
-    )
+    if v.inputs:
+        inputs = "; ".join(
+            f"{i.name} [{'×'.join(str(d) for d in i.shape)}] {i.dtype} {i.values}" for i in v.inputs
+        )
+    else:
+        inputs = ", ".join(
+            f"{name} [{'×'.join(str(d) for d in shape)}]" for name, shape in v.input_shapes.items()
+        )
     return {
         "session": v.session,
         "passed": v.passed,
-        "inputs": shapes,
-        "tolerances": f"float outputs: |a - b| ≤ {verify.ATOL:g} + {verify.RTOL:g}·|a|; "
-        f"integer and quantized outputs: at most {verify.INT_TOLERANCE} apart",
+        "inputs": inputs,
+        "limits": f"rtol {v.rtol:g}, atol {v.atol:g}",
+        "reference": v.reference_config,
+        "float": v.float_reference.text if v.float_reference is not None else "",
+        "not_verified": v.not_verified or "",
+        "tolerances": f"float outputs: |a - b| ≤ atol + rtol·|a| (by default {verify.ATOL:g} + "
+        f"{verify.RTOL:g}·|a|); integer and quantized outputs: at most "
+        f"{verify.INT_TOLERANCE} apart; NaN and Inf must match",
     }
 
 
