@@ -68,7 +68,7 @@ def test_the_report_shows_the_verification_inputs_and_tolerances(flagged):
     assert 'class="note verification"' in html
     assert "x [2×3×16×32] float32 normal(0, 1)" in html  # the verification's own account
     assert "rtol 0.001, atol 0.0001" in html
-    assert "(against original at level all for arm" in html
+    assert "(against original at level all for amd64" in html
     assert 'class="note tolerances"' in html
     assert "0.0001 + 0.001·|a|" in html
 
