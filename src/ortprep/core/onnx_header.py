@@ -7,6 +7,9 @@ and only the graph's input and output ``ValueInfoProto`` messages, the initializ
 input with an initializer is not fed at run time) and the metadata entries are parsed. Reading the
 interface of a 2 GB model costs what reading a 2 KB one does.
 
+:mod:`.lean_onnx` keeps a whole graph without its tensor payloads (for ORT and the rules); this
+reads less: the interface alone, for advice that must cost nothing on a model of any size.
+
 Field numbers from onnx.proto: ModelProto ``graph`` 7, ``metadata_props`` 14; GraphProto
 ``initializer`` 5, ``input`` 11, ``output`` 12; TensorProto ``name`` 8.
 """
@@ -75,7 +78,7 @@ def read_interface(path: Path) -> Interface:
     import onnx
     from google.protobuf.message import DecodeError
 
-    from ortprep.core.onnx_file import runtime_input_types
+    from ortprep.core.onnx_view import runtime_input_types
 
     try:
         found = _scan(path)
