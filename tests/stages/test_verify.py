@@ -195,3 +195,21 @@ def test_a_model_that_runs_on_nothing_is_not_verified_exit_1(cli, tmp_path):
     assert r.json()["not_verified"].startswith(
         "not verified: the original model fails on the inputs of in.npz"
     )
+
+
+def test_verify_picks_the_reference_a_runtime_ort_stands_for(cli, tmp_path):
+    """A Runtime-style .ort is not optimized again at load: without replay it runs its level-1
+    graph (reference at basic), with replay the recorded int8 fusions (reference at extended)."""
+    from ortprep.stages.ort_artifacts import ort_recipe, write_with_ort
+
+    src = save(qdq_cnn(), tmp_path / "qdq.onnx")
+    runtime = tmp_path / "qdq.with_runtime_opt.ort"
+    write_with_ort(src, runtime, ort_recipe("runtime", "all", "arm"))
+    plain = cli("verify", src, runtime, "--json").json()
+    replayed = cli("verify", src, runtime, "--replay-runtime-optimizations", "--json").json()
+    assert plain["reference_config"].startswith("original at level basic")
+    assert replayed["reference_config"].startswith("original at level extended")
+    for doc in (plain, replayed):
+        assert doc["passed"] and all(o["max_abs"] == 0 for o in doc["outputs"])
+    assert plain["float_reference"]["max_abs"] == 0  # level 1 keeps the float QDQ graph
+    assert replayed["float_reference"]["max_abs"] > 0  # int8 kernels
