@@ -149,3 +149,19 @@ def test_a_single_model_over_the_limit_is_exit_1_not_bad_input(cli, tmp_path, li
     assert human.code == 1
     assert "cannot be saved in the ORT format" in human.stdout + human.stderr
     assert "Traceback" not in human.stdout + human.stderr
+
+
+def test_prepare_reports_a_model_over_the_limit_and_prepares_the_others(
+    cli, tmp_path, limit_between
+):
+    src = tmp_path / "in"
+    small = save(conv_bn_relu(channels=4, size=8), src / "small.onnx")
+    big = external_data(src, name="big.onnx")
+    limit_between(small, big)
+    out = tmp_path / "out"
+    r = cli("prepare", src, "-o", out, "--target", "linux-arm", "--no-bench")
+    assert r.code == 1, r.stderr
+    doc = json.loads((out / "manifest.json").read_text())
+    by_name = {Path(m["input"]).name: m for m in doc["models"]}
+    assert "cannot be saved in the ORT format" in by_name["big.onnx"]["error"]
+    assert (out / "small.ort").is_file()
