@@ -165,3 +165,45 @@ def test_prepare_reports_a_model_over_the_limit_and_prepares_the_others(
     by_name = {Path(m["input"]).name: m for m in doc["models"]}
     assert "cannot be saved in the ORT format" in by_name["big.onnx"]["error"]
     assert (out / "small.ort").is_file()
+
+
+def test_the_sessions_of_big_models_never_overlap(tmp_path, monkeypatch):
+    """Over _ALONE_BYTES a model has ORT to itself: its saves, its reference and its checks run
+    one after another, and no other model's session runs beside them (here every model counts
+    as big); the folder still converts and verifies completely."""
+    import threading
+    import time
+
+    from ortprep.core.inputs import ModelInput
+    from ortprep.stages import convert, verify
+
+    monkeypatch.setattr(convert, "_ALONE_BYTES", 0)
+    active, most, lock = [0], [0], threading.Lock()
+
+    def counted(create):
+        def create_session(*args, **kwargs):
+            with lock:
+                active[0] += 1
+                most[0] = max(most[0], active[0])
+            try:
+                time.sleep(0.01)  # widen the window an overlap would show in
+                return create(*args, **kwargs)
+            finally:
+                with lock:
+                    active[0] -= 1
+
+        return create_session
+
+    monkeypatch.setattr(ort_artifacts, "create_session", counted(ort_artifacts.create_session))
+    monkeypatch.setattr(verify, "create_session", counted(verify.create_session))
+    src = tmp_path / "in"
+    items = [
+        ModelInput(
+            save(conv_bn_relu(seed=i, channels=4, size=8), src / f"m{i}.onnx"), Path(f"m{i}.onnx")
+        )
+        for i in range(3)
+    ]
+    result = convert.run(items, tmp_path / "out", convert.ConvertOptions())
+    assert result.ok, result.to_dict()
+    assert all(a.verified for m in result.models for a in m.artifacts)
+    assert most[0] == 1
