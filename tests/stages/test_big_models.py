@@ -207,3 +207,30 @@ def test_the_sessions_of_big_models_never_overlap(tmp_path, monkeypatch):
     assert result.ok, result.to_dict()
     assert all(a.verified for m in result.models for a in m.artifacts)
     assert most[0] == 1
+
+
+def test_a_big_onnx_is_saved_from_its_lean_scan_into_the_same_ort_file(tmp_path, monkeypatch):
+    """ORT saves a big .onnx from the lean scan (weights mapped from the user's file): the .ort
+    holds the same graph and the same weight values, all inline."""
+    import numpy as np
+
+    from ortprep.core import onnx_file
+    from ortprep.core.ort import read_ort
+    from ortprep.core.ort_child import EXTERNAL_FOLDER
+    from ortprep.core.runtime import lean_source
+
+    src = save(conv_bn_relu(channels=32), tmp_path / "cnn.onnx")  # 36 KB weights per conv
+    recipe = ort_artifacts.ort_recipe("fixed", "all", "arm")
+    ort_artifacts.write_with_ort(src, tmp_path / "path.ort", recipe)
+    monkeypatch.setattr(onnx_file, "LEAN_FROM_BYTES", 0)  # "big": scanned
+    source, lean_recipe = lean_source(src, recipe)
+    assert isinstance(source, bytes) and len(source) < src.stat().st_size // 4
+    assert lean_recipe.config_entries()[EXTERNAL_FOLDER] == str(src.parent.resolve())
+    ort_artifacts.write_with_ort(src, tmp_path / "lean.ort", recipe)
+    a, b = read_ort(tmp_path / "path.ort"), read_ort(tmp_path / "lean.ort")
+    nodes = [sorted((n.op_type, n.inputs, n.outputs) for _, n in m.all_nodes()) for m in (a, b)]
+    assert nodes[0] == nodes[1] and nodes[0]
+    assert a.graph.initializers.keys() == b.graph.initializers.keys()
+    for name, t in b.graph.initializers.items():
+        assert t.external_file is None
+        assert np.array_equal(t.numpy(), a.graph.initializers[name].numpy()), name

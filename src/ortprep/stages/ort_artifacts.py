@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from ortprep.core.errors import BadModelError, OrtprepError, VerdictError, ort_failure_hint
 from ortprep.core.files import TEMP_SUFFIX, atomic_path, remove_stale_temps, temp_prefix
 from ortprep.core.ort.format import FLATBUFFERS_LIMIT
-from ortprep.core.runtime import SessionRecipe, create_session, describe_ort_error
+from ortprep.core.runtime import SessionRecipe, create_session, describe_ort_error, lean_source
 
 if TYPE_CHECKING:
     from ortprep.core.graph import Model
@@ -126,9 +126,9 @@ def write_with_ort(model: Path, target: Path, recipe: SessionRecipe) -> None:
     The session ends before this returns: its graph and weights are freed (the caller hands
     the freed heap back with :func:`ortprep.core.memory.release` before the next session)."""
     with atomic_path(target) as tmp:
-        recipe = saving_only(recipe, tmp)
+        source, recipe = lean_source(model, saving_only(recipe, tmp))
         try:
-            create_session(model, recipe)
+            create_session(source, recipe)
         except OrtprepError:
             raise
         except Exception as exc:  # noqa: BLE001 -- ORT reports failures as plain exceptions

@@ -26,6 +26,7 @@ from ortprep.core.runtime import (
     SessionRecipe,
     create_session,
     describe_ort_error,
+    lean_source,
 )
 
 if TYPE_CHECKING:
@@ -416,7 +417,9 @@ class Reference:
 
             recipe = config.recipe(self.fix_dims, self.custom_op_library)
             try:  # the session (and its weights) is gone when this returns
-                self._outputs[config] = load_and_run(self.path, recipe, self.feeds)
+                # the original, its weights mapped from its file (core/runtime.py lean_source)
+                source, recipe = lean_source(self.path, recipe)
+                self._outputs[config] = run_session(create_session(source, recipe), self.feeds)
             except Exception as exc:
                 if not is_ort_error(exc):
                     raise
@@ -515,7 +518,9 @@ def float_session(
 ) -> ort.InferenceSession:
     """The original model with graph optimizations disabled: the float reference."""
     try:
-        return create_session(path, FLOAT_REFERENCE.recipe(fix_dims, custom_op_library))
+        return create_session(
+            *lean_source(path, FLOAT_REFERENCE.recipe(fix_dims, custom_op_library))
+        )
     except BadModelError:
         raise
     except Exception as exc:  # noqa: BLE001 -- ORT raises plain exceptions for bad models
