@@ -216,8 +216,7 @@ def test_a_big_onnx_is_saved_from_its_lean_scan_into_the_same_ort_file(tmp_path,
 
     from ortprep.core import onnx_file
     from ortprep.core.ort import read_ort
-    from ortprep.core.ort_child import EXTERNAL_FOLDER
-    from ortprep.core.runtime import lean_source
+    from ortprep.core.runtime import EXTERNAL_FOLDER, lean_source
 
     src = save(conv_bn_relu(channels=32), tmp_path / "cnn.onnx")  # 36 KB weights per conv
     recipe = ort_artifacts.ort_recipe("fixed", "all", "arm")

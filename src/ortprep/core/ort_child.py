@@ -36,16 +36,12 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from ortprep.core.errors import BadModelError
-from ortprep.core.runtime import SessionRecipe
+from ortprep.core.runtime import EXTERNAL_FOLDER, SessionRecipe
 
 if TYPE_CHECKING:
     import subprocess
 
 SAVED = "saved"
-EXTERNAL_FOLDER = "session.model_external_initializers_file_folder_path"
-"""The session config entry naming the folder of a model's external data (ORT's
-kOrtSessionOptionsModelExternalInitializersFileFolderPath): with it, the child hands ORT the
-model's bytes."""
 INFER = "infer"
 SKIP = "skip"
 

@@ -25,6 +25,11 @@ LEVELS = ("disable", "basic", "extended", "layout", "all")
 
 PLATFORMS = ("arm", "amd64")
 
+EXTERNAL_FOLDER = "session.model_external_initializers_file_folder_path"
+"""The session config entry naming the folder of a model's external data (ORT's
+kOrtSessionOptionsModelExternalInitializersFileFolderPath): with it, ORT takes the model's bytes
+(a lean scan, core/lean_onnx.py) and reads the weights from the files beside the model."""
+
 
 def ort_version() -> str:
     import onnxruntime as ort
@@ -161,7 +166,6 @@ def lean_source(model: Path, recipe: SessionRecipe) -> tuple[Path | bytes, Sessi
     4.5 -> 1.8 s. Not for sessions that save ONNX (the file would refer into the input) nor for
     timing a user's load (bench)."""
     from ortprep.core.onnx_file import scan_lean
-    from ortprep.core.ort_child import EXTERNAL_FOLDER
 
     scanned = scan_lean(model) if model.suffix.lower() == ".onnx" else None
     if scanned is None or not scanned.tensors:
