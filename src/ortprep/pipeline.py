@@ -53,6 +53,7 @@ from ortprep.recommend import recommend
 
 if TYPE_CHECKING:
     from ortprep.core.graph import Model
+    from ortprep.core.input_search import InputUsed
     from ortprep.gate import Gate
     from ortprep.stages.diff import DiffResult
     from ortprep.stages.fix_values import FixValues
@@ -207,7 +208,9 @@ def _prepare(
     fix = _fix_values(item, source, options)
     sizes = fix.known_dims if fix is not None else {}
     bench = (
-        benchmark(item, ort_paths, options, problems, progress, rel, sizes) if options.bench else ()
+        benchmark(item, ort_paths, options, problems, progress, rel, sizes, _verified(written))
+        if options.bench
+        else ()
     )
     rec = recommend(Evidence(written.files, checks, bench, fix), eps)
     build = _build(rec, written.config_paths, options, problems)
@@ -229,6 +232,14 @@ def _prepare(
         gate=gate,
         options=options.to_dict(),
     )
+
+
+def _verified(written: _Written) -> tuple[InputUsed, ...]:
+    """The inputs the Fixed-style file's verification ran on (none when it was not verified)."""
+    fixed = next((f for f in written.files if f.kind == "ort" and f.style == "fixed"), None)
+    if fixed is None or fixed.artifact is None:
+        return ()
+    return next((v.inputs for v in fixed.artifact.verification if v.inputs), ())
 
 
 def _fix_values(item: ModelInput, source: Model, options: PrepareOptions) -> FixValues | None:

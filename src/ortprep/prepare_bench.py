@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ortprep.manifest import HOST_TWIN, Benched, PrepareOptions
 
 if TYPE_CHECKING:
+    from ortprep.core.input_search import InputUsed
     from ortprep.core.inputs import ModelInput
     from ortprep.core.progress import ProgressFn
     from ortprep.stages.bench import BenchOptions, BenchReport
@@ -28,7 +29,10 @@ __all__ = ["benchmark"]
 
 
 def _options(
-    options: PrepareOptions, target_cpu: str, sizes: Mapping[str, int] | None = None
+    options: PrepareOptions,
+    target_cpu: str,
+    sizes: Mapping[str, int] | None = None,
+    verified: Path | None = None,
 ) -> BenchOptions:
     from ortprep.stages.bench import BenchOptions
 
@@ -36,10 +40,32 @@ def _options(
         runs=options.bench_runs,
         warmup=options.bench_warmup,
         replay_runtime_optimizations=True,
-        inputs=options.inputs,
+        inputs=options.inputs or verified,
         fix_dims={**(sizes or {}), **options.fix_dims},
         target_cpu=target_cpu,
     )
+
+
+def _verified_inputs(
+    inputs: Sequence[InputUsed], sizes: Mapping[str, int] | None, folder: Path
+) -> Path | None:
+    """The inputs the verification ran on, made again into ``folder/inputs.npz``, when the
+    model gives no sizes of its own: generated inputs that a model cannot run (token ids past
+    its vocabulary, a length its Pad refuses) were replaced by the verification's search with
+    ones it runs, and the benchmark must not fall back on those (core/input_search.py)."""
+    import numpy as np
+
+    from ortprep.core.input_search import regenerate
+
+    if sizes or not inputs:
+        return None
+    try:
+        arrays: dict[str, Any] = dict(regenerate(inputs))
+    except ValueError:  # inputs read from a file, or of several attempts: not remade
+        return None
+    target = folder / "inputs.npz"
+    np.savez(target, **arrays)
+    return target
 
 
 def _run(
@@ -68,12 +94,29 @@ def benchmark(
     progress: ProgressFn,
     rel: Callable[[Path], str],
     sizes: Mapping[str, int] | None = None,
+    verified: Sequence[InputUsed] = (),
 ) -> tuple[Benched, ...]:
     """One row per file measured (a failure is noted in ``problems``, never raised).
 
     ``sizes``: dim values the model itself gives (its metadata, sibling dims: not guesses), so a
-    320×320 detector is timed at 320×320, not at the generated inputs' default size.
+    320×320 detector is timed at 320×320, not at the generated inputs' default size. Without
+    them, ``verified``: the inputs the verification ran on (made again, same seed).
     """
+    with tempfile.TemporaryDirectory(prefix="ortprep-bench-") as tmp:
+        feeds = None if options.inputs else _verified_inputs(verified, sizes, Path(tmp))
+        return _benchmark(item, ort_paths, options, problems, progress, rel, sizes, feeds)
+
+
+def _benchmark(
+    item: ModelInput,
+    ort_paths: Mapping[str, Path],
+    options: PrepareOptions,
+    problems: list[str],
+    progress: ProgressFn,
+    rel: Callable[[Path], str],
+    sizes: Mapping[str, int] | None,
+    feeds: Path | None,
+) -> tuple[Benched, ...]:
     roles = [
         ("original", item.path),
         ("fixed", ort_paths["fixed"]),
@@ -82,7 +125,7 @@ def benchmark(
     report = _run(
         problems,
         [p for _, p in roles],
-        _options(options, options.target_platform, sizes),
+        _options(options, options.target_platform, sizes, feeds),
         progress,
     )
     if report is None:
@@ -97,7 +140,7 @@ def benchmark(
         metrics.pop("path", None)
         file = item.relative.as_posix() if role == "original" else rel(path)
         rows.append(Benched(role, file, metrics))
-    twin = _host_twin(item, ort_paths["fixed"], options, problems, progress, sizes)
+    twin = _host_twin(item, ort_paths["fixed"], options, problems, progress, sizes, feeds)
     return (*rows, *twin)
 
 
@@ -114,6 +157,7 @@ def _host_twin(
     problems: list[str],
     progress: ProgressFn,
     sizes: Mapping[str, int] | None,
+    feeds: Path | None,
 ) -> tuple[Benched, ...]:
     """The Fixed-style file built for this host, timed when it differs from the shipped one."""
     from ortprep.core.batch import failure_of
@@ -136,7 +180,7 @@ def _host_twin(
                 raise
             problems.append(f"host-built Fixed .ort for {host}: {failure.line}")
             return ()
-        report = _run(problems, [twin], _options(options, host, sizes), progress)
+        report = _run(problems, [twin], _options(options, host, sizes, feeds), progress)
         if report is None or not report.results:
             return ()
         metrics = report.results[0].to_dict()

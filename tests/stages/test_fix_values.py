@@ -205,3 +205,19 @@ def test_prepare_times_a_model_at_the_size_its_metadata_gives(tmp_path):
     )
     (g,) = guessed.models
     assert all(b.metrics["input_shapes"]["images"][2:] != [640, 640] for b in g.bench)
+
+
+def test_prepare_benchmarks_on_the_inputs_the_verification_found(tmp_path):
+    """Generated ids up to 3 break a 2-word embedding's Gather; the verification's search found
+    ids that run, and the benchmark uses those (same generator, same seed), not its defaults."""
+    import ortprep
+    from real_shape_models import embedding
+
+    path = save(embedding(vocab=2), tmp_path / "src" / "emb.onnx")
+    result = ortprep.prepare(path, tmp_path / "out", runs=2)
+    (m,) = result.models
+    assert not [p for p in m.problems if p.startswith("bench")], m.problems
+    assert {b.role for b in m.bench} >= {"original", "fixed", "runtime"}
+    fixed = m.file("ort", "fixed")
+    used = fixed.artifact.verification[0].inputs
+    assert all(b.metrics["input_shapes"] == {i.name: list(i.shape) for i in used} for b in m.bench)
