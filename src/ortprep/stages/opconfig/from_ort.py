@@ -199,9 +199,10 @@ def model_needs(
         return needs, (path.name,)
     if path.suffix == ".config":
         raise BadModelError(f"{path}: is an operator config, not a model")
-    from ortprep.core.onnx_file import load_checked
+    from ortprep.core.onnx_file import load_lean
 
-    load_checked(path)  # the same exit-2 words as every command before ORT sees the file
+    # the same exit-2 words as every command before ORT sees the file (weights not read)
+    load_lean(path)
     sub = Path(tempfile.mkdtemp(prefix="m", dir=workdir))
     ort_files = _convert_for_config(path, sub, style, target_platform)
     parts = [_analyse_ort(p, type_reduction, trusted=True) for p in ort_files]  # ORT's, now
