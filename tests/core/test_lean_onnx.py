@@ -197,7 +197,7 @@ def test_a_lean_view_answers_as_the_full_view(tmp_path, name):
                 assert value == nb.attributes[key]
 
 
-@pytest.mark.parametrize("name", ["cnn", "dynamic", "qdq", "if", "attention"])
+@pytest.mark.parametrize("name", ["cnn", "dynamic", "qdq", "if", "attention", "odd"])
 def test_check_answers_the_same_whether_it_reads_the_model_lean_or_whole(
     tmp_path, monkeypatch, name
 ):
@@ -383,3 +383,19 @@ def test_a_dim_without_a_name_gets_the_weightless_fixed_copy(tmp_path):
     assert views.what_if is not None
     assert not any(v.dynamic for v in views.what_if.graph.runtime_inputs)
     assert "--fix-input" in (views.fix_command or "")
+
+
+def test_an_external_data_model_with_a_dim_without_a_name_gets_its_what_if(tmp_path):
+    """The fixed copy of the fallback sits in the work folder; its weights stay the user's
+    external data, read by ORT from the user's folder."""
+    from ortprep.stages import check
+
+    path = external_data(tmp_path / "m")
+    proto = onnx.load(str(path), load_external_data=False)
+    proto.graph.input[0].type.tensor_type.shape.dim[0].Clear()  # [?, 128]
+    onnx.save(proto, str(path))
+    result = check.run(path, check.CheckOptions())
+    coreml = next(r for r in result.eps if r.ep == "coreml-mlprogram")
+    assert coreml.if_shapes_fixed is not None
+    assert "--fix-input" in (result.fix_command or "")
+    assert any("external data (weights.bin)" in (n.reason or "") for n in coreml.nodes)
