@@ -136,13 +136,13 @@ def _validate(path: Path, scanned: Any) -> _Facts:
     from ortprep.core.onnx_file import external_tensor_files, load_lean
     from ortprep.core.onnx_view import runtime_input_types
 
-    proto, _, scanned = load_lean(path, scanned)
+    proto, files, scanned = load_lean(path, scanned)
     own = path.name if scanned is not None and scanned.tensors else None
     return _Facts(
         tuple(runtime_input_types(proto)),
         len(proto.graph.node),
         proto,
-        external_tensor_files(proto, own),
+        external_tensor_files(proto, own) if files else {},  # one more walk, only if needed
     )
 
 
@@ -301,8 +301,10 @@ class _Level1:
             external_names=external_names,
         )
 
+        files = tuple(dict.fromkeys(external_names.values()))  # the user's, as validated
+
         def view(file: Path, value_info: bool = True) -> Model:
-            return model_view(_read_saved(file), target, None, value_info, places)
+            return model_view(_read_saved(file), target, files, value_info, places)
 
         if not self.child_infers:
             self.child.wait()  # BadModelError with ORT's reason when it refused the model
