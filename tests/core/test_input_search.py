@@ -161,3 +161,40 @@ def test_the_inputs_used_can_be_made_again_from_their_json(tmp_path):
     for name, array in found.feeds.items():
         assert again[name].dtype == array.dtype
         np.testing.assert_array_equal(again[name], array)
+
+
+def _audio_frontend() -> onnx.ModelProto:
+    """Like an ASR feature extractor: ``waveforms`` [batch_size, N] reflect-padded by 100
+    samples, so N must exceed 100; ``N`` names the sample count, not a batch."""
+    pads = helper.make_tensor("pads", TensorProto.INT64, [4], [0, 100, 0, 100])
+    graph = helper.make_graph(
+        [
+            helper.make_node(
+                "Pad", ["waveforms", "pads"], ["padded"], name="frame_pad", mode="reflect"
+            )
+        ],
+        "audio_frontend",
+        [helper.make_tensor_value_info("waveforms", TensorProto.FLOAT, ["batch_size", "N"])],
+        [helper.make_tensor_value_info("padded", TensorProto.FLOAT, ["batch_size", None])],
+        initializer=[pads],
+    )
+    return _model(graph)
+
+
+def test_a_dim_named_n_after_the_batch_is_a_length_and_is_retried(tmp_path):
+    session, model = _session_and_model(_audio_frontend(), tmp_path)
+    found = input_search.search(session, model, {})
+    assert found.ran
+    assert found.shapes["waveforms"] == (1, 256)
+    assert all(a.inputs[0].shape[0] == 1 for a in found.failed)
+
+
+def test_which_dims_are_batches():
+    from ortprep.core.feeds import input_shape, is_batch_dim
+
+    assert is_batch_dim("batch_size", 0) and is_batch_dim("batch", 2) and is_batch_dim("N", 0)
+    assert not is_batch_dim("N", 1) and not is_batch_dim("b", 1)
+    assert is_batch_dim(None, 0) and is_batch_dim("p2o.DynamicDimension.0", 0)
+    assert not is_batch_dim("seq_len", 0) and not is_batch_dim(None, 1)
+    assert input_shape(("batch_size", "N"), {}) == (1, 32)
+    assert input_shape(("seq_len", 576), {}) == (32, 576)

@@ -10,6 +10,7 @@ would decompress to more than :data:`MAX_FEED_BYTES`, is refused before a single
 from __future__ import annotations
 
 import math
+import re
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -291,11 +292,27 @@ def make_feeds(
 BATCH_DEFAULT = 1
 OTHER_DIM_DEFAULT = 32
 """What an unfixed symbolic dimension becomes when inputs are generated: 1 for batch-like dims
-(the first dim, or a name such as ``N``/``batch``), 32 otherwise. ``--fix-dim`` overrides both."""
+(:func:`is_batch_dim`), 32 otherwise. ``--fix-dim`` overrides both."""
 
 
-def _is_batch_like(name: str, position: int) -> bool:
-    return position == 0 or name.lower() in {"n", "b", "batch", "batch_size", "bs"}
+_SEQUENCE_NAMES = re.compile(r"seq|len|time|frame|sample|token|step", re.I)
+
+
+def is_batch_name(name: object, position: int) -> bool:
+    """Whether a dim's name says it is a batch: ``batch``, ``batch_size``, ``bs`` anywhere;
+    ``N`` or ``b`` only as the first dim (in ``[batch_size, N]`` N counts audio samples)."""
+    low = name.lower() if isinstance(name, str) else ""
+    return "batch" in low or low in {"bs", "nbatch"} or (position == 0 and low in {"n", "b"})
+
+
+def is_batch_dim(name: object, position: int) -> bool:
+    """Whether a symbolic dim is taken as a batch when inputs are made: named so
+    (:func:`is_batch_name`), or the first dim unless its name says sequence or length
+    (``seq_len``, ``time``, ``samples``)."""
+    if is_batch_name(name, position):
+        return True
+    low = name if isinstance(name, str) else ""
+    return position == 0 and not _SEQUENCE_NAMES.search(low)
 
 
 def input_shape(shape: tuple[Any, ...] | None, fix_dims: Mapping[str, int]) -> tuple[int, ...]:
@@ -308,7 +325,7 @@ def input_shape(shape: tuple[Any, ...] | None, fix_dims: Mapping[str, int]) -> t
             dims.append(d)
         elif isinstance(d, str) and d in fix_dims:
             dims.append(fix_dims[d])
-        elif _is_batch_like(d if isinstance(d, str) else "", i):
+        elif is_batch_dim(d, i):
             dims.append(BATCH_DEFAULT)
         else:
             dims.append(OTHER_DIM_DEFAULT)

@@ -34,6 +34,7 @@ from ortprep.core.feeds import (
     check_generated_shape,
     check_runnable,
     input_shape,
+    is_batch_dim,
     load_inputs,
     session_inputs,
 )
@@ -65,7 +66,6 @@ count...): small and positive, so shapes stay small."""
 _SAMPLE_RATE_NAMES = re.compile(r"^(sr|fs|sample_?rate|sampling_?rate|samplerate)$", re.I)
 _LENGTH_NAMES = re.compile(r"(^|_)(len|lens|length|lengths)$|^(len|length)s?(_|$)", re.I)
 _MASK_NAMES = re.compile(r"mask", re.I)
-_BATCH_NAMES = re.compile(r"^(n|b|bs)$|batch", re.I)
 
 # An integer's values survive these ops unchanged (input 0 to output 0): follow them to the op
 # that gives the values a meaning.
@@ -344,12 +344,6 @@ def _plans(has_dims: bool, has_floats: bool) -> Iterator[_Plan]:
             yield _Plan(size, "all")
 
 
-def _is_batch(name: Any, position: int) -> bool:
-    if isinstance(name, str) and name:
-        return bool(_BATCH_NAMES.search(name))
-    return position == 0
-
-
 def _shapes(
     specs: Sequence[InputSpec], fix_dims: Mapping[str, int], plan: _Plan
 ) -> dict[str, tuple[int, ...]]:
@@ -367,7 +361,7 @@ def _shapes(
                 dims.append(d)
             elif isinstance(d, str) and d in fix_dims:
                 dims.append(fix_dims[d])
-            elif _is_batch(d, i):
+            elif is_batch_dim(d, i):
                 dims.append(BATCH_DEFAULT)
             elif (isinstance(d, str) and d) or plan.spread == "all" or s.name == main:
                 dims.append(plan.size)
@@ -383,7 +377,7 @@ def _free_dims(spec: InputSpec, fix_dims: Mapping[str, int]) -> list[int]:
         for i, d in enumerate(spec.shape or ())
         if not (isinstance(d, int) and d >= 0)
         and not (isinstance(d, str) and d in fix_dims)
-        and not _is_batch(d, i)
+        and not is_batch_dim(d, i)
     ]
 
 

@@ -31,12 +31,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ortprep.core.feeds import is_batch_name
 from ortprep.core.graph import ValueType
 
 __all__ = ["DimValue", "FixValues", "for_file", "suggest"]
 
 GUESSES = frozenset({"guess", "equal"})
-_BATCH_NAMES = frozenset({"n", "b", "bs", "batch", "batch_size", "batchsize", "nbatch"})
 _GENERIC = re.compile(
     r"^(\?|unk__\d+|p2o\.dynamicdimension\.\d+|.*_dim_\d+|dim_?\d+|dynamic.*|none|-1)$",
     re.IGNORECASE,
@@ -209,7 +209,7 @@ def _spatial(shape: tuple[int, ...]) -> tuple[int, int]:
 
 
 def _is_batch(name: str | None, position: int, rank: int, kind: str) -> bool:
-    if name is not None and (name.lower() in _BATCH_NAMES or "batch" in name.lower()):
+    if is_batch_name(name, position):
         return True
     generic = name is None or bool(_GENERIC.match(name))
     return position == 0 and rank >= 2 and (generic or kind == "image")
