@@ -74,6 +74,36 @@ def test_check_dynamic_shapes_refused_by_nnapi_and_what_if_fixes_them(cli, tmp_p
     assert "ortprep fix-shapes" in nnapi["next_step"] and "--fix-dim N=1" in nnapi["next_step"]
 
 
+def _needs_length_13() -> onnx.ModelProto:
+    """Input x [batch, len] concatenated with a [1, 13] constant on axis 0, so len must be 13
+    (like a text recognizer whose height must be 48): ORT loads it with len dynamic and refuses
+    it with len fixed to another size."""
+    graph = helper.make_graph(
+        [helper.make_node("Concat", ["x", "c"], ["z"], name="cat", axis=0)],
+        "needs_13",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "len"])],
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, [None, 13])],
+        initializer=[numpy_helper.from_array(np.zeros((1, 13), np.float32), "c")],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_a_what_if_ort_refuses_leaves_the_models_answers_and_says_why(cli, tmp_path):
+    src = save(_needs_length_13(), tmp_path / "needs13.onnx")
+    result = cli("check", src, "--ep", "nnapi", "--json")
+    assert result.code == 0, result.stderr
+    doc = result.json()
+    assert doc["what_if_dims"]["len"] != 13 and doc["fix_command"] is None
+    assert "Can't merge shape info" in doc["what_if_refused"]
+    nnapi = _ep(doc, "nnapi")
+    assert nnapi["if_shapes_fixed"] is None and nnapi["nodes_total"] == 1
+    human = cli("check", src, "--ep", "nnapi")
+    assert human.code == 0
+    assert "no what-if: with batch=1, len=" in " ".join(human.stdout.split())
+    fixed = cli("check", src, "--ep", "nnapi", "--json", "--fix-dim", "len=13").json()
+    assert fixed["what_if_refused"] is None
+
+
 def test_check_applies_fix_dim(cli, tmp_path):
     src = save(dynamic_cnn(), tmp_path / "dyn.onnx")
     doc = cli(

@@ -116,6 +116,12 @@ def _render(result: Any) -> None:
         if v.dynamic:
             shape = escape(list(v.shape)) if v.shape else "?"
             render.out.print(f"  input {escape(v.name)} has dynamic shape {shape}")
+    if result.what_if_refused:
+        dims = ", ".join(f"{k}={v}" for k, v in result.assumed.items()) or "the dynamic inputs"
+        render.out.print(
+            f"  [dim]no what-if: with {escape(dims)} fixed, {escape(result.what_if_refused)}; "
+            "pass sizes the model accepts with --fix-dim or --fix-input[/]"
+        )
     table = Table(title_justify="left")
     for col in ("EP", "nodes taken", "partitions", "largest", "verdict", "if shapes fixed"):
         table.add_column(col)

@@ -47,7 +47,13 @@ def run(path: Path, options: CheckOptions, progress: ProgressFn = no_progress) -
         if options.save_analyzed is not None:
             _save_analyzed(views, options.save_analyzed)
     return CheckResult(
-        str(path), views.analyzed, views.inputs, views.assumed, tuple(reports), views.fix_command
+        str(path),
+        views.analyzed,
+        views.inputs,
+        views.assumed,
+        tuple(reports),
+        views.fix_command,
+        what_if_refused=views.what_if_refused,
     )
 
 

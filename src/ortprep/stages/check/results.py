@@ -190,6 +190,7 @@ class CheckResult:
     fix_command: str | None = None  # the fix-shapes command for the what-if's dims, if any
     gate: GateVerdict | None = None  # the CI gate's verdict, when requirements were given
     written: tuple[str, ...] = ()  # overlays and annotated copies written for this check
+    what_if_refused: str | None = None  # ORT's reason for refusing the what-if's fixed dims
     thresholds: str = (
         "NNAPI and CoreML verdicts use ORT's thresholds, its suitability() "
         "(usability_checker.py) on the share of nodes taken: 1 partition: over 75% yes, over "
@@ -220,6 +221,7 @@ class CheckResult:
             "inputs": [v.to_dict() for v in self.inputs],
             "what_if_dims": dict(self.assumed),
             "fix_command": self.fix_command,
+            "what_if_refused": self.what_if_refused,
             "thresholds": self.thresholds,
             "eps": eps,
         }

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ortprep.core.errors import UsageError
+from ortprep.core.errors import BadModelError, UsageError
 from ortprep.core.graph import Model, ValueType
 from ortprep.core.memory import can_release
 from ortprep.core.ort_child import Job, OrtChild
@@ -64,6 +64,10 @@ class GraphViews:
     level1: Path | None = None
     """ORT's saved level-1 ``.onnx`` that :attr:`model` views (in the workdir; None for an
     ``.ort`` file): the exact graph, node for node, that overlays and annotated copies key into."""
+    what_if_refused: str | None = None
+    """ORT's reason when it refused the model with the what-if's dims fixed (a model may need
+    sizes no guess gives, e.g. a text recognizer's height of 48): the what-if is then absent
+    and no fix command is suggested; the model's own answers stand."""
 
 
 def graph_views(
@@ -199,15 +203,36 @@ def _onnx_views(path: Path, options: CheckOptions, workdir: Path) -> GraphViews:
             what_if = what_if_fix(model.graph.runtime_inputs, path)
             second = start_fixed(_with_user_fixes(options, what_if))
             second.decide(child_infers)
-        fixed_model = second.model(facts.external_names) if second is not None else None
+        fixed_model, refused = _what_if_model(second, facts.external_names)
     assumed: dict[str, int] = {}
     fix_command = None
     if what_if is not None:
         assumed = dict(what_if[0])
-        fix_command = fix_shapes_command(path, *_with_user_fixes(options, what_if))
+        if refused is None:
+            fix_command = fix_shapes_command(path, *_with_user_fixes(options, what_if))
     return GraphViews(
-        model, fixed_model, facts.inputs, "basic-optimized", assumed, fix_command, main.target
+        model,
+        fixed_model,
+        facts.inputs,
+        "basic-optimized",
+        assumed,
+        fix_command,
+        main.target,
+        refused,
     )
+
+
+def _what_if_model(
+    job: _Level1 | None, external_names: Mapping[str, str]
+) -> tuple[Model | None, str | None]:
+    """The what-if's view, or ORT's reason for refusing the model with those dims fixed: that is
+    a fact about the guessed sizes, not about the model, so it never fails the check."""
+    if job is None:
+        return None, None
+    try:
+        return job.model(external_names), None
+    except BadModelError as exc:
+        return None, exc.message.removeprefix(f"{job.path}: ")
 
 
 def _fixed_copy(source: _Source, proto: Any, fixes: Fixes, workdir: Path) -> _Source:
