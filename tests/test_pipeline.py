@@ -402,3 +402,43 @@ def test_models_that_raise_are_isolated_with_exit_1_not_3(cli, tmp_path):
     elem = models["b_elem.onnx"]
     assert elem["internal_error"] is False and "\n" not in elem["error"]
     assert models["c.onnx"]["ok"], models["c.onnx"].get("problems")
+
+
+def test_a_model_that_runs_on_nothing_is_made_but_not_verified(cli, tmp_path):
+    """#11: nothing was compared, so the headline says "not verified", why (ORT's words) and
+    what to give; never "neither file reproduced the original's outputs"; no benchmark."""
+    from failing_models import never_runs
+
+    src = save(never_runs(), tmp_path / "in" / "never.onnx")
+    out = tmp_path / "out"
+    r = cli("prepare", src, "-o", out, "--json")
+    assert r.code == 1, r.stderr
+    (m,) = r.json()["models"]
+    rec = m["recommendation"]
+    assert rec["ship"] is None
+    assert rec["headline"] == (
+        "Not verified: both .ort files were made, but the original model fails on synthesized "
+        "inputs"
+    )
+    assert "reproduce" not in json.dumps(rec)
+    (why, *_) = rec["why"]
+    assert why.startswith("ONNX Runtime could not run the original model on any of the ")
+    assert "Reshape node 'reshape': The input tensor cannot be reshaped" in why
+    assert "reshape_helper.h" not in why  # ORT's one line, without its source location
+    assert "--inputs FILE.npz" in rec["next_steps"][0] and "--fix-dim" in rec["next_steps"][0]
+    assert rec["warnings"] == []
+    assert m["bench"] == []
+    assert m["problems"] == [
+        "bench: not run: the original model fails on synthesized inputs, so there is nothing "
+        "to time"
+    ]
+    for a in [a for a in m["artifacts"] if a["kind"] == "ort"]:
+        assert (out / a["path"]).is_file() and a["verified"] is False
+        for v in a["verification"]:
+            assert v["unverified_because"] == "the original model fails on synthesized inputs"
+            assert v["ort_error"].startswith("Reshape node 'reshape'")
+    html = (out / "report.html").read_text()
+    assert "Not verified: both .ort files were made" in html
+    assert "reproduced" not in html
+    text = cli("prepare", src, "-o", tmp_path / "out2").stdout
+    assert "not verified" in text and "NO" not in text

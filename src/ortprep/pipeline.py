@@ -207,9 +207,12 @@ def _prepare(
             diffs.append(Diffed(style, rel(p), d))
     fix = _fix_values(item, source, options)
     sizes = fix.known_dims if fix is not None else {}
+    never_ran = _never_ran(written)
+    if options.bench and never_ran:
+        problems.append(f"bench: not run: {never_ran}, so there is nothing to time")
     bench = (
         benchmark(item, ort_paths, options, problems, progress, rel, sizes, _verified(written))
-        if options.bench
+        if options.bench and not never_ran
         else ()
     )
     rec = recommend(Evidence(written.files, checks, bench, fix), eps)
@@ -240,6 +243,17 @@ def _verified(written: _Written) -> tuple[InputUsed, ...]:
     if fixed is None or fixed.artifact is None:
         return ()
     return next((v.inputs for v in fixed.artifact.verification if v.inputs), ())
+
+
+def _never_ran(written: _Written) -> str:
+    """Why the original ran on none of the inputs the verification tried ("" when it ran, or
+    was not verified at all): the benchmark would fail the same way on every file."""
+    for f in written.files:
+        if f.kind == "ort" and f.artifact is not None:
+            for v in f.artifact.verification:
+                if v.not_verified and not v.inputs and v.ort_error:
+                    return v.unverified_because
+    return ""
 
 
 def _fix_values(item: ModelInput, source: Model, options: PrepareOptions) -> FixValues | None:

@@ -34,30 +34,32 @@ def _options(
     sizes: Mapping[str, int] | None = None,
     verified: Path | None = None,
 ) -> BenchOptions:
+    """Options for one benchmark run: the verification's inputs when there are some (their
+    shapes are what they are: no free-dimension override may contradict them), else the
+    model's own sizes as fixed dims."""
     from ortprep.stages.bench import BenchOptions
 
+    given = options.inputs or verified
     return BenchOptions(
         runs=options.bench_runs,
         warmup=options.bench_warmup,
         replay_runtime_optimizations=True,
-        inputs=options.inputs or verified,
-        fix_dims={**(sizes or {}), **options.fix_dims},
+        inputs=given,
+        fix_dims=dict(options.fix_dims) if given else {**(sizes or {}), **options.fix_dims},
         target_cpu=target_cpu,
     )
 
 
-def _verified_inputs(
-    inputs: Sequence[InputUsed], sizes: Mapping[str, int] | None, folder: Path
-) -> Path | None:
-    """The inputs the verification ran on, made again into ``folder/inputs.npz``, when the
-    model gives no sizes of its own: generated inputs that a model cannot run (token ids past
-    its vocabulary, a length its Pad refuses) were replaced by the verification's search with
-    ones it runs, and the benchmark must not fall back on those (core/input_search.py)."""
+def _verified_inputs(inputs: Sequence[InputUsed], folder: Path) -> Path | None:
+    """The inputs the verification ran on, made again into ``folder/inputs.npz``: the search
+    tried the model's own sizes first and replaced generated inputs that a model cannot run
+    (token ids past its vocabulary, a length its Pad refuses) with ones it runs, and the
+    benchmark must not fall back on those (core/input_search.py)."""
     import numpy as np
 
     from ortprep.core.input_search import regenerate
 
-    if sizes or not inputs:
+    if not inputs:
         return None
     try:
         arrays: dict[str, Any] = dict(regenerate(inputs))
@@ -98,12 +100,13 @@ def benchmark(
 ) -> tuple[Benched, ...]:
     """One row per file measured (a failure is noted in ``problems``, never raised).
 
-    ``sizes``: dim values the model itself gives (its metadata, sibling dims: not guesses), so a
-    320×320 detector is timed at 320×320, not at the generated inputs' default size. Without
-    them, ``verified``: the inputs the verification ran on (made again, same seed).
+    ``verified``: the inputs the verification ran on (made again, same seed; tried at the
+    model's own sizes first, so a 320×320 detector is timed at 320×320). Without them (not
+    verified, or --no-verify), ``sizes``: dim values the model itself gives (its metadata,
+    sibling dims: not guesses; stages/fix_values.py ``own_sizes``).
     """
     with tempfile.TemporaryDirectory(prefix="ortprep-bench-") as tmp:
-        feeds = None if options.inputs else _verified_inputs(verified, sizes, Path(tmp))
+        feeds = None if options.inputs else _verified_inputs(verified, Path(tmp))
         return _benchmark(item, ort_paths, options, problems, progress, rel, sizes, feeds)
 
 

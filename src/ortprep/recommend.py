@@ -11,7 +11,7 @@ them would give (field notes 7, 8, 12; ARCHITECTURE.md "prepare").
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -99,6 +99,9 @@ def recommend(m: Evidence, eps: Sequence[str]) -> Recommendation:
         other_style = "fixed" if style == "runtime" else "runtime"
         other = files[other_style]
         if other is None or other.verified is False:
+            unverified = _not_verified(files.values())
+            if unverified is not None:
+                return _made_not_verified(m, eps, unverified, w)
             _shape_advice(m, eps, "fixed", w)
             return Recommendation(
                 ship=None,
@@ -363,6 +366,60 @@ def _bench_sentence(m: Evidence) -> str:
                 f"{_ms(twin.get('p50_ms'))}"
             )
     return text + "."
+
+
+def _not_verified(files: Iterable[FileRecord | None]) -> VerifyResult | None:
+    """The first failed verification when every failed one compared nothing (the original
+    did not run): the files are then unverified, not wrong."""
+    failed = [
+        v
+        for f in files
+        if f is not None and f.artifact is not None
+        for v in f.artifact.verification
+        if not v.passed
+    ]
+    if not failed or not all(v.not_verified for v in failed):
+        return None
+    return failed[0]
+
+
+def _made_not_verified(m: Evidence, eps: Sequence[str], v: VerifyResult, w: _Why) -> Recommendation:
+    """Both files were written, but nothing could be compared: say so, why (ORT's words) and
+    what to give (inputs or sizes the model runs on). Never "did not reproduce": no output was
+    compared."""
+    because = v.unverified_because or "the original model did not run"
+    if v.inputs:  # the original ran, unoptimized, but not in the artifact's configuration
+        said = f"The original ran with optimizations disabled, but {because}"
+    else:
+        tried = len(v.input_attempts)
+        said = f"ONNX Runtime could not run the original model on {_inputs_tried(tried)}"
+    said += f": {v.ort_error}" if v.ort_error else ""
+    w.warnings.clear()  # one per file and session, each saying the same: the why says it once
+    _shape_advice(m, eps, "fixed", w)
+    return Recommendation(
+        ship=None,
+        style=None,
+        headline=f"Not verified: both .ort files were made, but {because}",
+        why=(
+            said + ".",
+            "So no output of the .ort files could be compared with the original's: they are "
+            "neither known good nor known bad.",
+        ),
+        eps=(),
+        warnings=tuple(w.warnings),
+        next_steps=(
+            "Give the model inputs it runs on: --inputs FILE.npz (one array per input name), or "
+            "the sizes its dynamic dims take: --fix-dim NAME=VALUE; then prepare it again.",
+            *w.next_steps,
+        ),
+        notes=tuple(w.notes),
+    )
+
+
+def _inputs_tried(n: int) -> str:
+    if n <= 1:
+        return "the inputs it was given" if n == 1 else "any input"
+    return f"any of the {n} sets of inputs tried"
 
 
 def _why_failed(v: VerifyResult) -> str:

@@ -213,3 +213,45 @@ def test_verify_picks_the_reference_a_runtime_ort_stands_for(cli, tmp_path):
         assert doc["passed"] and all(o["max_abs"] == 0 for o in doc["outputs"])
     assert plain["float_reference"]["max_abs"] == 0  # level 1 keeps the float QDQ graph
     assert replayed["float_reference"]["max_abs"] > 0  # int8 kernels
+
+
+def _detector_with(imgsz: str) -> object:
+    from real_shape_models import dynamic_detector
+
+    model = dynamic_detector()
+    model.metadata_props.add(key="imgsz", value=imgsz)
+    return model
+
+
+def test_verify_runs_a_detector_at_the_size_its_metadata_gives(cli, tmp_path):
+    """Ultralytics' imgsz=[320, 320] on image [batch, 3, height, width]: the first inputs tried
+    are 320×320 (the model's own size, stages/fix_values.py), not the generic 32×32."""
+    src = save(_detector_with("[320, 320]"), tmp_path / "det.onnx")
+    r = cli("verify", src, src, "--json")
+    assert r.code == 0, r.stdout + r.stderr
+    doc = r.json()
+    assert doc["input_shapes"] == {"image": [1, 3, 320, 320]}
+    assert doc["input_attempts"] == []
+    # the user's size still wins over the model's
+    mine = cli("verify", src, src, "--fix-dim", "height=64", "--json").json()
+    assert mine["input_shapes"] == {"image": [1, 3, 64, 320]}
+
+
+def test_a_metadata_size_past_the_input_bound_falls_back_to_the_defaults(cli, tmp_path):
+    """3×16384×16384 floats are 3 GiB, past the 256 MiB bound: not tried, the defaults run."""
+    src = save(_detector_with("[16384, 16384]"), tmp_path / "huge.onnx")
+    doc = cli("verify", src, src, "--json").json()
+    assert doc["passed"] is True
+    assert doc["input_shapes"] == {"image": [1, 3, 32, 32]}
+    assert doc["input_attempts"] == []
+
+
+def test_when_the_models_own_size_fails_the_defaults_follow(cli, tmp_path):
+    """30×30 halves to 15 then 8; upsampled to 16 it cannot be added to the 15×15 map: the
+    first attempt (the metadata's size) fails and is said, the default 32×32 then runs."""
+    src = save(_detector_with("[30, 30]"), tmp_path / "odd.onnx")
+    doc = cli("verify", src, src, "--json").json()
+    assert doc["passed"] is True
+    assert doc["input_shapes"] == {"image": [1, 3, 32, 32]}
+    (first,) = doc["input_attempts"]
+    assert first.startswith("image [1, 3, 30, 30] float32 normal(0, 1): ")

@@ -124,9 +124,18 @@ def _render(result: Any) -> None:
             continue
         rec = m.recommendation
         ort_files = [f for f in m.files if f.kind == "ort"]
+        unpassed = [
+            v
+            for f in ort_files
+            if f.artifact is not None
+            for v in f.artifact.verification
+            if not v.passed
+        ]
         verified = (
             "[green]yes[/]"
             if all(f.verified for f in ort_files)
+            else "[red]not verified[/]"
+            if unpassed and all(v.not_verified for v in unpassed)
             else "[red]NO[/]"
             if any(f.verified is False for f in ort_files)
             else "skipped"

@@ -6,6 +6,9 @@ vocabulary size, a voice model needs a sample rate it knows. The search runs the
 (optimizations disabled: the float reference) on a short list of attempts and keeps the first that
 runs:
 
+0. the sizes the model gives itself (``preferred``: its metadata, sibling dims, never a guess;
+   worked out by the stage that calls, stages/fix_values.py), when given and within
+   :data:`MAX_TOTAL_BYTES`, with the values of 1.;
 1. the default shapes, float inputs ``normal(0, 1)``, integer inputs fitted to what the graph does
    with them (:func:`integer_hints`);
 2. the same shapes with float inputs in ``[0, 1)`` and unhinted integers small and positive, then
@@ -331,9 +334,12 @@ class _Plan:
     size: int | None = None
     spread: str = "main"  # "main" | "all"
     family: int = 0
+    preferred: bool = False
 
 
-def _plans(has_dims: bool, has_floats: bool) -> Iterator[_Plan]:
+def _plans(has_dims: bool, has_floats: bool, has_preferred: bool) -> Iterator[_Plan]:
+    if has_preferred:
+        yield _Plan(preferred=True)
     yield _Plan()
     yield _Plan(family=1)
     if has_floats:
@@ -345,11 +351,17 @@ def _plans(has_dims: bool, has_floats: bool) -> Iterator[_Plan]:
 
 
 def _shapes(
-    specs: Sequence[InputSpec], fix_dims: Mapping[str, int], plan: _Plan
+    specs: Sequence[InputSpec],
+    fix_dims: Mapping[str, int],
+    plan: _Plan,
+    preferred: Mapping[str, int] | None = None,
 ) -> dict[str, tuple[int, ...]]:
     """The shapes of one attempt. Named dims take one value everywhere (ORT's symbolic dims);
     an unnamed dim of an input other than the main one stays 1 under ``spread="main"`` (a state
-    input's batch)."""
+    input's batch). The ``preferred`` plan gives the named dims the model's own sizes (the
+    user's ``fix_dims`` still win), the others their defaults."""
+    if plan.preferred:
+        return {s.name: input_shape(s.shape, {**(preferred or {}), **fix_dims}) for s in specs}
     if plan.size is None:
         return {s.name: input_shape(s.shape, fix_dims) for s in specs}
     main = next((s.name for s in specs if _free_dims(s, fix_dims)), None)
@@ -454,8 +466,13 @@ def search(
     inputs: Path | None = None,
     where: object = None,
     seed: int = 0,
+    preferred: Mapping[str, int] | None = None,
 ) -> Found:
     """Find inputs ``session`` runs on (see the module docstring) and its outputs on them.
+
+    ``preferred``: sizes the model gives its named dims itself (not guesses), tried first; the
+    session must not have them as free-dimension overrides (the defaults follow on the same
+    session).
 
     With ``inputs`` (the user's ``--inputs``) there is one attempt: the user's arrays. ORT
     failing on an attempt is recorded, never raised; any other exception is a bug and raised.
@@ -487,13 +504,15 @@ def search(
     hints = integer_hints(model, [s.name for s in specs if _is_int(s)])
     has_dims = any(_free_dims(s, fix_dims) or _unnamed(s) for s in specs)
     has_floats = any((s.dtype or "").startswith("float") for s in specs)
+    own = {k: v for k, v in (preferred or {}).items() if k not in fix_dims}
     failed: list[Attempt] = []
     tried: set[tuple[InputUsed, ...]] = set()
-    for plan in _plans(has_dims, has_floats):
+    for plan in _plans(has_dims, has_floats, bool(own)):
         if len(failed) >= MAX_ATTEMPTS:
             break
-        shapes = _shapes(specs, fix_dims, plan)
-        if plan.size is not None and _nbytes(specs, shapes) > MAX_TOTAL_BYTES:
+        shapes = _shapes(specs, fix_dims, plan, own)
+        sized = plan.size is not None or plan.preferred
+        if sized and _nbytes(specs, shapes) > MAX_TOTAL_BYTES:
             continue
         chosen = {
             s.name: _values(s, shapes[s.name], plan.family, hints.get(s.name), shapes)

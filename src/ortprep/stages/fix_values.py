@@ -34,7 +34,7 @@ from pathlib import Path
 from ortprep.core.feeds import is_batch_name
 from ortprep.core.graph import ValueType
 
-__all__ = ["DimValue", "FixValues", "for_file", "suggest"]
+__all__ = ["DimValue", "FixValues", "for_file", "own_sizes", "suggest"]
 
 GUESSES = frozenset({"guess", "equal"})
 _GENERIC = re.compile(
@@ -441,3 +441,13 @@ def for_file(
         interface.metadata,
         user,
     )
+
+
+def own_sizes(path: Path, inputs: Sequence[ValueType] | None = None) -> dict[str, int]:
+    """The sizes the model at ``path`` gives its dynamic named dims itself (metadata, sibling
+    dims; never a guess, batch dims left out): :attr:`FixValues.known_dims`, the one rule for
+    "the model's own sizes" that verification's first inputs (stages/verify.py) and prepare's
+    benchmark (pipeline.py) follow. Empty when every input is static."""
+    if inputs is not None and not any(v.dynamic for v in inputs):
+        return {}
+    return for_file(path, inputs).known_dims

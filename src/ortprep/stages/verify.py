@@ -194,6 +194,11 @@ class VerifyResult:
     float_reference: FloatFigure | None = None
     input_attempts: tuple[str, ...] = ()
     not_verified: str | None = None
+    unverified_because: str = ""
+    """Of ``not_verified``, what kept the comparison from happening, without ORT's words or the
+    hint ("the original model fails on synthesized inputs")."""
+    ort_error: str = ""
+    """Of ``not_verified``, ORT's one line on the original's failure (the last attempt's)."""
 
     @property
     def ok(self) -> bool:
@@ -243,6 +248,8 @@ class VerifyResult:
             d["load_error"] = self.load_error
         if self.not_verified:
             d["not_verified"] = self.not_verified
+            d["unverified_because"] = self.unverified_because
+            d["ort_error"] = self.ort_error
         return d
 
 
@@ -393,6 +400,7 @@ class Reference:
     fix_dims: Mapping[str, int] = field(default_factory=dict)
     custom_op_library: Path | None = None
     not_run: str = ""
+    not_run_because: str = ""
     _outputs: dict[RefConfig, dict[str, Any] | str] = field(default_factory=dict, repr=False)
 
     @property
@@ -451,16 +459,25 @@ class Reference:
             input_attempts=tuple(a.line for a in self.found.failed),
         )
         if not self.found.ran:
-            return replace(base, not_verified=self.not_run)
+            error = self.found.failed[-1].error if self.found.failed else None
+            return replace(
+                base,
+                not_verified=self.not_run,
+                unverified_because=self.not_run_because,
+                ort_error=error or "",
+            )
         try:
             got = load_and_run(candidate, recipe, self.feeds)
         except Exception as exc:  # noqa: BLE001 -- any load/run failure is the verdict
             return replace(base, load_error=describe_ort_error(exc))
         expected = self.outputs(config)
         if isinstance(expected, str):
+            because = f"the {config.label} fails on these inputs"
             return replace(
                 base,
-                not_verified=f"not verified: the {config.label} fails on these inputs ({expected})",
+                not_verified=f"not verified: {because} ({expected})",
+                unverified_because=because,
+                ort_error=expected,
             )
         outputs = compare_outputs(expected, got, rtol, atol, self.steps)
         figure = None
@@ -488,18 +505,23 @@ def make_reference(
     custom_op_library: Path | None = None,
 ) -> Reference:
     """Find inputs the original ``path`` (opened as ``source``) runs on, unoptimized, and keep
-    its outputs on them (the float reference). When it runs on none, the reference says so and
-    every check against it is "not verified" (with ``hint``); ORT refusing to load the model is
-    a :class:`BadModelError`."""
+    its outputs on them (the float reference). The first inputs tried have the sizes the model
+    gives itself (stages/fix_values.py ``own_sizes``: metadata, sibling dims, never a guess).
+    When it runs on none, the reference says so and every check against it is "not verified"
+    (with ``hint``); ORT refusing to load the model is a :class:`BadModelError`."""
     from ortprep.core.input_search import search
+    from ortprep.stages.fix_values import own_sizes
 
+    # the model's own sizes first (a 320×320 detector verifies at 320×320), then the defaults
+    preferred = own_sizes(path, source.graph.runtime_inputs) if inputs is None else {}
     session = float_session(path, fix_dims, custom_op_library)
-    found = search(session, source, fix_dims, inputs, path)
+    found = search(session, source, fix_dims, inputs, path, preferred=preferred)
     del session
     if inputs is not None:
-        not_run = f"not verified: the original model fails on the inputs of {inputs.name}"
+        because = f"the original model fails on the inputs of {inputs.name}"
     else:
-        not_run = "not verified: the original model fails on synthesized inputs"
+        because = "the original model fails on synthesized inputs"
+    not_run = f"not verified: {because}"
     if found.failed:
         not_run += f" ({found.failed[-1].error})"
     return Reference(
@@ -510,6 +532,7 @@ def make_reference(
         fix_dims,
         custom_op_library,
         f"{not_run}; {hint}",
+        because,
     )
 
 
