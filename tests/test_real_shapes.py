@@ -1,8 +1,9 @@
 """#11: verification on models shaped like real ones: a QDQ int8 CNN from quantize_static, a
 voice model whose synthesized [1, 32] input fails a reflect Pad inside an If, a detector with
 symbolic batch/height/width, a Loop whose trip count is an input. Each verifies against itself;
-``convert`` on a folder of them verifies every artifact; a model that runs on no input is "not
-verified" (exit 1) while the others are complete."""
+``convert`` and ``prepare`` on a folder of them verify every artifact (prepare times each file on
+the inputs its verification found); a model that runs on no input is "not verified" (exit 1)
+while the others are complete."""
 
 from __future__ import annotations
 
@@ -115,3 +116,64 @@ def test_one_model_that_never_runs_gives_exit_1_and_the_others_are_complete(cli,
             assert Path(a["path"]).is_file()
     assert (out / "required_operators.config").is_file()
     json.dumps(doc)  # one JSON document
+
+
+def _prepared(doc):
+    return {Path(m["input"]).name: m for m in doc["models"]}
+
+
+def _assert_complete(name, m):
+    """Every .ort verified, and benchmarked on the inputs its verification ran on."""
+    assert m["ok"], (name, m["problems"])
+    assert not [p for p in m["problems"] if p.startswith("bench")], (name, m["problems"])
+    orts = [a for a in m["artifacts"] if a["kind"] == "ort"]
+    assert len(orts) == 2
+    assert all(a["verified"] is True for a in orts), name
+    fixed = next(a for a in orts if a["style"] == "fixed")
+    used = {i["name"]: i["shape"] for i in fixed["verification"][0]["inputs"]}
+    assert {b["role"] for b in m["bench"]} >= {"original", "fixed", "runtime"}, name
+    for b in m["bench"]:
+        assert b["input_shapes"] == used, (name, b["role"], b["input_shapes"], used)
+    assert m["recommendation"]["ship"], name
+
+
+def test_prepare_on_the_folder_verifies_and_times_every_model(cli, folder, tmp_path):
+    out = tmp_path / "out"
+    r = cli("prepare", folder, "-o", out, "--runs", "2", "--json")
+    assert r.code == 0, r.stdout + r.stderr
+    models = _prepared(r.json())
+    assert set(models) == set(BUILDERS)
+    for name, m in models.items():
+        _assert_complete(name, m)
+    # the VAD's default [1, 32] fails its reflect Pad: timed on what the verification found
+    vad = models["vad.onnx"]["bench"][0]["input_shapes"]
+    assert vad["input"][1] > 64 and vad["state"] == [2, 1, 128]
+
+
+def test_prepare_with_one_model_that_never_runs_exits_1_and_the_others_are_complete(
+    cli, folder, tmp_path
+):
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in BUILDERS:
+        (src / name).write_bytes((folder / name).read_bytes())
+    save(never_runs(), src / "broken.onnx")
+    out = tmp_path / "out"
+    r = cli("prepare", src, "-o", out, "--runs", "2", "--json")
+    assert r.code == 1, r.stdout + r.stderr
+    models = _prepared(r.json())
+    broken = models.pop("broken.onnx")
+    assert broken["ok"] is False and not broken.get("error")
+    assert broken["recommendation"]["headline"].startswith("Not verified: both .ort files were")
+    assert all(
+        (out / a["path"]).is_file() and a["verified"] is False
+        for a in broken["artifacts"]
+        if a["kind"] == "ort"
+    )
+    assert broken["bench"] == []
+    for name, m in models.items():
+        _assert_complete(name, m)
+    assert set(_prepared(json.loads((out / "manifest.json").read_text()))) == {
+        *BUILDERS,
+        "broken.onnx",
+    }
