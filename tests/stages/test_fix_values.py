@@ -221,3 +221,35 @@ def test_prepare_benchmarks_on_the_inputs_the_verification_found(tmp_path):
     fixed = m.file("ort", "fixed")
     used = fixed.artifact.verification[0].inputs
     assert all(b.metrics["input_shapes"] == {i.name: list(i.shape) for i in used} for b in m.bench)
+
+
+def _audio() -> onnx.ModelProto:
+    """An audio frontend's shape: waveforms [batch_size, N] -> Relu."""
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["waveforms"], ["y"], name="relu")],
+        "audio",
+        [helper.make_tensor_value_info("waveforms", TensorProto.FLOAT, ["batch_size", "N"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch_size", "N"])],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_checks_fix_command_is_followed_by_the_values_that_are_guesses(cli, tmp_path):
+    """One short line after the printed command names each guessed value, why it was chosen
+    and the flag for the user's own size; the batch (1) and the model's own sizes are no
+    guesses, and a size the user passed is not said again."""
+    src = save(_audio(), tmp_path / "audio.onnx")
+    note = "N=16000 is a guess (one second of 16 kHz audio); pass your size with --fix-dim N=VALUE"
+    doc = cli("check", src, "--ep", "nnapi", "--json").json()
+    assert doc["fix_guesses"] == note
+    text = " ".join(cli("check", src, "--ep", "nnapi").stdout.split())
+    assert f"--fix-dim batch_size=1 --fix-dim N=16000 {note}" in text
+    given = cli("check", src, "--ep", "nnapi", "--fix-dim", "batch_size=1", "--json").json()
+    assert given["fix_guesses"] == note  # the user fixed the batch only: N is still guessed
+    images = cli("check", save(dynamic_cnn(), tmp_path / "cnn.onnx"), "--json").json()
+    assert images["fix_guesses"] == (
+        "H=224, W=224 are guesses (a typical classifier input size); pass your sizes with "
+        "--fix-dim H=VALUE --fix-dim W=VALUE"
+    )
+    own = cli("check", save(_detector(ULTRALYTICS), tmp_path / "det.onnx"), "--json").json()
+    assert own["fix_command"] and own["fix_guesses"] == ""

@@ -162,6 +162,8 @@ def _render(result: Any) -> None:
         for note in r.notes:
             render.out.print(f"  [dim]note:[/] {escape(note)}")
         render.out.print(f"  [bold]next:[/] {escape(r.next_step)}")
+        if result.fix_guesses and result.fix_command and r.next_step.endswith(result.fix_command):
+            render.out.print(f"  [dim]{escape(result.fix_guesses)}[/]")
     render.out.print(f"\n[dim]{result.thresholds}[/]")
     render_written(result.written)
     if result.gate is not None:

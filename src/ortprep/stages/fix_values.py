@@ -27,7 +27,7 @@ Used by ``check`` for its what-if and its ``fix-shapes`` command (stages/check/s
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -151,6 +151,37 @@ class FixValues:
         else:
             sentences.append("A fixed batch of 1 means one sample per run.")
         return tuple(sentences)
+
+    def guess_note(self, given: Iterable[str] = ()) -> str:
+        """One short line to print after a fix command: which of its values are guesses, why
+        each was chosen, and the flag that passes the user's own ("N=16000 is a guess (one
+        second of 16 kHz audio); pass your size with --fix-dim N=VALUE"). Dims or inputs in
+        ``given`` (the user's own) are left out; "" when no value is a guess."""
+        mine = set(given)
+        guessed = [
+            v for v in _by_label(self.guesses) if v.label not in mine and v.input not in mine
+        ]
+        if not guessed:
+            return ""
+        names = ", ".join(f"{v.label}={v.value}" for v in guessed)
+        whys = "; ".join(dict.fromkeys(v.why for v in guessed))
+        one = len(guessed) == 1
+        flags: list[str] = []
+        for v in guessed:
+            if v.input in self.inputs:
+                open_ = {g.position for g in guessed if g.input == v.input}
+                shape = ",".join(
+                    "VALUE" if i in open_ else str(d) for i, d in enumerate(self.shapes[v.input])
+                )
+                flag = f"--fix-input {v.input}={shape}"
+            else:
+                flag = f"--fix-dim {v.label}=VALUE"
+            if flag not in flags:
+                flags.append(flag)
+        verb = "is a guess" if one else "are guesses"
+        return f"{names} {verb} ({whys}); pass your {'size' if one else 'sizes'} with " + " ".join(
+            flags
+        )
 
     def to_dict(self) -> dict[str, object]:
         return {

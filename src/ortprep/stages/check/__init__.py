@@ -54,6 +54,7 @@ def run(path: Path, options: CheckOptions, progress: ProgressFn = no_progress) -
         tuple(reports),
         views.fix_command,
         what_if_refused=views.what_if_refused,
+        fix_guesses=views.fix_guesses,
     )
 
 

@@ -191,6 +191,7 @@ class CheckResult:
     gate: GateVerdict | None = None  # the CI gate's verdict, when requirements were given
     written: tuple[str, ...] = ()  # overlays and annotated copies written for this check
     what_if_refused: str | None = None  # ORT's reason for refusing the what-if's fixed dims
+    fix_guesses: str = ""  # which values of fix_command are guesses and how to pass one's own
     thresholds: str = (
         "NNAPI and CoreML verdicts use ORT's thresholds, its suitability() "
         "(usability_checker.py) on the share of nodes taken: 1 partition: over 75% yes, over "
@@ -222,6 +223,7 @@ class CheckResult:
             "what_if_dims": dict(self.assumed),
             "fix_command": self.fix_command,
             "what_if_refused": self.what_if_refused,
+            "fix_guesses": self.fix_guesses,
             "thresholds": self.thresholds,
             "eps": eps,
         }

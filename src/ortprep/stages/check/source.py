@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ortprep.core.errors import BadModelError, UsageError
 from ortprep.core.graph import Model, ValueType
@@ -37,6 +37,9 @@ from ortprep.core.progress import ProgressFn, no_progress
 from ortprep.core.runtime import SessionRecipe
 from ortprep.eps.registry import ep_spec
 from ortprep.stages.check.results import CheckOptions, OrtGraphOptions
+
+if TYPE_CHECKING:
+    from ortprep.stages.fix_values import FixValues
 
 Fixes = tuple[dict[str, int], dict[str, tuple[int, ...]]]
 """Dims fixed by name, and inputs fixed by name to a whole shape."""
@@ -68,6 +71,9 @@ class GraphViews:
     """ORT's reason when it refused the model with the what-if's dims fixed (a model may need
     sizes no guess gives, e.g. a text recognizer's height of 48): the what-if is then absent
     and no fix command is suggested; the model's own answers stand."""
+    fix_guesses: str = ""
+    """Which values of :attr:`fix_command` are guesses and how to pass one's own (one line,
+    stages/fix_values.py ``FixValues.guess_note``); "" when none is."""
 
 
 def graph_views(
@@ -154,6 +160,7 @@ def _onnx_views(path: Path, options: CheckOptions, workdir: Path) -> GraphViews:
     user_fixes: Fixes = (dict(options.fix_dims), dict(options.fix_inputs))
     user_fixed = bool(options.fix_dims or options.fix_inputs)
     what_if: Fixes | None = None
+    values: FixValues | None = None
     lean = _lean_source(path, workdir)
     source = lean[0] if lean is not None else None
     with _jobs(workdir, options.ort) as start:
@@ -192,7 +199,8 @@ def _onnx_views(path: Path, options: CheckOptions, workdir: Path) -> GraphViews:
         beside = options.what_if and small and not user_fixed
         second = None
         if beside and any(v.dynamic for v in facts.inputs):
-            what_if = what_if_fix(facts.inputs, path)
+            values = what_if_values(facts.inputs, path)
+            what_if = values.fixes
             second = start_fixed(what_if)
             second.decide(child_infers)
         for ep in options.eps:  # load the rules while ORT works in its process
@@ -200,16 +208,20 @@ def _onnx_views(path: Path, options: CheckOptions, workdir: Path) -> GraphViews:
         model = main.model(facts.external_names)
         dynamic = any(v.dynamic for v in model.graph.runtime_inputs)
         if options.what_if and not beside and dynamic:
-            what_if = what_if_fix(model.graph.runtime_inputs, path)
+            values = what_if_values(model.graph.runtime_inputs, path)
+            what_if = values.fixes
             second = start_fixed(_with_user_fixes(options, what_if))
             second.decide(child_infers)
         fixed_model, refused = _what_if_model(second, facts.external_names)
     assumed: dict[str, int] = {}
     fix_command = None
+    guesses = ""
     if what_if is not None:
         assumed = dict(what_if[0])
         if refused is None:
             fix_command = fix_shapes_command(path, *_with_user_fixes(options, what_if))
+    if values is not None and fix_command is not None:
+        guesses = values.guess_note([*options.fix_dims, *options.fix_inputs])
     return GraphViews(
         model,
         fixed_model,
@@ -219,6 +231,7 @@ def _onnx_views(path: Path, options: CheckOptions, workdir: Path) -> GraphViews:
         fix_command,
         main.target,
         refused,
+        fix_guesses=guesses,
     )
 
 
@@ -438,6 +451,11 @@ def what_if_fix(
 ) -> tuple[dict[str, int], dict[str, tuple[int, ...]]]:
     """Values for every dynamic input dim, from the model where it says (metadata, sibling
     dims), else 1 for batch dims and a typical size, flagged as a guess (stages/fix_values.py)."""
+    return what_if_values(runtime_inputs, path).fixes
+
+
+def what_if_values(runtime_inputs: Sequence[ValueType], path: Path) -> FixValues:
+    """:func:`what_if_fix` with where each value comes from (which are guesses)."""
     from ortprep.stages.fix_values import for_file
 
-    return for_file(path, runtime_inputs).fixes
+    return for_file(path, runtime_inputs)
