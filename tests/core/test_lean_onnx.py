@@ -25,8 +25,9 @@ from models import (
     save,
 )
 from ortprep.core.inputs import open_model
-from ortprep.core.lean_onnx import INLINE_BYTES, LeanScanError, read_lean
+from ortprep.core.lean_onnx import INLINE_BYTES, read_lean
 from ortprep.core.onnx_view import model_view
+from ortprep.core.protowire import WireError
 
 
 @pytest.fixture(autouse=True)
@@ -156,7 +157,7 @@ def test_what_the_scan_does_not_understand_is_refused_not_guessed(tmp_path):
     ):
         path = tmp_path / name
         path.write_bytes(data)
-        with pytest.raises(LeanScanError):
+        with pytest.raises(WireError):
             read_lean(path)
 
 

@@ -16,8 +16,8 @@ sparse_initializer, NodeProto.attribute, AttributeProto.t/g/tensors/graphs/spars
 SparseTensorProto.values/indices, onnx.proto3 field numbers), and only when they are longer than
 :data:`INLINE_BYTES`: a smaller message cannot hold a bigger payload, so the nodes of a graph are
 copied in runs without being parsed. Any byte sequence the scan does not understand raises
-:class:`LeanScanError`; callers then read the file the ordinary way, whose errors are the ones
-users see.
+:class:`~ortprep.core.protowire.WireError`; callers then read the file the ordinary way, whose
+errors are the ones users see. The wire format itself is read by :mod:`.protowire`.
 """
 
 from __future__ import annotations
@@ -26,12 +26,21 @@ import mmap
 from dataclasses import dataclass
 from pathlib import Path
 
+from ortprep.core.protowire import (
+    I32,
+    I64,
+    LEN,
+    VARINT,
+    WireError,
+    length_field,
+    read_varint,
+    varint,
+)
+
 INLINE_BYTES = 1024
 """Tensor payloads up to this size stay in the lean proto (shapes, axes, scales, zero points):
 the size ORT uses by default to keep an initializer inline when it writes external data."""
 
-# Wire types (protobuf encoding): varint, 64-bit, length-delimited, 32-bit.
-_VARINT, _I64, _LEN, _I32 = 0, 1, 2, 5
 
 # Field numbers of onnx.proto3 that lead to tensors (message kind entered for each).
 _MODEL_GRAPH = 7
@@ -42,10 +51,6 @@ _SPARSE_VALUES, _SPARSE_INDICES = 1, 2
 _TENSOR_DATA_TYPE, _TENSOR_FLOAT_DATA, _TENSOR_RAW_DATA, _TENSOR_DOUBLE_DATA = 2, 4, 9, 10
 _TENSOR_EXTERNAL_DATA, _TENSOR_DATA_LOCATION = 13, 14
 _FLOAT, _DOUBLE, _COMPLEX64, _COMPLEX128 = 1, 11, 14, 15  # TensorProto.DataType
-
-
-class LeanScanError(ValueError):
-    """The file is not protobuf the scan understands (the ordinary loader says why)."""
 
 
 @dataclass(frozen=True)
@@ -69,24 +74,11 @@ def read_lean(path: Path, inline_bytes: int = INLINE_BYTES) -> LeanModel:
         try:
             data = scan.message(0, len(buf), _model_fields)
         except IndexError:  # a length or varint running past the end of the file
-            raise LeanScanError("truncated protobuf") from None
+            raise WireError("truncated protobuf") from None
     return LeanModel(data, path, scan.tensors, scan.payload_bytes)
 
 
 # ------------------------------------------------------------------------- the scan
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _field(number: int, body: bytes) -> bytes:
-    return _varint(number << 3 | _LEN) + _varint(len(body)) + body
 
 
 class _Scan:
@@ -97,51 +89,38 @@ class _Scan:
         self.tensors = 0
         self.payload_bytes = 0
 
-    def _read_varint(self, pos: int) -> tuple[int, int]:
-        buf = self.buf
-        result = shift = 0
-        while True:
-            byte = buf[pos]
-            pos += 1
-            result |= (byte & 0x7F) << shift
-            if byte < 0x80:
-                return result, pos
-            shift += 7
-            if shift > 63:
-                raise LeanScanError("varint longer than 10 bytes")
-
     def message(self, start: int, end: int, kinds: dict[int, _Entry]) -> bytes:
         """The message in ``buf[start:end]`` rewritten: fields in ``kinds`` (and longer than
         the inline size) are entered, everything else is copied in runs."""
-        buf, read = self.buf, self._read_varint
+        buf, read = self.buf, read_varint
         parts: list[bytes] = []
         run = pos = start  # run: start of the bytes copied as they are
         while pos < end:
             field_start = pos
-            key, pos = read(pos)
+            key, pos = read(buf, pos)
             wire = key & 7
-            if wire == _VARINT:
-                _, pos = read(pos)
-            elif wire == _I64:
+            if wire == VARINT:
+                _, pos = read(buf, pos)
+            elif wire == I64:
                 pos += 8
-            elif wire == _I32:
+            elif wire == I32:
                 pos += 4
-            elif wire == _LEN:
-                length, pos = read(pos)
+            elif wire == LEN:
+                length, pos = read(buf, pos)
                 body, pos = pos, pos + length
                 if pos > end:
-                    raise LeanScanError("a field runs past its message")
+                    raise WireError("a field runs past its message")
                 kind = kinds.get(key >> 3)
                 if kind is not None and length > self.inline:
                     parts.append(buf[run:field_start])
                     parts.append(kind(self, key >> 3, body, pos))
                     run = pos
             else:
-                raise LeanScanError(f"wire type {wire} (groups) is not used by ONNX")
+                raise WireError(f"wire type {wire} (groups) is not used by ONNX")
             if pos > end:
-                raise LeanScanError("a field runs past its message")
+                raise WireError("a field runs past its message")
         if pos != end:
-            raise LeanScanError("a message ends inside a field")
+            raise WireError("a message ends inside a field")
         if run == start:  # nothing rewritten: the bytes as they are
             return buf[start:end]
         parts.append(buf[run:end])
@@ -149,53 +128,53 @@ class _Scan:
 
     def tensor(self, number: int, start: int, end: int) -> bytes:
         """A TensorProto field: its payload over the inline size becomes a reference."""
-        buf, read = self.buf, self._read_varint
+        buf, read = self.buf, read_varint
         data_type = 0
         payload: tuple[int, int, int, int] | None = None  # field, its start, offset, length
         pos = start
         while pos < end:  # first pass: find the payload and the data type
             field_start = pos
-            key, pos = read(pos)
+            key, pos = read(buf, pos)
             wire, field_no = key & 7, key >> 3
-            if wire == _VARINT:
-                value, pos = read(pos)
+            if wire == VARINT:
+                value, pos = read(buf, pos)
                 if field_no == _TENSOR_DATA_TYPE:
                     data_type = value
                 elif field_no == _TENSOR_DATA_LOCATION and value != 0:
-                    return _field(number, buf[start:end])  # already external
-            elif wire == _I64:
+                    return length_field(number, buf[start:end])  # already external
+            elif wire == I64:
                 pos += 8
-            elif wire == _I32:
+            elif wire == I32:
                 pos += 4
-            elif wire == _LEN:
-                length, pos = read(pos)
+            elif wire == LEN:
+                length, pos = read(buf, pos)
                 if field_no in (_TENSOR_RAW_DATA, _TENSOR_FLOAT_DATA, _TENSOR_DOUBLE_DATA):
                     if payload is not None:
-                        return _field(number, buf[start:end])  # two payloads: left as it is
+                        return length_field(number, buf[start:end])  # two payloads: left as it is
                     payload = (field_no, field_start, pos, length)
                 pos += length
             else:
-                raise LeanScanError(f"wire type {wire} (groups) is not used by ONNX")
+                raise WireError(f"wire type {wire} (groups) is not used by ONNX")
         if pos != end:
-            raise LeanScanError("a tensor ends inside a field")
+            raise WireError("a tensor ends inside a field")
         if payload is None or not _same_layout(payload[0], data_type):
-            return _field(number, buf[start:end])
+            return length_field(number, buf[start:end])
         _, field_start, offset, length = payload
         if length <= self.inline:
-            return _field(number, buf[start:end])
+            return length_field(number, buf[start:end])
         self.tensors += 1
         self.payload_bytes += length
         reference = b"".join(
-            _field(_TENSOR_EXTERNAL_DATA, _field(1, key) + _field(2, value))
+            length_field(_TENSOR_EXTERNAL_DATA, length_field(1, key) + length_field(2, value))
             for key, value in (
                 (b"location", self.location),
                 (b"offset", str(offset).encode()),
                 (b"length", str(length).encode()),
             )
         )
-        location = _varint(_TENSOR_DATA_LOCATION << 3 | _VARINT) + _varint(1)
+        location = varint(_TENSOR_DATA_LOCATION << 3 | VARINT) + varint(1)
         body = buf[start:field_start] + buf[offset + length : end] + reference + location
-        return _field(number, body)
+        return length_field(number, body)
 
 
 def _same_layout(field_no: int, data_type: int) -> bool:
@@ -218,7 +197,7 @@ class _Entry:
     def __call__(self, scan: _Scan, number: int, start: int, end: int) -> bytes:
         if self.fields is None:
             return scan.tensor(number, start, end)
-        return _field(number, scan.message(start, end, self.fields))
+        return length_field(number, scan.message(start, end, self.fields))
 
 
 _TENSOR = _Entry(None)

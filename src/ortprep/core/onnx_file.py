@@ -131,13 +131,14 @@ def _head(path: Path) -> bytes:
 def scan_lean(path: Path) -> LeanModel | None:
     """The lean scan of ``path``, or None when the file is small (:data:`LEAN_FROM_BYTES`) or
     the scan cannot read it (the ordinary parse then reads it, and says what is wrong)."""
-    from ortprep.core.lean_onnx import LeanScanError, read_lean
+    from ortprep.core.lean_onnx import read_lean
+    from ortprep.core.protowire import WireError
 
     if not worth_scanning(path):
         return None
     try:
         return read_lean(path)
-    except (LeanScanError, OSError, ValueError):
+    except (WireError, OSError, ValueError):
         return None
 
 

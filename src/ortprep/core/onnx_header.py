@@ -1,7 +1,8 @@
 """What an ``.onnx`` file says about its interface, without parsing its weights: the runtime
 inputs, the outputs and ``metadata_props``.
 
-The model is not parsed as a whole: the protobuf wire format is walked over a memory map, the
+The model is not parsed as a whole: the protobuf wire format is walked over a memory map
+(:mod:`.protowire`), the
 length-delimited fields that are not needed (nodes, initializer data) are skipped by their length,
 and only the graph's input and output ``ValueInfoProto`` messages, the initializers' names (an
 input with an initializer is not fed at run time) and the metadata entries are parsed. Reading the
@@ -17,15 +18,13 @@ Field numbers from onnx.proto: ModelProto ``graph`` 7, ``metadata_props`` 14; Gr
 from __future__ import annotations
 
 import mmap
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ortprep.core.graph import ValueType
+from ortprep.core.protowire import length_fields
 
 __all__ = ["Interface", "read_interface"]
-
-_LEN = 2  # wire type of length-delimited fields
 
 
 @dataclass(frozen=True)
@@ -35,41 +34,6 @@ class Interface:
     inputs: tuple[ValueType, ...] = ()
     outputs: tuple[ValueType, ...] = ()
     metadata: dict[str, str] = field(default_factory=dict)
-
-
-def _varint(buf: memoryview | mmap.mmap, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return result, pos
-        shift += 7
-        if shift > 63:
-            raise ValueError("varint too long")
-
-
-def _fields(buf: memoryview | mmap.mmap, start: int, end: int) -> Iterator[tuple[int, int, int]]:
-    """``(field number, start, end)`` of each length-delimited field in ``buf[start:end]``."""
-    pos = start
-    while pos < end:
-        key, pos = _varint(buf, pos)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            _, pos = _varint(buf, pos)
-        elif wire == 1:
-            pos += 8
-        elif wire == 5:
-            pos += 4
-        elif wire == _LEN:
-            length, pos = _varint(buf, pos)
-            if pos + length > end:
-                raise ValueError("field runs past its message")
-            yield number, pos, pos + length
-            pos += length
-        else:
-            raise ValueError(f"unsupported wire type {wire}")
 
 
 def read_interface(path: Path) -> Interface:
@@ -106,18 +70,18 @@ def _scan(path: Path) -> tuple[list[bytes], list[bytes], list[str], dict[str, st
         if path.stat().st_size == 0:
             return None
         with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-            for number, start, end in _fields(buf, 0, len(buf)):
+            for number, start, end in length_fields(buf, 0, len(buf)):
                 if number == 14:
                     entry = onnx.StringStringEntryProto.FromString(buf[start:end])
                     metadata[entry.key] = entry.value
                 elif number == 7:
-                    for g_number, g_start, g_end in _fields(buf, start, end):
+                    for g_number, g_start, g_end in length_fields(buf, start, end):
                         if g_number == 11:
                             inputs.append(buf[g_start:g_end])
                         elif g_number == 12:
                             outputs.append(buf[g_start:g_end])
                         elif g_number == 5:
-                            for t_number, t_start, t_end in _fields(buf, g_start, g_end):
+                            for t_number, t_start, t_end in length_fields(buf, g_start, g_end):
                                 if t_number == 8:
                                     initializers.append(bytes(buf[t_start:t_end]).decode())
     return inputs, outputs, initializers, metadata
