@@ -365,7 +365,7 @@ def _decide(
         return k.seq[1][0], "metadata", f"from its metadata {k.seq[0]}", "sequence"
     if named is not None:
         return named[0], "guess", named[2], named[1]
-    return 32, "guess", "no size is known for it", None
+    return 32, "guess", "the model gives no size", None
 
 
 def suggest(
