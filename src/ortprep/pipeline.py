@@ -23,9 +23,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
-from ortprep.core.batch import Failure, attempt, failure_of
+from ortprep.core.batch import Failure, attempt, noted
 from ortprep.core.errors import BadModelError, UsageError
 from ortprep.core.inputs import ModelInput
 from ortprep.core.progress import ProgressFn, no_progress
@@ -77,8 +77,6 @@ __all__ = [
     "versions",
 ]
 
-T = TypeVar("T")
-
 
 # --------------------------------------------------------------------------- one model
 
@@ -109,19 +107,6 @@ def _shared_flags(options: PrepareOptions) -> str:
     """``--fix-dim`` and ``--inputs`` as the user gave them, for every command that takes them."""
     flags = "".join(f" --fix-dim {_q(f'{k}={v}')}" for k, v in options.fix_dims.items())
     return flags + (f" --inputs {_q(options.inputs)}" if options.inputs else "")
-
-
-def _attempt(problems: list[str], stage: str, fn: Callable[[], T]) -> T | None:
-    """Run one later stage; a failure the user or ORT caused is noted and the model goes on
-    (a bug fails the model: :func:`prepare_model` records it as an internal error)."""
-    try:
-        return fn()
-    except Exception as exc:
-        failure = failure_of(exc)
-        if failure.internal:
-            raise
-        problems.append(f"{stage}: {failure.line}")
-        return None
 
 
 def _failed(item: ModelInput, options: PrepareOptions, failure: Failure) -> ModelReport:
@@ -202,7 +187,7 @@ def _prepare(
     diffs = []
     for style in ("runtime", "fixed"):
         p = ort_paths[style]
-        d = _attempt(problems, f"diff {p.name}", partial(_diff, source, p))
+        d = noted(problems, f"diff {p.name}", partial(_diff, source, p))
         if d is not None:
             diffs.append(Diffed(style, rel(p), d))
     fix = _fix_values(item, source, options)
@@ -361,7 +346,7 @@ def _checks(
         )
         folder = overlays / Path(shown).parent
         run = partial(check_with_overlays, path, opts, folder, None, progress)
-        found = _attempt(problems, f"check {path.name}", run)
+        found = noted(problems, f"check {path.name}", run)
         if found is not None:
             checks.append(Checked(role, shown, found, tuple(rel(Path(p)) for p in found.written)))
     return tuple(checks)
@@ -399,7 +384,7 @@ def _build(
     if rec.style is None or rec.style not in config_paths:
         return None
     cfg_path = config_paths[rec.style]
-    return _attempt(
+    return noted(
         problems,
         "build command",
         lambda: opconfig.build_command(

@@ -73,16 +73,11 @@ def _verified_inputs(inputs: Sequence[InputUsed], folder: Path) -> Path | None:
 def _run(
     problems: list[str], paths: list[Path], options: BenchOptions, progress: ProgressFn
 ) -> BenchReport | None:
-    from ortprep.core.batch import failure_of
+    from ortprep.core.batch import noted
     from ortprep.stages import bench
 
-    try:
-        report = bench.run(paths, options, progress)
-    except Exception as exc:
-        failure = failure_of(exc)
-        if failure.internal:
-            raise
-        problems.append(f"bench: {failure.line}")
+    report = noted(problems, "bench", lambda: bench.run(paths, options, progress))
+    if report is None:
         return None
     problems.extend(f"bench {Path(f.path).name}: {f.error}" for f in report.failures)
     return report

@@ -92,6 +92,20 @@ def failure_of(exc: Exception) -> Failure:
     )
 
 
+def noted(problems: list[str], stage: str, step: Callable[[], T]) -> T | None:
+    """Run one optional stage of a model (prepare's checks, diffs, benchmark): its result, or
+    None with ``"STAGE: what went wrong"`` added to ``problems`` when the user or ORT caused the
+    failure; a bug is raised (the model's own :func:`attempt` records it as internal)."""
+    try:
+        return step()
+    except Exception as exc:
+        failure = failure_of(exc)
+        if failure.internal:
+            raise
+        problems.append(f"{stage}: {failure.line}")
+        return None
+
+
 def attempt(step: Callable[[], T]) -> T | Failure:
     """Run one model's ``step``: its result, or the :class:`Failure` it raised."""
     try:

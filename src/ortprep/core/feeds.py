@@ -315,8 +315,15 @@ def is_batch_dim(name: object, position: int) -> bool:
     return position == 0 and not _SEQUENCE_NAMES.search(low)
 
 
-def input_shape(shape: tuple[Any, ...] | None, fix_dims: Mapping[str, int]) -> tuple[int, ...]:
-    """A concrete shape: fixed dims kept, symbolic ones from ``fix_dims`` or the defaults."""
+def input_shape(
+    shape: tuple[Any, ...] | None,
+    fix_dims: Mapping[str, int],
+    free: int = OTHER_DIM_DEFAULT,
+    unnamed: int | None = None,
+) -> tuple[int, ...]:
+    """A concrete shape: fixed dims kept, symbolic ones from ``fix_dims``, batch dims
+    :data:`BATCH_DEFAULT`, the other named ones ``free`` and the other unnamed ones ``unnamed``
+    (default: ``free``; the input search keeps a state input's unnamed batch at 1)."""
     if shape is None:
         return ()
     dims = []
@@ -327,8 +334,10 @@ def input_shape(shape: tuple[Any, ...] | None, fix_dims: Mapping[str, int]) -> t
             dims.append(fix_dims[d])
         elif is_batch_dim(d, i):
             dims.append(BATCH_DEFAULT)
+        elif isinstance(d, str) and d:
+            dims.append(free)
         else:
-            dims.append(OTHER_DIM_DEFAULT)
+            dims.append(free if unnamed is None else unnamed)
     return tuple(dims)
 
 

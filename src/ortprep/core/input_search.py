@@ -365,22 +365,15 @@ def _shapes(
     if plan.size is None:
         return {s.name: input_shape(s.shape, fix_dims) for s in specs}
     main = next((s.name for s in specs if _free_dims(s, fix_dims)), None)
-    shapes: dict[str, tuple[int, ...]] = {}
-    for s in specs:
-        dims: list[int] = []
-        for i, d in enumerate(s.shape or ()):
-            if isinstance(d, int) and d >= 0:
-                dims.append(d)
-            elif isinstance(d, str) and d in fix_dims:
-                dims.append(fix_dims[d])
-            elif is_batch_dim(d, i):
-                dims.append(BATCH_DEFAULT)
-            elif (isinstance(d, str) and d) or plan.spread == "all" or s.name == main:
-                dims.append(plan.size)
-            else:
-                dims.append(BATCH_DEFAULT)
-        shapes[s.name] = tuple(dims)
-    return shapes
+    return {
+        s.name: input_shape(
+            s.shape,
+            fix_dims,
+            free=plan.size,
+            unnamed=plan.size if plan.spread == "all" or s.name == main else BATCH_DEFAULT,
+        )
+        for s in specs
+    }
 
 
 def _free_dims(spec: InputSpec, fix_dims: Mapping[str, int]) -> list[int]:

@@ -127,22 +127,26 @@ def write_with_ort(model: Path, target: Path, recipe: SessionRecipe) -> None:
     the freed heap back with :func:`ortprep.core.memory.release` before the next session)."""
     with atomic_path(target) as tmp:
         source, recipe = lean_source(model, saving_only(recipe, tmp))
-        try:
-            create_session(source, recipe)
-        except OrtprepError:
-            raise
-        except Exception as exc:  # noqa: BLE001 -- ORT reports failures as plain exceptions
-            said = describe_ort_error(exc)
-            hint = ort_failure_hint(said)
-            if _SAVE_FAILED in said and recipe.save_format == "ORT":
-                hint = (
-                    "if the optimized model is over 2 GiB (constant folding can turn int8 "
-                    "weights into float ones), the ORT format cannot hold it: keep it in ONNX "
-                    "with external data; else check the output folder"
-                )
-            raise BadModelError(
-                f"{model}: ONNX Runtime could not convert the model ({said})", hint
-            ) from None
+        _ort_save(model, source, recipe, "convert the model")
+
+
+def _ort_save(model: Path, source: Path | bytes, recipe: SessionRecipe, doing: str) -> None:
+    """Let ORT load ``source`` (``model``, or its lean bytes) with a saving ``recipe``; ORT's
+    refusal is the model's problem, a :class:`BadModelError` naming what it was ``doing``."""
+    try:
+        create_session(source, recipe)
+    except OrtprepError:
+        raise
+    except Exception as exc:  # noqa: BLE001 -- ORT reports failures as plain exceptions
+        said = describe_ort_error(exc)
+        hint = ort_failure_hint(said)
+        if _SAVE_FAILED in said and recipe.save_format == "ORT":
+            hint = (
+                "if the optimized model is over 2 GiB (constant folding can turn int8 "
+                "weights into float ones), the ORT format cannot hold it: keep it in ONNX "
+                "with external data; else check the output folder"
+            )
+        raise BadModelError(f"{model}: ONNX Runtime could not {doing} ({said})", hint) from None
 
 
 def save_onnx_with_ort(
@@ -170,17 +174,7 @@ def save_onnx_with_ort(
         tmp_model = Path(tmp) / target.name
         # the format explicit: ORT would otherwise pick it from the name
         recipe = saving_only(dataclasses.replace(recipe, save_format="ONNX"), tmp_model)
-        try:
-            create_session(model, recipe)
-        except OrtprepError:
-            raise
-        except Exception as exc:  # noqa: BLE001 -- ORT reports failures as plain exceptions
-            said = describe_ort_error(exc)
-            raise BadModelError(
-                f"{model}: ONNX Runtime could not optimize the model at level {recipe.level} "
-                f"({said})",
-                ort_failure_hint(said),
-            ) from None
+        _ort_save(model, model, recipe, f"optimize the model at level {recipe.level}")
         data_target = None
         if data_name:
             written = Path(tmp) / data_name
