@@ -26,16 +26,7 @@ import mmap
 from dataclasses import dataclass
 from pathlib import Path
 
-from ortprep.core.protowire import (
-    I32,
-    I64,
-    LEN,
-    VARINT,
-    WireError,
-    length_field,
-    read_varint,
-    varint,
-)
+from ortprep.core.protowire import LEN, VARINT, WireError, fields, length_field, varint
 
 INLINE_BYTES = 1024
 """Tensor payloads up to this size stay in the lean proto (shapes, axes, scales, zero points):
@@ -50,6 +41,7 @@ _ATTR_T, _ATTR_G, _ATTR_TENSORS, _ATTR_GRAPHS, _ATTR_SPARSE, _ATTR_SPARSES = 5, 
 _SPARSE_VALUES, _SPARSE_INDICES = 1, 2
 _TENSOR_DATA_TYPE, _TENSOR_FLOAT_DATA, _TENSOR_RAW_DATA, _TENSOR_DOUBLE_DATA = 2, 4, 9, 10
 _TENSOR_EXTERNAL_DATA, _TENSOR_DATA_LOCATION = 13, 14
+_PAYLOADS = (_TENSOR_RAW_DATA, _TENSOR_FLOAT_DATA, _TENSOR_DOUBLE_DATA)
 _FLOAT, _DOUBLE, _COMPLEX64, _COMPLEX128 = 1, 11, 14, 15  # TensorProto.DataType
 
 
@@ -92,35 +84,16 @@ class _Scan:
     def message(self, start: int, end: int, kinds: dict[int, _Entry]) -> bytes:
         """The message in ``buf[start:end]`` rewritten: fields in ``kinds`` (and longer than
         the inline size) are entered, everything else is copied in runs."""
-        buf, read = self.buf, read_varint
+        buf = self.buf
         parts: list[bytes] = []
-        run = pos = start  # run: start of the bytes copied as they are
-        while pos < end:
-            field_start = pos
-            key, pos = read(buf, pos)
-            wire = key & 7
-            if wire == VARINT:
-                _, pos = read(buf, pos)
-            elif wire == I64:
-                pos += 8
-            elif wire == I32:
-                pos += 4
-            elif wire == LEN:
-                length, pos = read(buf, pos)
-                body, pos = pos, pos + length
-                if pos > end:
-                    raise WireError("a field runs past its message")
-                kind = kinds.get(key >> 3)
-                if kind is not None and length > self.inline:
+        run = start  # start of the bytes copied as they are
+        for number, wire, field_start, body, field_end in fields(buf, start, end):
+            if wire == LEN and field_end - body > self.inline:
+                kind = kinds.get(number)
+                if kind is not None:
                     parts.append(buf[run:field_start])
-                    parts.append(kind(self, key >> 3, body, pos))
-                    run = pos
-            else:
-                raise WireError(f"wire type {wire} (groups) is not used by ONNX")
-            if pos > end:
-                raise WireError("a field runs past its message")
-        if pos != end:
-            raise WireError("a message ends inside a field")
+                    parts.append(kind(self, number, body, field_end))
+                    run = field_end
         if run == start:  # nothing rewritten: the bytes as they are
             return buf[start:end]
         parts.append(buf[run:end])
@@ -128,35 +101,20 @@ class _Scan:
 
     def tensor(self, number: int, start: int, end: int) -> bytes:
         """A TensorProto field: its payload over the inline size becomes a reference."""
-        buf, read = self.buf, read_varint
+        buf = self.buf
         data_type = 0
         payload: tuple[int, int, int, int] | None = None  # field, its start, offset, length
-        pos = start
-        while pos < end:  # first pass: find the payload and the data type
-            field_start = pos
-            key, pos = read(buf, pos)
-            wire, field_no = key & 7, key >> 3
+        # first pass: find the payload and the data type
+        for field_no, wire, field_start, value, field_end in fields(buf, start, end):
             if wire == VARINT:
-                value, pos = read(buf, pos)
                 if field_no == _TENSOR_DATA_TYPE:
                     data_type = value
                 elif field_no == _TENSOR_DATA_LOCATION and value != 0:
                     return length_field(number, buf[start:end])  # already external
-            elif wire == I64:
-                pos += 8
-            elif wire == I32:
-                pos += 4
-            elif wire == LEN:
-                length, pos = read(buf, pos)
-                if field_no in (_TENSOR_RAW_DATA, _TENSOR_FLOAT_DATA, _TENSOR_DOUBLE_DATA):
-                    if payload is not None:
-                        return length_field(number, buf[start:end])  # two payloads: left as it is
-                    payload = (field_no, field_start, pos, length)
-                pos += length
-            else:
-                raise WireError(f"wire type {wire} (groups) is not used by ONNX")
-        if pos != end:
-            raise WireError("a tensor ends inside a field")
+            elif wire == LEN and field_no in _PAYLOADS:
+                if payload is not None:
+                    return length_field(number, buf[start:end])  # two payloads: left as it is
+                payload = (field_no, field_start, value, field_end - value)
         if payload is None or not _same_layout(payload[0], data_type):
             return length_field(number, buf[start:end])
         _, field_start, offset, length = payload

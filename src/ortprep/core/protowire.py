@@ -37,27 +37,37 @@ def read_varint(buf: Buffer, pos: int) -> tuple[int, int]:
             raise WireError("varint longer than 10 bytes")
 
 
+def fields(buf: Buffer, start: int, end: int) -> Iterator[tuple[int, int, int, int, int]]:
+    """Each field of the message in ``buf[start:end]``: ``(number, wire type, where the field
+    starts, value, where it ends)``; the value is the number of a varint field and where the
+    bytes start for the others (a length-delimited body is ``buf[value:end]``)."""
+    pos = start
+    while pos < end:
+        field_start = pos
+        key, pos = read_varint(buf, pos)
+        wire = key & 7
+        if wire == VARINT:
+            value, pos = read_varint(buf, pos)
+        elif wire == LEN:
+            length, value = read_varint(buf, pos)
+            pos = value + length
+        elif wire == I64:
+            value, pos = pos, pos + 8
+        elif wire == I32:
+            value, pos = pos, pos + 4
+        else:
+            raise WireError(f"wire type {wire} (groups) is not used by ONNX")
+        if pos > end:
+            raise WireError("a field runs past its message")
+        yield key >> 3, wire, field_start, value, pos
+
+
 def length_fields(buf: Buffer, start: int, end: int) -> Iterator[tuple[int, int, int]]:
     """``(field number, start, end)`` of each length-delimited field in ``buf[start:end]``; the
     other fields are skipped."""
-    pos = start
-    while pos < end:
-        key, pos = read_varint(buf, pos)
-        number, wire = key >> 3, key & 7
-        if wire == VARINT:
-            _, pos = read_varint(buf, pos)
-        elif wire == I64:
-            pos += 8
-        elif wire == I32:
-            pos += 4
-        elif wire == LEN:
-            length, pos = read_varint(buf, pos)
-            if pos + length > end:
-                raise WireError("a field runs past its message")
-            yield number, pos, pos + length
-            pos += length
-        else:
-            raise WireError(f"wire type {wire} (groups) is not used by ONNX")
+    for number, wire, _, body, field_end in fields(buf, start, end):
+        if wire == LEN:
+            yield number, body, field_end
 
 
 def varint(value: int) -> bytes:
