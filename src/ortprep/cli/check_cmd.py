@@ -142,6 +142,7 @@ def _render(result: Any) -> None:
             fixed,
         )
     render.out.print(table)
+    guesses = result.fix_guesses if result.fix_command else ""  # said once, after the first EP
     for r in result.eps:
         render.out.print(
             f"\n[bold]{r.ep}[/] (rules follow ORT {r.ort_source_version}): {escape(r.summary)}"
@@ -162,8 +163,9 @@ def _render(result: Any) -> None:
         for note in r.notes:
             render.out.print(f"  [dim]note:[/] {escape(note)}")
         render.out.print(f"  [bold]next:[/] {escape(r.next_step)}")
-        if result.fix_guesses and result.fix_command and r.next_step.endswith(result.fix_command):
-            render.out.print(f"  [dim]{escape(result.fix_guesses)}[/]")
+        if guesses and r.next_step.endswith(result.fix_command):
+            render.out.print(f"  [dim]{escape(guesses)}[/]")
+            guesses = ""
     render.out.print(f"\n[dim]{result.thresholds}[/]")
     render_written(result.written)
     if result.gate is not None:
