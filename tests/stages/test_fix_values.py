@@ -246,9 +246,10 @@ def test_checks_fix_command_is_followed_by_the_values_that_are_guesses(cli, tmp_
     assert f"--fix-dim batch_size=1 --fix-dim N=16000 {note}" in text
     given = cli("check", src, "--ep", "nnapi", "--fix-dim", "batch_size=1", "--json").json()
     assert given["fix_guesses"] == note  # the user fixed the batch only: N is still guessed
-    every_ep = cli("check", src, "--ep", "all").stdout
-    assert every_ep.count("is a guess") == 1  # said once, though every EP suggests the command
     images = cli("check", save(dynamic_cnn(), tmp_path / "cnn.onnx"), "--json").json()
+    every_ep = cli("check", tmp_path / "cnn.onnx", "--ep", "all")
+    assert " ".join(every_ep.stdout.split()).count("fix-shapes") >= 2  # several EPs suggest it
+    assert every_ep.stdout.count("are guesses") == 1  # the guesses are said once
     assert images["fix_guesses"] == (
         "H=224, W=224 are guesses (a typical classifier input size); pass your sizes with "
         "--fix-dim H=VALUE --fix-dim W=VALUE"
