@@ -7,9 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from failing_models import never_runs
 from models import bad_inputs, conv_bn_relu, dynamic_cnn, save
 from ortprep.core.runtime import SessionRecipe, create_session
 from ortprep.stages import bench as stage
+from real_shape_models import reflect_pad_vad
 
 CONTRACT_KEYS = {
     "path",
@@ -98,6 +100,28 @@ def test_fix_dim_and_inputs_decide_the_input_shapes(cli, tmp_path):
     r = cli("bench", src, *FAST, "--inputs", npz, "--json")
     assert r.code == 0, r.stderr
     assert r.json()["results"][0]["input_shapes"] == {"x": [2, 3, 8, 8]}
+
+
+def test_a_model_its_synthesized_inputs_do_not_run_is_timed_on_inputs_that_do(cli, tmp_path):
+    """The VAD shape fails its reflect Pad on the default [1, 32]: bench searches inputs as
+    verify does and says which it timed; a model no input runs is still a clear failure."""
+    vad = save(reflect_pad_vad(), tmp_path / "vad.onnx")
+    r = cli("bench", vad, *FAST, "--json")
+    assert r.code == 0, r.stderr
+    result = r.json()["results"][0]
+    assert result["input_shapes"]["input"] == [1, 256]
+    assert result["inputs_searched"].startswith("the synthesized inputs did not run")
+    assert "sr [] int64 all 16000" in result["inputs_searched"]
+    human = cli("bench", vad, *FAST)
+    assert "timed on inputs found" in " ".join(human.stdout.split())
+    never = save(never_runs(), tmp_path / "never.onnx")
+    r = cli("bench", never, *FAST)
+    assert r.code == 2 and "the model failed to run" in r.stderr and "Traceback" not in r.stderr
+    npz = tmp_path / "short.npz"  # the user's inputs are never replaced by searched ones
+    short = {"input": np.zeros((1, 32), np.float32), "sr": np.array(16000, np.int64)}
+    np.savez(npz, state=np.zeros((2, 1, 128), np.float32), **short)
+    r = cli("bench", vad, *FAST, "--inputs", npz)
+    assert r.code == 2 and "Pad" in r.stderr
 
 
 def test_missing_path_is_exit_2(cli, tmp_path):

@@ -120,6 +120,8 @@ def _render(report: Any) -> None:
             f"{r.runs} timed runs after {r.warmup} warm-up; peak RSS includes "
             f"{r.baseline_rss_mb:.0f} MB of Python and ORT before the load[/]"
         )
+        if r.inputs_searched:
+            render.out.print(f"[dim]{escape(r.inputs_searched)}[/]")
         if r.representative is not True:
             render.warning(f"{Path(r.path).name}: {r.note}")
     for f in report.failures:
