@@ -199,3 +199,24 @@ def test_prepare_with_a_gate(model, tmp_path):
     (m,) = result.models
     assert m.gate is not None and m.gate.ok
     assert result.to_dict()["models"][0]["gate"]["requirements"] == ["nnapi=yes"]
+
+
+def test_optimize_takes_inputs_and_fix_dim_like_the_cli(tmp_path):
+    import numpy as np
+
+    from failing_models import reshape_to_input
+
+    src = save(reshape_to_input(), tmp_path / "reshape.onnx")
+    npz = tmp_path / "real.npz"
+    np.savez(npz, x=np.ones((2, 3), np.float32), shape=np.array([3, 2]))
+    result = ortprep.optimize(src, tmp_path / "out", level="basic", inputs=npz)
+    assert result.ok and result.models[0].levels[0].verified is True
+    dyn = save(dynamic_cnn(), tmp_path / "dyn.onnx")
+    fixed = ortprep.optimize(
+        dyn, tmp_path / "out2", level="basic", fix_dim={"N": 2, "H": 16, "W": 8}
+    )
+    assert fixed.to_dict()["levels"][0]["verification"]["inputs"][0]["shape"] == [2, 3, 16, 8]
+    with pytest.raises(ortprep.OrtprepError, match="--fix-dim 'N=0'"):
+        ortprep.optimize(dyn, tmp_path / "out3", fix_dim=["N=0"])
+    with pytest.raises(ortprep.OrtprepError, match="no such inputs file"):
+        ortprep.optimize(dyn, tmp_path / "out4", inputs=tmp_path / "missing.npz")

@@ -294,6 +294,8 @@ def optimize(
     target_platform: str = "arm",
     pre: str | None = None,
     no_verify: bool = False,
+    fix_dim: Dims = None,
+    inputs: PathLikeStr | None = None,
     progress: ProgressFn = no_progress,
 ) -> OptimizeResult:
     """The optimized ONNX model at each level, what changed, and online vs offline load time."""
@@ -305,6 +307,8 @@ def optimize(
         target_platform=target_platform,
         pre=pre,
         verify=not no_verify,
+        fix_dims=parse_fix_dims(fix_dim),
+        inputs=as_path(inputs),
     )
     options.validate()  # before any work: a missing onnxslim is an error at once
     models, folder = _models(path, example)

@@ -325,3 +325,68 @@ def test_models_that_raise_fail_alone_and_the_others_are_written(cli, tmp_path):
     assert by_name["c.onnx"]["ok"] and by_name["c.onnx"]["levels"][0]["verified"] is True
     written = sorted(p.name for p in out.iterdir())
     assert written == ["a_never.basic.optimized.onnx", "c.basic.optimized.onnx"]
+
+
+def _reshape_inputs(path):
+    import numpy as np
+
+    np.savez(path, x=np.arange(6, dtype=np.float32).reshape(2, 3), shape=np.array([3, 2]))
+    return path
+
+
+def test_inputs_make_a_model_that_fails_on_synthesized_inputs_verify(cli, tmp_path):
+    import json
+
+    from failing_models import reshape_to_input
+
+    src = save(reshape_to_input(), tmp_path / "reshape.onnx")
+    out = tmp_path / "out"
+    r = cli("optimize", src, "-o", out, "--level", "basic", "--json")
+    assert r.code == 1, r.stderr
+    lv = json.loads(r.stdout)["levels"][0]
+    assert (
+        "give --inputs or --fix-dim, or skip verification with --no-verify"
+        in (lv["verification"]["not_verified"])
+    )
+    npz = _reshape_inputs(tmp_path / "real.npz")
+    r = cli("optimize", src, "-o", tmp_path / "out2", "--level", "basic", "--inputs", npz, "--json")
+    assert r.code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["levels"][0]["verified"] is True
+    assert doc["options"]["inputs"] == str(npz)
+
+
+def test_fix_dim_is_applied_to_the_verification_inputs(cli, tmp_path):
+    import json
+
+    from models import dynamic_cnn
+
+    src = save(dynamic_cnn(), tmp_path / "dyn.onnx")
+    args = ["--fix-dim", "N=3", "--fix-dim", "H=40", "--fix-dim", "W=24", "--json"]
+    r = cli("optimize", src, "-o", tmp_path / "out", "--level", "basic", *args)
+    assert r.code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    (used,) = doc["levels"][0]["verification"]["inputs"]
+    assert used["shape"][0] == 3 and used["shape"][2:] == [40, 24]
+    assert doc["options"]["fix_dims"] == {"N": 3, "H": 40, "W": 24}
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--fix-dim", "N=zero"], "--fix-dim 'N=zero'"),
+        (["--fix-dim", "nosuchdim=1"], "nosuchdim"),
+        (["--inputs", "missing.npz"], "no such inputs file"),
+    ],
+)
+def test_bad_fix_dim_or_missing_inputs_file_is_exit_2_in_one_line(cli, tmp_path, args, needle):
+    from models import dynamic_cnn
+
+    src = save(dynamic_cnn(), tmp_path / "dyn.onnx")
+    args = [str(tmp_path / a) if a.endswith(".npz") else a for a in args]
+    r = cli("optimize", src, "-o", tmp_path / "out", "--level", "basic", *args)
+    assert r.code == 2, r.stdout + r.stderr
+    first, *rest = r.stderr.strip().splitlines()
+    assert first.startswith("error: ") and needle in first
+    assert all(line.startswith("hint: ") for line in rest)
+    assert "Traceback" not in r.stderr

@@ -11,6 +11,8 @@ from ortprep.cli import render
 from ortprep.cli.common import (
     DebugOpt,
     ExampleOpt,
+    FixDimOpt,
+    InputsOpt,
     JsonOpt,
     OutOpt,
     PathArg,
@@ -41,6 +43,8 @@ def optimize(
     no_verify: Annotated[
         bool, typer.Option("--no-verify", help="Skip loading back and comparing outputs.")
     ] = False,
+    fix_dim: FixDimOpt = None,
+    inputs: InputsOpt = None,
     json_: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -63,6 +67,8 @@ def optimize(
             target_platform=target_platform,
             pre=pre,
             no_verify=no_verify,
+            fix_dim=fix_dim,
+            inputs=inputs,
             progress=progress,
         )
 

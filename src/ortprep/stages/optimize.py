@@ -19,7 +19,8 @@ import contextlib
 import sys
 import tempfile
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,8 +65,12 @@ class OptimizeOptions:
     target_platform: str = "arm"
     pre: str | None = None
     verify: bool = True
+    fix_dims: Mapping[str, int] = field(default_factory=dict)
+    inputs: Path | None = None  # real inputs for verification (.npz)
 
     def validate(self) -> None:
+        if self.inputs is not None and not self.inputs.is_file():
+            raise UsageError(f"{self.inputs}: no such inputs file", "pass an .npz file")
         if not self.levels:
             raise UsageError("no optimization level requested", "use --level every")
         for level in self.levels:
@@ -250,6 +255,8 @@ class OptimizeResult:
                 "target_platform": o.target_platform,
                 "pre": o.pre,
                 "verify": o.verify,
+                "fix_dims": dict(o.fix_dims),
+                "inputs": None if o.inputs is None else str(o.inputs),
             },
         }
         if len(self.models) == 1 and not self.folder_input:
@@ -500,10 +507,17 @@ def _optimize_model(
         progress("onnxslim", 1, 1)
     reference = None
     if options.verify:
+        from ortprep.core.feeds import check_inputs_file, graph_inputs
+        from ortprep.stages.fix_shapes import check_fix_dims
         from ortprep.stages.verify import make_reference
 
-        hint = "check the saved files with `ortprep verify` and --inputs or --fix-dim"
-        reference = make_reference(item.path, source, None, {}, hint)
+        # like convert's: the names and the file must fit the model (exit 2), before ORT runs
+        runtime_inputs = source.graph.runtime_inputs
+        check_fix_dims(options.fix_dims, runtime_inputs, item.path)
+        if options.inputs is not None:
+            check_inputs_file(options.inputs, graph_inputs(runtime_inputs), item.path)
+        hint = "give --inputs or --fix-dim, or skip verification with --no-verify"
+        reference = make_reference(item.path, source, options.inputs, options.fix_dims, hint)
     ops_before = op_histogram(before)
     nodes_before = sum(ops_before.values())
     levels: list[LevelResult] = []
