@@ -15,7 +15,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ortprep.manifest import HOST_TWIN, Benched, PrepareOptions
 
@@ -55,19 +55,14 @@ def _verified_inputs(inputs: Sequence[InputUsed], folder: Path) -> Path | None:
     tried the model's own sizes first and replaced generated inputs that a model cannot run
     (token ids past its vocabulary, a length its Pad refuses) with ones it runs, and the
     benchmark must not fall back on those (core/input_search.py)."""
-    import numpy as np
-
-    from ortprep.core.input_search import regenerate
+    from ortprep.core.input_search import save_regenerated
 
     if not inputs:
         return None
     try:
-        arrays: dict[str, Any] = dict(regenerate(inputs))
+        return save_regenerated(inputs, folder / "inputs.npz")
     except ValueError:  # inputs read from a file, or of several attempts: not remade
         return None
-    target = folder / "inputs.npz"
-    np.savez(target, **arrays)
-    return target
 
 
 def _run(

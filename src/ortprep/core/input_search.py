@@ -198,6 +198,16 @@ def regenerate(inputs: Sequence[InputUsed]) -> dict[str, np.ndarray]:
     }
 
 
+def save_regenerated(inputs: Sequence[InputUsed], target: Path) -> Path:
+    """:func:`regenerate` ``inputs`` into ``target`` (an ``.npz``, one array per input name), for
+    a process that takes ``--inputs`` (a benchmark child). ``ValueError`` as :func:`regenerate`."""
+    import numpy as np
+
+    arrays: dict[str, Any] = dict(regenerate(inputs))
+    np.savez(target, **arrays)
+    return target
+
+
 @dataclass(frozen=True)
 class Attempt:
     """One set of inputs the search tried: their description and, when it failed, ORT's words."""

@@ -372,8 +372,6 @@ def bench_model(path: Path, options: BenchOptions) -> BenchResult:
 def _inputs_that_run(path: Path, options: BenchOptions, target: Path) -> str:
     """Search inputs ``path`` runs on (the original unoptimized, :func:`input_search.search`),
     write them to ``target`` (.npz) and say which they are; "" when none runs."""
-    import numpy as np
-
     from ortprep.core import input_search
     from ortprep.core.inputs import open_model
     from ortprep.core.runtime import SessionRecipe, create_session
@@ -388,8 +386,7 @@ def _inputs_that_run(path: Path, options: BenchOptions, target: Path) -> str:
     found = input_search.search(create_session(path, recipe), model, options.fix_dims, where=path)
     if not found.ran:
         return ""
-    arrays: dict[str, Any] = dict(input_search.regenerate(found.inputs))
-    np.savez(target, **arrays)
+    input_search.save_regenerated(found.inputs, target)
     tries = len(found.failed)
     return (
         f"the synthesized inputs did not run ({tries} attempt(s)); timed on inputs found: "

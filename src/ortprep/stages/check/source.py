@@ -23,6 +23,7 @@ after ORT is done: a rule on the model alone, so the same model always takes the
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -306,23 +307,10 @@ class _Level1:
         Shapes are inferred file to file, inside onnx's C++ (no second copy of a big graph in
         Python): by the child while this process reads the nodes, or here after ORT is done.
         """
-        path = self.path
-        view = self._view(external_names)
-        return Model(
-            path=path,
-            format="onnx",
-            ir_version=view.ir_version,
-            producer_name=view.producer_name,
-            producer_version=view.producer_version,
-            opsets=view.opsets,
-            graph=view.graph,
-            size_bytes=path.stat().st_size,
-            external_data_files=view.external_data_files,
-        )
+        view = self._view(external_names)  # the saved graph's view, named as the user's file
+        return dataclasses.replace(view, path=self.path, size_bytes=self.path.stat().st_size)
 
     def _view(self, external_names: Mapping[str, str]) -> Model:
-        import dataclasses
-
         import onnx
 
         from ortprep.core.onnx_view import DataPlaces, model_view, with_value_types
